@@ -1,0 +1,189 @@
+"""`cnnbuilder` command line: the GUI by default, and headless summary/validate/export/layers/train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _load(path: str):
+    from .core.project import ProjectError, load_project
+
+    try:
+        return load_project(path)
+    except ProjectError as exc:
+        print(f"cnnbuilder: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE) from None
+
+
+def _label(graph, nid: str) -> str:
+    n = graph.node(nid)
+    return n.name or n.id
+
+
+def cmd_summary(args) -> int:
+    from .core.blocks import fmt_shape
+    from .core.shapes import analyze
+    from .core.stats import human, human_bytes
+
+    project = _load(args.file)
+    g = project.graph
+    a = analyze(g)
+    order = a.order or [n.id for n in g]
+    if args.json:
+        nodes = []
+        for nid in order:
+            n, info = g.node(nid), a.nodes[nid]
+            nodes.append({
+                "id": nid, "name": n.name, "type": n.type,
+                "output_shape": list(info.shape) if info.shape is not None else None,
+                "params": info.stats.params, "macs": info.stats.macs, "memory_bytes": info.stats.memory,
+                "error": info.error,
+            })
+        out = {"file": args.file, "name": project.name, "nodes": nodes,
+               "problems": [{"id": p.node_id, "message": p.message} for p in a.problems if p.node_id is None],
+               "total_params": a.total_params, "total_macs": a.total_macs, "total_flops": 2 * a.total_macs,
+               "total_memory_bytes": a.total_memory, "valid": a.ok}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return EXIT_OK if a.ok else EXIT_INVALID
+    rows = [("block", "type", "output", "params", "MACs", "memory")]
+    for nid in order:
+        n, info = g.node(nid), a.nodes[nid]
+        shape = fmt_shape(info.shape) if info.shape is not None else "—"
+        rows.append((_label(g, nid), n.type, shape, f"{info.stats.params:,}", f"{info.stats.macs:,}",
+                     human_bytes(info.stats.memory) if info.shape is not None else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(f"{project.name} ({args.file})")
+    for k, r in enumerate(rows):
+        print("  ".join(c.ljust(widths[i]) if i < 3 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip())
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"total: {a.total_params:,} trainable parameters, {human(a.total_macs)}MACs "
+          f"({human(2 * a.total_macs)}FLOPs), {human_bytes(a.total_memory)} activations per sample")
+    _print_problems(g, a)
+    return EXIT_OK if a.ok else EXIT_INVALID
+
+
+def _print_problems(g, a) -> None:
+    for p in a.problems:
+        if p.node_id is None:
+            print(f"error: {p.message}")
+        elif not a.nodes[p.node_id].waiting:
+            n = g.node(p.node_id)
+            print(f"error in {_label(g, p.node_id)} ({n.type}): {p.message}")
+
+
+def cmd_validate(args) -> int:
+    from .core.shapes import analyze
+
+    project = _load(args.file)
+    a = analyze(project.graph)
+    if a.ok:
+        print(f"{args.file}: valid ({len(project.graph)} blocks, output {'×'.join(map(str, a.output_shape))})")
+        return EXIT_OK
+    print(f"{args.file}: invalid")
+    _print_problems(project.graph, a)
+    return EXIT_INVALID
+
+
+def cmd_export(args) -> int:
+    from .core.codegen import CodegenError, generate
+    from .core.project import atomic_write_text
+
+    project = _load(args.file)
+    try:
+        gen = generate(project.graph, class_name=args.class_name, title=project.name)
+    except CodegenError as exc:
+        print(f"cnnbuilder: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.output in (None, "-"):
+        sys.stdout.write(gen.code)
+    else:
+        try:
+            atomic_write_text(Path(args.output), gen.code)
+        except OSError as exc:
+            print(f"cnnbuilder: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        print(f"wrote {args.output} (class {gen.class_name})")
+    return EXIT_OK
+
+
+def cmd_layers(args) -> int:
+    from .core.blocks import by_category
+
+    for cat, specs in by_category().items():
+        print(f"{cat}:")
+        for spec in specs:
+            params = ", ".join(
+                p.name + ("" if p.inferred else f"={p.default!r}") for p in spec.params
+            )
+            print(f"  {spec.type:<18} {spec.doc}")
+            if params:
+                print(f"  {'':<18} ({params})")
+    return EXIT_OK
+
+
+def cmd_gui(args) -> int:
+    try:
+        from .qt.app import run
+    except ImportError as exc:  # PySide6 missing or broken: say so plainly
+        print(f"cnnbuilder: cannot start the GUI ({exc}); the summary/validate/export commands still work",
+              file=sys.stderr)
+        return EXIT_UNREADABLE
+    return run(args.file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnbuilder", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cnnbuilder {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("gui", help="open the visual editor (the default)")
+    p.add_argument("file", nargs="?", help="project to open")
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("summary", help="per-block output shape, parameters and MACs")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("validate", help="exit 0 if the project is valid, 1 if not, 2 if unreadable")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("export", help="write the model as PyTorch code")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", help="the .py file to write (default: standard output)")
+    p.add_argument("--class-name", default="Net", help="name of the nn.Module class (default: Net)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("layers", help="list the block types and their parameters")
+    p.set_defaults(func=cmd_layers)
+
+    from .core.training.cli import add_train_parser
+
+    add_train_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    known = {"gui", "summary", "validate", "export", "layers", "train", "-h", "--help", "--version"}
+    if not argv or argv[0] not in known:
+        argv = ["gui", *argv]  # `cnnbuilder` and `cnnbuilder model.json` open the editor
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

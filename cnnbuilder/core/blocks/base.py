@@ -1,0 +1,223 @@
+"""The description of a block type: its parameters, ports and pure functions for shape,
+statistics and code. Nothing here knows about Qt or tensors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Shape = tuple[int, ...]
+
+# Param kinds. The inspector picks an editor per kind; project files store the JSON form.
+INT = "int"  # int
+FLOAT = "float"  # float
+BOOL = "bool"  # bool
+CHOICE = "choice"  # one of `choices` (strings)
+PAIR = "pair"  # int or (int, int)
+PADDING = "padding"  # int, (int, int), "same" or "valid"
+OUTPUT_SIZE = "output_size"  # int or (int|None, int|None)
+SHAPE = "shape"  # list of ints (Input shape, LayerNorm normalized_shape)
+DIM = "dim"  # int, a tensor dimension counted with the batch first, as torch does
+
+MAX_SIZE = 1 << 20  # channels, features, kernel sizes: larger values are surely typos
+
+
+class ShapeError(Exception):
+    """The block cannot work on its input; the message is in the user's terms."""
+
+
+class ParamError(ValueError):
+    """A parameter value is of the wrong type or out of bounds."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"{name}: {message}")
+        self.param = name
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    default: Any = None
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    nullable: bool = False  # None is a legal value (e.g. stride=None, dim of Upsample size)
+    inferred: bool = False  # follows from the incoming tensor when left empty (None)
+    required: bool = False  # torch.nn has no default: always written out in code
+    positional: bool = False  # written positionally in generated code
+    ctor: bool = True  # passed to the torch.nn constructor
+
+    def normalize(self, value: Any) -> Any:
+        """Check a value and return its canonical Python form (pairs become tuples)."""
+        if value is None:
+            if self.nullable or self.inferred:
+                return None
+            raise ParamError(self.name, "a value is required")
+        k = self.kind
+        if k == INT or k == DIM:
+            v = _as_int(self.name, value)
+            self._bounds(v)
+            return v
+        if k == FLOAT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParamError(self.name, f"expected a number, got {_show(value)}")
+            v = float(value)
+            if not math.isfinite(v):
+                raise ParamError(self.name, "must be a finite number")
+            self._bounds(v)
+            return v
+        if k == BOOL:
+            if not isinstance(value, bool):
+                raise ParamError(self.name, f"expected true or false, got {_show(value)}")
+            return value
+        if k == CHOICE:
+            if value not in self.choices:
+                raise ParamError(
+                    self.name, f"must be one of {', '.join(self.choices)} (got {_show(value)})"
+                )
+            return value
+        if k == PAIR:
+            return self._pair(value)
+        if k == PADDING:
+            if isinstance(value, str):
+                if value in ("same", "valid"):
+                    return value
+                raise ParamError(self.name, f"must be a number, a pair, 'same' or 'valid' (got {_show(value)})")
+            return self._pair(value)
+        if k == OUTPUT_SIZE:
+            if isinstance(value, (list, tuple)):
+                if len(value) != 2:
+                    raise ParamError(self.name, "expected one size or a pair of sizes")
+                out = tuple(None if x is None else _as_int(self.name, x) for x in value)
+                for x in out:
+                    if x is not None:
+                        self._bounds(x)
+                return out
+            v = _as_int(self.name, value)
+            self._bounds(v)
+            return v
+        if k == SHAPE:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ParamError(self.name, f"expected a list of sizes, got {_show(value)}")
+            if len(value) > 3:
+                raise ParamError(self.name, "at most 3 dimensions (C×H×W) are supported")
+            out = tuple(_as_int(self.name, x) for x in value)
+            for x in out:
+                self._bounds(x)
+            return out
+        raise AssertionError(f"unknown param kind {k}")  # pragma: no cover
+
+    def _pair(self, value: Any) -> tuple[int, int]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ParamError(self.name, f"expected one number or a pair, got {_show(value)}")
+            a, b = (_as_int(self.name, x) for x in value)
+        else:
+            a = b = _as_int(self.name, value)
+        self._bounds(a)
+        self._bounds(b)
+        return (a, b)
+
+    def _bounds(self, v: float) -> None:
+        if self.min is not None and v < self.min:
+            raise ParamError(self.name, f"must be at least {_num(self.min)} (got {_num(v)})")
+        if self.max is not None and v > self.max:
+            raise ParamError(self.name, f"must be at most {_num(self.max)} (got {_num(v)})")
+
+    def to_json(self, value: Any) -> Any:
+        if isinstance(value, tuple):
+            if self.kind in (PAIR, PADDING) and value[0] == value[1]:
+                return value[0]  # `3` reads better than `[3, 3]` in a file and a diff
+            return list(value)
+        return value
+
+
+def _as_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ParamError(name, f"expected a whole number, got {_show(value)}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    raise ParamError(name, f"expected a whole number, got {_show(value)}")
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def fmt_pair(p: Any) -> str:
+    if isinstance(p, tuple):
+        return str(p[0]) if p[0] == p[1] else f"{p[0]}×{p[1]}"
+    return str(p)
+
+
+@dataclass
+class Ctx:
+    """What a shape rule sees: resolved params (it may fill inferred ones) and input shapes."""
+
+    params: dict[str, Any]
+    inputs: list[Shape]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    type: str  # the torch.nn class name, or Input / Add / Concat
+    category: str
+    doc: str  # one-line summary from the PyTorch docstring, shown as help
+    params: tuple[Param, ...]
+    infer: Callable[[Ctx], Shape]
+    short: str  # base for generated attribute names
+    min_inputs: int = 1
+    max_inputs: int | None = 1  # None: any number
+    count_params: Callable[[dict, list[Shape], Shape], int] = lambda p, i, o: 0
+    count_macs: Callable[[dict, list[Shape], Shape], int] = lambda p, i, o: 0
+    summary: Callable[[dict], str] | None = None
+    module: bool = True  # emitted as an nn.Module; Input/Add/Concat are written in forward
+    param_map: dict[str, Param] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "param_map", {p.name: p for p in self.params})
+
+    # -- parameters -------------------------------------------------------------------
+    def check_param(self, name: str, value: Any) -> Any:
+        p = self.param_map.get(name)
+        if p is None:
+            raise ParamError(name, f"{self.type} has no parameter '{name}'")
+        return p.normalize(value)
+
+    def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Normalize a whole user dict (unknown names and bad values raise ParamError)."""
+        return {k: self.check_param(k, v) for k, v in params.items()}
+
+    def defaults(self) -> dict[str, Any]:
+        """Values a freshly placed block starts with: the torch defaults plus suggestions for
+        the arguments torch requires (e.g. out_channels)."""
+        return {p.name: p.default for p in self.params if p.required}
+
+    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        out = {p.name: p.default for p in self.params}
+        out.update(params)
+        return out
+
+    def ctor_kwargs(self, resolved: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for the torch.nn constructor (inferred values filled in)."""
+        return {p.name: resolved[p.name] for p in self.params if p.ctor}
+
+    def describe(self, resolved: dict[str, Any]) -> str:
+        if self.summary is not None:
+            return self.summary(resolved)
+        return self.type

@@ -1,0 +1,227 @@
+"""Project files: versioned, human-readable JSON, saved atomically, loaded with errors that name
+the file and the field. See docs/project-format.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .blocks import ParamError, UnknownBlockError, get_spec
+from .graph import Graph, GraphError
+
+FORMAT_NAME = "cnnbuilder-project"
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a 1000-block project is ~200 KB; anything this big is not ours
+MAX_NODES = 20_000
+
+
+class ProjectError(Exception):
+    """A project file cannot be read; the message names the file and the field."""
+
+
+@dataclass
+class Project:
+    graph: Graph = field(default_factory=Graph)
+    name: str = "Untitled"
+    training: dict[str, Any] = field(default_factory=dict)  # training settings (see core.training)
+    path: Path | None = None
+
+
+# Each migration turns the dict of version N into version N + 1.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+def graph_to_dict(graph: Graph) -> dict[str, Any]:
+    nodes = []
+    for n in graph:
+        spec = n.spec
+        entry: dict[str, Any] = {"id": n.id, "type": n.type}
+        if n.name:
+            entry["name"] = n.name
+        entry["params"] = {k: spec.param_map[k].to_json(v) for k, v in n.params.items()}
+        entry["pos"] = [round(n.pos[0], 1), round(n.pos[1], 1)]
+        nodes.append(entry)
+    edges = [{"from": s, "to": d} for s, d in graph.edges]
+    return {"nodes": nodes, "edges": edges}
+
+
+def project_to_dict(project: Project) -> dict[str, Any]:
+    data: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": project.name}
+    data.update(graph_to_dict(project.graph))
+    if project.training:
+        data["training"] = project.training
+    return data
+
+
+def dumps(project: Project) -> str:
+    # One node per line keeps diffs readable; params stay on the node's line.
+    data = project_to_dict(project)
+    head = {k: v for k, v in data.items() if k not in ("nodes", "edges", "training")}
+    lines = ["{"]
+    for k, v in head.items():
+        lines.append(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},")
+    lines.append('  "nodes": [')
+    lines.append(",\n".join("    " + json.dumps(n, ensure_ascii=False) for n in data["nodes"]))
+    lines.append("  ],")
+    lines.append('  "edges": [')
+    lines.append(",\n".join("    " + json.dumps(e) for e in data["edges"]))
+    lines.append("  ]" + ("," if "training" in data else ""))
+    if "training" in data:
+        lines.append('  "training": ' + json.dumps(data["training"], indent=2, ensure_ascii=False).replace("\n", "\n  "))
+    lines.append("}")
+    return "\n".join(line for line in lines if line.strip() != "") + "\n"
+
+
+def save_project(project: Project, path: str | os.PathLike) -> None:
+    """Write atomically: a crash mid-save leaves the old file whole."""
+    path = Path(path)
+    text = dumps(project)
+    atomic_write_text(path, text)
+    project.path = path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    path = Path(path)
+    where = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ProjectError(f"{where}: cannot open ({exc.strerror or exc})") from None
+    if size > MAX_FILE_BYTES:
+        raise ProjectError(f"{where}: {size} bytes is too large for a project file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProjectError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    project = loads(raw, where)
+    project.path = path
+    return project
+
+
+def loads(raw: bytes | str, where: str = "<project>") -> Project:
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{where}: not a text file (invalid UTF-8 at byte {exc.start})") from None
+    if not text.strip():
+        raise ProjectError(f"{where}: the file is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                           "the file may be truncated or damaged") from None
+    except RecursionError:
+        raise ProjectError(f"{where}: nested too deeply to be a project file") from None
+    return project_from_dict(data, where)
+
+
+def project_from_dict(data: Any, where: str = "<project>") -> Project:
+    if not isinstance(data, dict):
+        raise ProjectError(f"{where}: expected a JSON object at the top level")
+    fmt = data.get("format")
+    if fmt != FORMAT_NAME:
+        raise ProjectError(f"{where}: field 'format' should be {FORMAT_NAME!r} (got {_short(fmt)}); "
+                           "is this a cnnbuilder project?")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectError(f"{where}: field 'version' must be a positive whole number (got {_short(version)})")
+    if version > FORMAT_VERSION:
+        raise ProjectError(f"{where}: written by a newer cnnbuilder (format version {version}; this version "
+                           f"reads up to {FORMAT_VERSION}). Update cnnbuilder to open it.")
+    while version < FORMAT_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+    name = data.get("name", "Untitled")
+    if not isinstance(name, str):
+        raise ProjectError(f"{where}: field 'name' must be text")
+    training = data.get("training", {})
+    if not isinstance(training, dict):
+        raise ProjectError(f"{where}: field 'training' must be an object")
+    graph = graph_from_dict(data, where)
+    return Project(graph=graph, name=name[:200], training=training)
+
+
+def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
+    nodes = data.get("nodes")
+    edges = data.get("edges", [])
+    if not isinstance(nodes, list):
+        raise ProjectError(f"{where}: field 'nodes' must be a list")
+    if not isinstance(edges, list):
+        raise ProjectError(f"{where}: field 'edges' must be a list")
+    if len(nodes) > MAX_NODES:
+        raise ProjectError(f"{where}: {len(nodes)} blocks is more than this version handles ({MAX_NODES})")
+    graph = Graph()
+    with graph.batch():
+        for i, entry in enumerate(nodes):
+            at = f"{where}: nodes[{i}]"
+            if not isinstance(entry, dict):
+                raise ProjectError(f"{at}: expected an object")
+            nid = entry.get("id")
+            if not isinstance(nid, str) or not nid or len(nid) > 64:
+                raise ProjectError(f"{at}.id: expected a non-empty text id (got {_short(nid)})")
+            at = f"{where}: block {nid!r}"
+            unknown = set(entry) - {"id", "type", "name", "params", "pos"}
+            if unknown:
+                raise ProjectError(f"{at}: unknown field {sorted(unknown)[0]!r}")
+            type_name = entry.get("type")
+            if not isinstance(type_name, str):
+                raise ProjectError(f"{at}.type: expected a block type name (got {_short(type_name)})")
+            try:
+                get_spec(type_name)
+            except UnknownBlockError:
+                raise ProjectError(f"{at}.type: unknown block type {type_name!r}") from None
+            params = entry.get("params", {})
+            if not isinstance(params, dict):
+                raise ProjectError(f"{at}.params: expected an object")
+            pos = entry.get("pos", [0, 0])
+            if (not isinstance(pos, list) or len(pos) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e9 for v in pos)):
+                raise ProjectError(f"{at}.pos: expected [x, y] (got {_short(pos)})")
+            name = entry.get("name", "")
+            if not isinstance(name, str):
+                raise ProjectError(f"{at}.name: expected text")
+            try:
+                graph.add_node(type_name, params, name=name, pos=tuple(pos), node_id=nid)
+            except ParamError as exc:
+                raise ProjectError(f"{at}.params.{exc.param}: {exc.reason}") from None
+            except GraphError as exc:
+                raise ProjectError(f"{at}: {exc}") from None
+        for i, e in enumerate(edges):
+            at = f"{where}: edges[{i}]"
+            if not isinstance(e, dict) or set(e) != {"from", "to"}:
+                raise ProjectError(f"{at}: expected {{\"from\": id, \"to\": id}}")
+            src, dst = e["from"], e["to"]
+            for key, nid in (("from", src), ("to", dst)):
+                if not isinstance(nid, str) or nid not in graph:
+                    raise ProjectError(f"{at}.{key}: no block with id {_short(nid)}")
+            try:
+                graph.connect(src, dst)
+            except GraphError as exc:
+                raise ProjectError(f"{at}: {exc}") from None
+    return graph
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

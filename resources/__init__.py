@@ -1,0 +1,1 @@
+"""Data shipped with cnnbuilder (example projects, icons); installed as cnnbuilder.resources."""

@@ -1,0 +1,31 @@
+import os
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Qt: no display in CI.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "resources" / "examples"
+
+
+def mnist_root() -> Path | None:
+    """Real MNIST in torchvision's layout: $CNNBUILDER_DATASETS, else ../shared/datasets."""
+    for cand in (os.environ.get("CNNBUILDER_DATASETS"), ROOT.parent / "shared" / "datasets"):
+        if cand and (Path(cand) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    root = mnist_root()
+    if root is None:
+        pytest.skip("real MNIST not found: set CNNBUILDER_DATASETS or put shared/datasets beside the repo")
+    return root
+
+
+@pytest.fixture(params=sorted(p.stem for p in EXAMPLES.glob("*.json")))
+def example_path(request) -> Path:
+    return EXAMPLES / f"{request.param}.json"
