@@ -1,0 +1,150 @@
+"""The open project as the GUI sees it: the core Project, a QUndoStack of core commands, the
+cached analysis, and the modified flag (the undo stack's clean state)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from ..core.blocks import ParamError
+from ..core.commands import Command
+from ..core.graph import Graph, GraphError
+from ..core.project import Project, load_project, save_project
+from ..core.shapes import Analysis, analyze
+
+_MERGE_IDS: dict[tuple, int] = {}
+
+
+def _merge_id(key: tuple | None) -> int:
+    if key is None:
+        return -1
+    return _MERGE_IDS.setdefault(key, len(_MERGE_IDS) + 1)
+
+
+class CoreCommandAdapter(QUndoCommand):
+    """A core Command on a QUndoStack. The command has already run once when pushed (so a refused
+    edit never reaches the stack); the stack's first redo() call is skipped."""
+
+    def __init__(self, document: Document, cmd: Command):
+        super().__init__(cmd.text)
+        self.document, self.cmd = document, cmd
+        self._skip_first = True
+
+    def redo(self) -> None:
+        if self._skip_first:
+            self._skip_first = False
+            return
+        self.cmd.redo(self.document.graph)
+
+    def undo(self) -> None:
+        self.cmd.undo(self.document.graph)
+
+    def id(self) -> int:
+        return _merge_id(self.cmd.merge_key)
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, CoreCommandAdapter) or other.cmd.merge_key != self.cmd.merge_key:
+            return False
+        return self.cmd.merge(other.cmd)
+
+
+class Document(QObject):
+    graph_changed = Signal()  # after every edit, undo or redo (not for moves alone)
+    project_replaced = Signal()  # New/Open: views rebuild from scratch
+    modified_changed = Signal(bool)
+    path_changed = Signal()
+    training_changed = Signal()  # training settings edited
+
+    def __init__(self, project: Project | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.modified_changed.emit(self.is_modified()))
+        self._project = project or Project()
+        self._analysis: Analysis | None = None
+        self._analysis_rev = -1
+        self._extra_dirty = False  # changes outside the undo stack (training settings)
+        self._connect_graph()
+
+    # -- state --------------------------------------------------------------------------
+    @property
+    def project(self) -> Project:
+        return self._project
+
+    @property
+    def graph(self) -> Graph:
+        return self._project.graph
+
+    @property
+    def path(self) -> Path | None:
+        return self._project.path
+
+    @property
+    def analysis(self) -> Analysis:
+        """Shapes and statistics of the current graph, recomputed only when it changed."""
+        if self._analysis is None or self._analysis_rev != self.graph.revision:
+            self._analysis = analyze(self.graph)
+            self._analysis_rev = self.graph.revision
+        return self._analysis
+
+    def is_modified(self) -> bool:
+        return not self.undo_stack.isClean() or self._extra_dirty
+
+    def display_name(self) -> str:
+        return self.path.name if self.path else (self._project.name or "Untitled")
+
+    # -- editing ------------------------------------------------------------------------
+    def push(self, cmd: Command) -> str | None:
+        """Run a core command and put it on the undo stack. Returns None, or the reason the edit
+        was refused (the graph is then unchanged)."""
+        try:
+            cmd.redo(self.graph)
+        except (GraphError, ParamError, KeyError, ValueError) as exc:
+            return str(exc)
+        self.undo_stack.push(CoreCommandAdapter(self, cmd))
+        return None
+
+    def set_training(self, settings: dict) -> None:
+        if settings == self._project.training:
+            return
+        self._project.training = copy.deepcopy(settings)
+        was = self.is_modified()
+        self._extra_dirty = True
+        self.training_changed.emit()
+        if not was:
+            self.modified_changed.emit(True)
+
+    # -- files --------------------------------------------------------------------------
+    def set_project(self, project: Project) -> None:
+        self._disconnect_graph()
+        self._project = project
+        self._analysis = None
+        self.undo_stack.clear()
+        self._extra_dirty = False
+        self._connect_graph()
+        self.project_replaced.emit()
+        self.graph_changed.emit()
+        self.path_changed.emit()
+        self.modified_changed.emit(False)
+
+    def open(self, path: str | Path) -> None:
+        """Raises ProjectError and leaves the current project untouched if the file is bad."""
+        self.set_project(load_project(path))
+
+    def save(self, path: str | Path | None = None) -> None:
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ValueError("no file name given")
+        save_project(self._project, target)
+        self._extra_dirty = False
+        self.undo_stack.setClean()
+        self.path_changed.emit()
+        self.modified_changed.emit(False)
+
+    def _connect_graph(self) -> None:
+        self.graph.changed.connect(self.graph_changed.emit)
+
+    def _disconnect_graph(self) -> None:
+        self.graph.changed.disconnect(self.graph_changed.emit)
