@@ -57,6 +57,7 @@ class Document(QObject):
     modified_changed = Signal(bool)
     path_changed = Signal()
     training_changed = Signal()  # training settings edited
+    selection_changed = Signal(list)  # node ids selected on the canvas (or via the summary table)
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -66,6 +67,7 @@ class Document(QObject):
         self._analysis: Analysis | None = None
         self._analysis_rev = -1
         self._extra_dirty = False  # changes outside the undo stack (training settings)
+        self._selection: list[str] = []
         self._connect_graph()
 
     # -- state --------------------------------------------------------------------------
@@ -95,6 +97,16 @@ class Document(QObject):
     def display_name(self) -> str:
         return self.path.name if self.path else (self._project.name or "Untitled")
 
+    @property
+    def selection(self) -> list[str]:
+        return [n for n in self._selection if n in self.graph]
+
+    def set_selection(self, node_ids: list[str]) -> None:
+        ids = [n for n in node_ids if n in self.graph]
+        if ids != self._selection:
+            self._selection = ids
+            self.selection_changed.emit(list(ids))
+
     # -- editing ------------------------------------------------------------------------
     def push(self, cmd: Command) -> str | None:
         """Run a core command and put it on the undo stack. Returns None, or the reason the edit
@@ -123,6 +135,7 @@ class Document(QObject):
         self._analysis = None
         self.undo_stack.clear()
         self._extra_dirty = False
+        self._selection = []
         self._connect_graph()
         self.project_replaced.emit()
         self.graph_changed.emit()
