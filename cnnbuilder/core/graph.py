@@ -1,20 +1,20 @@
 """The document: blocks (nodes) and the tensors flowing between them (edges).
 
 The Graph guards its own invariants (known block types, valid parameters, no cycles, no more
-inputs than a block takes) and announces every change through psygnal signals, so views can
+inputs than a block takes) and announces every change through signals (core.signals), so views can
 observe it without the graph knowing about them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
-
-from psygnal import Signal
+from typing import Any
 
 from .blocks import LayerSpec, ParamError, get_spec
+from .signals import Signal
 
 
 class GraphError(Exception):
@@ -94,7 +94,7 @@ class Graph:
     @property
     def edges(self) -> list[tuple[str, str]]:
         """All edges, grouped by target in node order; a target's inputs keep their order."""
-        return [(src, dst) for dst, srcs in self._inputs.items() for src in srcs]
+        return [(src, dst) for dst in self._nodes for src in self._inputs[dst]]
 
     def find(self, name_or_id: str) -> Node | None:
         if name_or_id in self._nodes:
@@ -103,7 +103,7 @@ class Graph:
 
     def topo_order(self) -> list[str]:
         """Kahn's algorithm, ties broken by node order so the result reads like the file."""
-        indeg = {nid: len(srcs) for nid, srcs in self._inputs.items()}
+        indeg = {nid: len(self._inputs[nid]) for nid in self._nodes}
         order: list[str] = []
         ready = [nid for nid, d in indeg.items() if d == 0]
         ready.reverse()
