@@ -16,9 +16,11 @@ def _window_infer(type_name: str, dilated: bool):
         d = p["dilation"] if dilated else (1, 1)
         if pad[0] > k[0] // 2 or pad[1] > k[1] // 2:
             raise ShapeError(f"padding {fmt_pair(pad)} must be at most half the kernel {k[0]}×{k[1]}")
-        check_kernel_fits(type_name, (h, w), k, pad, d)
         out = tuple(pool_out((h, w)[i], k[i], s[i], pad[i], d[i], p["ceil_mode"]) for i in range(2))
         if out[0] < 1 or out[1] < 1:
+            # ATen only checks the output size (ceil_mode can rescue a window that overhangs),
+            # but when it fails the window is too big, so say that.
+            check_kernel_fits(type_name, (h, w), k, pad, d)
             raise ShapeError(f"the output would be empty ({out[0]}×{out[1]})")
         return (c, out[0], out[1])
 
@@ -40,8 +42,10 @@ def _window_summary(label: str):
 
 def _window_params(extra: tuple[Param, ...]) -> tuple[Param, ...]:
     return (
-        Param("kernel_size", PAIR, 2, "Size of the pooling window.", min=1, max=MAX_SIZE, required=True, positional=True),
-        Param("stride", PAIR, None, "Step of the window; empty means the kernel size.", min=1, max=MAX_SIZE, nullable=True),
+        Param("kernel_size", PAIR, 2, "Size of the pooling window.", min=1, max=MAX_SIZE, required=True,
+              positional=True),
+        Param("stride", PAIR, None, "Step of the window; empty means the kernel size.", min=1, max=MAX_SIZE,
+              nullable=True),
         Param("padding", PAIR, (0, 0), "Implicit padding on each side (at most half the kernel).", min=0, max=MAX_SIZE),
     ) + extra
 
