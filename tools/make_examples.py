@@ -84,7 +84,7 @@ def resnet_small():
             short = b.add("Conv2d", {"out_channels": ch, "kernel_size": 1, "stride": stride, "bias": False},
                           name=f"{tag}_down", col=col0 + 2, row=0)
             b.col = col0 + 5
-        s = b.add("Add", {}, src=[y, short], name=f"{tag}_add", row=0)
+        b.add("Add", {}, src=[y, short], name=f"{tag}_add", row=0)
         return b.add("ReLU", {}, name=f"{tag}_out", row=0)
 
     x = block(stem, 16, 1, "block1")

@@ -5,7 +5,8 @@ The Qt layer wraps them in a thin QUndoCommand adapter; the CLI and tests use Un
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .graph import UNSET, Graph, GraphError
 

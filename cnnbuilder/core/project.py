@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .blocks import ParamError, UnknownBlockError, get_spec
 from .graph import Graph, GraphError
@@ -71,7 +72,8 @@ def dumps(project: Project) -> str:
     lines.append(",\n".join("    " + json.dumps(e) for e in data["edges"]))
     lines.append("  ]" + ("," if "training" in data else ""))
     if "training" in data:
-        lines.append('  "training": ' + json.dumps(data["training"], indent=2, ensure_ascii=False).replace("\n", "\n  "))
+        training = json.dumps(data["training"], indent=2, ensure_ascii=False)
+        lines.append('  "training": ' + training.replace("\n", "\n  "))
     lines.append("}")
     return "\n".join(line for line in lines if line.strip() != "") + "\n"
 

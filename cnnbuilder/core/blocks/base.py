@@ -4,8 +4,9 @@ statistics and code. Nothing here knows about Qt or tensors."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Shape = tuple[int, ...]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import BOOL, CHOICE, INT, PADDING, PAIR, MAX_SIZE, Ctx, LayerSpec, Param, ShapeError, fmt_pair
+from .base import BOOL, CHOICE, INT, MAX_SIZE, PADDING, PAIR, Ctx, LayerSpec, Param, ShapeError, fmt_pair
 from .rules import check_kernel_fits, conv_out, infer_channels, one_input
 
 

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import math
 
-from .base import (BOOL, CHOICE, DIM, FLOAT, INT, MAX_SIZE, OUTPUT_SIZE, SHAPE, Ctx, LayerSpec, Param,
-                   ShapeError, fmt_shape)
+from .base import (
+    BOOL,
+    CHOICE,
+    DIM,
+    FLOAT,
+    INT,
+    MAX_SIZE,
+    OUTPUT_SIZE,
+    SHAPE,
+    Ctx,
+    LayerSpec,
+    Param,
+    ShapeError,
+    fmt_shape,
+)
 from .rules import RANK_NAMES, broadcast, infer_channels, normalize_dim, one_input, prod
 
 INPUT = LayerSpec(

@@ -1,0 +1,125 @@
+"""Test helpers: an independent graph interpreter (torch modules wired by walking the graph,
+no generated code) and a generator of random valid graphs."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import nn
+
+from cnnbuilder.core.graph import Graph
+from cnnbuilder.core.shapes import analyze
+
+
+class Interpreter(nn.Module):
+    """Runs a graph directly. Modules are registered in the same order codegen emits them, so a
+    state_dict's values can be zipped across."""
+
+    def __init__(self, graph: Graph):
+        super().__init__()
+        a = analyze(graph)
+        assert a.ok, [p.message for p in a.problems]
+        self.order = [n for n in a.order]
+        self.inputs = {n: graph.inputs(n) for n in a.order}
+        self.types = {n.id: n.type for n in graph}
+        self.input_id, self.output_id = a.input_id, a.output_id
+        self.dims = {}
+        self.mods = nn.ModuleDict()
+        for nid in self.order:
+            spec = graph.node(nid).spec
+            resolved = a.nodes[nid].resolved
+            if spec.module:
+                self.mods[nid] = getattr(nn, spec.type)(**spec.ctor_kwargs(resolved))
+            elif spec.type == "Concat":
+                self.dims[nid] = resolved["dim"]
+
+    def forward(self, x):
+        values = {self.input_id: x}
+        for nid in self.order:
+            if nid == self.input_id:
+                continue
+            args = [values[s] for s in self.inputs[nid]]
+            t = self.types[nid]
+            if t == "Add":
+                out = args[0]
+                for v in args[1:]:
+                    out = out + v
+            elif t == "Concat":
+                out = torch.cat(args, dim=self.dims[nid])
+            else:
+                out = self.mods[nid](args[0])
+            values[nid] = out
+        return values[self.output_id]
+
+
+def copy_weights(src: nn.Module, dst: nn.Module) -> None:
+    a, b = src.state_dict(), dst.state_dict()
+    assert [v.shape for v in a.values()] == [v.shape for v in b.values()]
+    dst.load_state_dict({k: v for k, v in zip(b.keys(), a.values(), strict=True)})
+
+
+LAYER_MENU = [
+    ("Conv2d", lambda r: {"out_channels": r.choice([4, 8]), "kernel_size": r.choice([1, 3]),
+                          "padding": r.choice([0, 1, "same"])}),
+    ("Conv2d", lambda r: {"out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1, "bias": False}),
+    ("ConvTranspose2d", lambda r: {"out_channels": 4, "kernel_size": 2, "stride": 2}),
+    ("MaxPool2d", lambda r: {"kernel_size": 2}),
+    ("AvgPool2d", lambda r: {"kernel_size": 3, "stride": 1, "padding": 1}),
+    ("BatchNorm2d", lambda r: {}),
+    ("GroupNorm", lambda r: {"num_groups": r.choice([1, 2])}),
+    ("ReLU", lambda r: {}),
+    ("LeakyReLU", lambda r: {"negative_slope": 0.1}),
+    ("ELU", lambda r: {}),
+    ("GELU", lambda r: {"approximate": r.choice(["none", "tanh"])}),
+    ("SiLU", lambda r: {}),
+    ("Sigmoid", lambda r: {}),
+    ("Tanh", lambda r: {}),
+    ("Dropout2d", lambda r: {"p": 0.2}),
+    ("Identity", lambda r: {}),
+    ("Upsample", lambda r: {"scale_factor": 2.0, "mode": r.choice(["nearest", "bilinear"])}),
+]
+
+
+def random_graph(seed: int, max_blocks: int = 14) -> Graph:
+    """A random valid DAG: chains, branches, residual Adds and Concats, one output."""
+    r = random.Random(seed)
+    g = Graph()
+    g.add_node("Input", {"shape": [r.choice([1, 3]), r.choice([8, 12, 16]), r.choice([8, 16])]})
+    for _ in range(r.randint(2, max_blocks)):
+        a = analyze(g)
+        live = [n for n in a.order if a.nodes[n].shape is not None and len(a.nodes[n].shape) == 3]
+        kind = r.random()
+        if kind < 0.15 and len(live) >= 2:
+            x, y = r.sample(live, 2)
+            sx, sy = a.nodes[x].shape, a.nodes[y].shape
+            if sx == sy:
+                merge = g.add_node("Add", {})
+            elif sx[1:] == sy[1:]:
+                merge = g.add_node("Concat", {})
+            else:
+                continue
+            g.connect(x, merge.id)
+            g.connect(y, merge.id)
+        else:
+            t, make = r.choice(LAYER_MENU)
+            n = g.add_node(t, make(r))
+            g.connect(r.choice(live[-3:]), n.id)
+        if not analyze(g).nodes[g.nodes[-1].id].shape:
+            g.remove_node(g.nodes[-1].id)
+    # One output: give every dangling branch a head and sum the heads.
+    a = analyze(g)
+    sinks = [n for n in a.order if not g.outputs(n)]
+    heads = []
+    for s in sinks:
+        prev = s
+        for t, p in (("AdaptiveAvgPool2d", {"output_size": 1}), ("Flatten", {}), ("Linear", {"out_features": 5})):
+            node = g.add_node(t, p)
+            g.connect(prev, node.id)
+            prev = node.id
+        heads.append(prev)
+    if len(heads) > 1:
+        add = g.add_node("Add", {})
+        for h in heads:
+            g.connect(h, add.id)
+    return g

@@ -1,0 +1,139 @@
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnbuilder.core import commands as C
+from cnnbuilder.core.blocks import REGISTRY, ParamError
+from cnnbuilder.core.graph import UNSET, GraphError
+from cnnbuilder.core.project import graph_to_dict, load_project
+from cnnbuilder.core.shapes import analyze
+
+TYPES = sorted(REGISTRY)
+
+
+def random_command(g, r: random.Random):
+    nodes = [n.id for n in g]
+    edges = g.edges
+    op = r.randrange(9)
+    if op == 0 or not nodes:
+        return C.AddNode(r.choice(TYPES), pos=(r.uniform(0, 500), r.uniform(0, 500)))
+    if op == 1:
+        return C.remove_nodes(g, r.sample(nodes, min(len(nodes), r.randint(1, 2))))
+    if op == 2:
+        return C.Connect(r.choice(nodes), r.choice(nodes))
+    if op == 3 and edges:
+        return C.Disconnect(*r.choice(edges))
+    if op == 4:
+        n = g.node(r.choice(nodes))
+        settable = [p for p in n.spec.params if p.kind in ("int", "bool", "pair", "choice")]
+        if settable:
+            p = r.choice(settable)
+            value = {"int": r.randint(1, 9), "bool": r.random() < 0.5, "pair": [r.randint(1, 4), r.randint(1, 4)],
+                     "choice": r.choice(p.choices) if p.choices else None}[p.kind]
+            if p.inferred and r.random() < 0.5:
+                value = UNSET
+            return C.SetParam(n.id, p.name, value)
+    if op == 5:
+        return C.Rename(r.choice(nodes), r.choice(["a", "conv", "stem", ""]))
+    if op == 6:
+        return C.Move({n: (r.uniform(0, 900), r.uniform(0, 900)) for n in r.sample(nodes, min(3, len(nodes)))})
+    if op == 7 and edges:
+        s, d = r.choice(edges)
+        return C.insert_on_edge(g, s, d, r.choice(["ReLU", "BatchNorm2d", "Identity", "Dropout"]))
+    if op == 8:
+        return C.duplicate(g, r.sample(nodes, min(len(nodes), 3)))
+    return C.AddNode("ReLU")
+
+
+@given(seed=st.integers(0, 10**6), steps=st.integers(1, 30))
+@settings(max_examples=120, deadline=None)
+def test_random_edits_then_undo_all_restores_exactly(seed, steps):
+    r = random.Random(seed)
+    g = load_project("resources/examples/resnet_small.json").graph
+    stack = C.UndoStack(g)
+    original = graph_to_dict(g)
+    for _ in range(steps):
+        cmd = random_command(g, r)
+        before = graph_to_dict(g)
+        try:
+            stack.push(cmd)
+        except (GraphError, ParamError):
+            assert graph_to_dict(g) == before  # a refused edit changes nothing
+    final = graph_to_dict(g)
+    while stack.undo():
+        pass
+    assert graph_to_dict(g) == original
+    while stack.redo():
+        pass
+    assert graph_to_dict(g) == final
+    while stack.undo():
+        pass
+    assert graph_to_dict(g) == original
+
+
+def test_remove_restores_edges_in_order():
+    g = load_project("resources/examples/inception_block.json").graph
+    stack = C.UndoStack(g)
+    concat = g.find("concat").id
+    before = g.inputs(concat)
+    stack.push(C.RemoveNode(g.find("branch3x3").id))
+    assert len(g.inputs(concat)) == 3
+    stack.undo()
+    assert g.inputs(concat) == before
+
+
+def test_insert_on_edge_keeps_input_position_and_shapes():
+    g = load_project("resources/examples/inception_block.json").graph
+    stack = C.UndoStack(g)
+    concat = g.find("concat").id
+    src = g.inputs(concat)[1]
+    stack.push(C.insert_on_edge(g, src, concat, "BatchNorm2d"))
+    new = g.inputs(concat)[1]
+    assert g.node(new).type == "BatchNorm2d" and g.inputs(new) == [src]
+    assert analyze(g).ok
+    stack.undo()
+    assert g.inputs(concat)[1] == src
+
+
+def test_set_param_merges_consecutive_edits_of_one_field():
+    g = load_project("resources/examples/mnist_cnn.json").graph
+    stack = C.UndoStack(g)
+    conv = g.find("conv1").id
+    for v in (1, 16, 32):
+        stack.push(C.SetParam(conv, "out_channels", v))
+    assert g.node(conv).params["out_channels"] == 32
+    stack.undo()
+    assert g.node(conv).params["out_channels"] == 16  # the original value, in one step
+    assert not stack.can_undo()
+
+
+def test_clean_state_tracks_saves():
+    g = load_project("resources/examples/mnist_cnn.json").graph
+    stack = C.UndoStack(g)
+    assert stack.is_clean()
+    stack.push(C.Move({"n2": (1, 1)}))
+    assert not stack.is_clean()
+    stack.undo()
+    assert stack.is_clean()
+
+
+def test_duplicate_copies_internal_edges_and_fresh_names():
+    g = load_project("resources/examples/mnist_cnn.json").graph
+    stack = C.UndoStack(g)
+    ids = [g.find("conv1").id, g.find("relu1").id]
+    macro = stack.push(C.duplicate(g, ids))
+    a, b = macro.new_ids
+    assert g.inputs(b) == [a]
+    assert g.node(a).name == "conv2" or g.node(a).name.startswith("conv")
+    assert g.node(a).name != "conv1"
+
+
+def test_failed_macro_rolls_back():
+    g = load_project("resources/examples/mnist_cnn.json").graph
+    before = graph_to_dict(g)
+    bad = C.Macro("bad", [C.AddNode("ReLU"), C.Connect("n1", "n2")])  # n1->n2 exists already
+    with pytest.raises(GraphError):
+        C.UndoStack(g).push(bad)
+    assert graph_to_dict(g) == before
