@@ -1,0 +1,91 @@
+"""Core speed: shape inference + statistics for 10/100/1000-block graphs, and project load+save of
+a 1000-block file. Prints medians; figures go to docs/benchmarks.md.
+
+    .venv/bin/python bench/bench_core.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cnnbuilder.core.codegen import generate  # noqa: E402
+from cnnbuilder.core.graph import Graph  # noqa: E402
+from cnnbuilder.core.project import Project, load_project, save_project  # noqa: E402
+from cnnbuilder.core.shapes import analyze  # noqa: E402
+
+
+def resnet_like(blocks: int) -> Graph:
+    """Residual stages of conv-bn-relu-conv-bn + Add + ReLU (7 blocks each), then a head."""
+    g = Graph()
+    with g.batch():
+        x = g.add_node("Input", {"shape": [3, 64, 64]}).id
+        stem = g.add_node("Conv2d", {"out_channels": 32, "kernel_size": 3, "padding": 1}).id
+        g.connect(x, stem)
+        x = stem
+        while len(g) + 7 <= blocks - 3:
+            prev = x
+            for t, p in (("Conv2d", {"out_channels": 32, "kernel_size": 3, "padding": 1}), ("BatchNorm2d", {}),
+                         ("ReLU", {}), ("Conv2d", {"out_channels": 32, "kernel_size": 3, "padding": 1}),
+                         ("BatchNorm2d", {})):
+                n = g.add_node(t, p).id
+                g.connect(prev, n)
+                prev = n
+            add = g.add_node("Add").id
+            g.connect(prev, add)
+            g.connect(x, add)
+            x = g.add_node("ReLU").id
+            g.connect(add, x)
+        while len(g) < blocks - 3:  # pad to the exact size
+            n = g.add_node("Identity").id
+            g.connect(x, n)
+            x = n
+        for t, p in (("AdaptiveAvgPool2d", {"output_size": 1}), ("Flatten", {}), ("Linear", {"out_features": 10})):
+            if len(g) >= blocks:
+                break
+            n = g.add_node(t, p).id
+            g.connect(x, n)
+            x = n
+    return g
+
+
+def median_ms(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    print(f"python {sys.version.split()[0]}")
+    print("shape inference + statistics (analyze), median of repeated runs:")
+    for n in (10, 100, 1000):
+        g = resnet_like(n)
+        a = analyze(g)
+        assert a.ok, a.problems[:3]
+        ms = median_ms(lambda: analyze(g), 200 if n < 1000 else 50)
+        print(f"  {len(g):5d} blocks: {ms:7.3f} ms   (goal for 1000: <= 10 ms)")
+    g = resnet_like(1000)
+    ms = median_ms(lambda: generate(g), 20)
+    print(f"  code generation, {len(g)} blocks: {ms:.2f} ms")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.json"
+        project = Project(graph=g, name="bench")
+        save_project(project, path)
+        size = path.stat().st_size
+        ms_load = median_ms(lambda: load_project(path), 20)
+        ms_save = median_ms(lambda: save_project(project, path), 20)
+        ms_both = median_ms(lambda: save_project(load_project(path), path), 20)
+    print(f"project file, {len(g)} blocks ({size / 1024:.0f} KiB): load {ms_load:.1f} ms, save {ms_save:.1f} ms, "
+          f"load+save {ms_both:.1f} ms   (goal: <= 100 ms)")
+
+
+if __name__ == "__main__":
+    main()
