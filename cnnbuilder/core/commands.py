@@ -5,21 +5,22 @@ The Qt layer wraps them in a thin QUndoCommand adapter; the CLI and tests use Un
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
 from .graph import UNSET, Graph, GraphError
 
 
-class Command:
+class Command(ABC):
     text = "edit"
     merge_key: tuple | None = None  # consecutive commands with equal keys merge into one
 
-    def redo(self, graph: Graph) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+    @abstractmethod
+    def redo(self, graph: Graph) -> None: ...
 
-    def undo(self, graph: Graph) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+    @abstractmethod
+    def undo(self, graph: Graph) -> None: ...
 
     def merge(self, other: Command) -> bool:
         return False
