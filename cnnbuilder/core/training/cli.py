@@ -1,16 +1,259 @@
-"""`cnnbuilder train`: the training engine on the command line (owned by the training work)."""
+"""`cnnbuilder train`: the training engine on the command line.
+
+Settings start from the project's saved training settings; options given here override them.
+Exit codes: 0 trained, 1 invalid project or settings (or a model that does not fit the data),
+2 unreadable project, missing data or checkpoint, 3 training failed (diverged, out of memory,
+error), 130 stopped with Ctrl-C (a checkpoint is still written when --checkpoint is given).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import signal
+import sys
+import time
+
+from .config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, ConfigError, TrainConfig
+
+EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3, 130
+_FAIL_EXIT = {"config": EXIT_INVALID, "model": EXIT_INVALID, "device": EXIT_INVALID, "data": EXIT_UNREADABLE}
+
+# option -> TrainConfig field
+_FIELDS = {"dataset": "dataset", "data_root": "data_root", "epochs": "epochs", "batch_size": "batch_size",
+           "lr": "lr", "optimizer": "optimizer", "momentum": "momentum", "weight_decay": "weight_decay",
+           "scheduler": "scheduler", "loss": "loss", "seed": "seed", "device": "device", "val_split": "val_split",
+           "grad_clip": "grad_clip", "resize": "resize", "crop_padding": "crop_padding", "rotation": "rotation",
+           "color_jitter": "color_jitter", "train_limit": "train_limit", "num_workers": "num_workers"}
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the model on a dataset")
-    p.add_argument("file")
-    p.set_defaults(func=_not_ready)
+    p = sub.add_parser("train", help="train the model on a dataset",
+                       description="Train the project's model. Settings default to those saved in the project "
+                                   "(Training panel); options override them.")
+    p.add_argument("file", help="the project (.json)")
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", choices=tuple(DATASETS), help="default: the project's, else shapes (built in)")
+    d.add_argument("--data-root", metavar="DIR",
+                   help="folder holding the dataset (torchvision layout), or the image folder for 'folder'")
+    d.add_argument("--download", action="store_true", default=None, help="download the dataset if missing")
+    d.add_argument("--val-split", type=float, metavar="F", help="fraction held out for validation (0-0.9)")
+    d.add_argument("--train-limit", type=int, metavar="N", help="use at most N training images")
+    d.add_argument("--resize", type=int, metavar="PX", help="resize images to PX×PX")
+    d.add_argument("--no-normalize", dest="normalize", action="store_false", default=None,
+                   help="do not normalise with the dataset's mean and std")
+    a = p.add_argument_group("augmentation")
+    a.add_argument("--crop-padding", type=int, metavar="PX", help="random crop after padding by PX pixels")
+    a.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips")
+    a.add_argument("--rotation", type=float, metavar="DEG", help="random rotation up to ±DEG degrees")
+    a.add_argument("--color-jitter", type=float, metavar="F", help="brightness/contrast/saturation ±F")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, metavar="N")
+    o.add_argument("--batch-size", type=int, metavar="N")
+    o.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    o.add_argument("--optimizer", choices=tuple(OPTIMIZERS))
+    o.add_argument("--momentum", type=float, metavar="M", help="SGD/RMSprop momentum")
+    o.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
+    o.add_argument("--weight-decay", type=float, metavar="WD")
+    o.add_argument("--scheduler", choices=tuple(SCHEDULERS))
+    o.add_argument("--loss", choices=tuple(LOSSES))
+    o.add_argument("--grad-clip", type=float, metavar="NORM", help="clip the gradient norm (0: off)")
+    o.add_argument("--seed", type=int)
+    h = p.add_argument_group("hardware")
+    h.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    h.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                   help="no mixed precision on CUDA")
+    h.add_argument("--num-workers", type=int, metavar="N", help="loader processes for data read from disk")
+    r = p.add_argument_group("files")
+    r.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint")
+    r.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here when the run ends")
+    r.add_argument("--export-weights", metavar="DIR",
+                   help="write the model code (.py) and trained weights (.pt, .safetensors) into DIR")
+    r.add_argument("--quiet", action="store_true", help="print only the final result")
+    p.set_defaults(func=cmd_train)
 
 
-def _not_ready(args) -> int:
-    print("cnnbuilder train: the training engine is being written")
-    return 2
+def _err(msg: str) -> None:
+    print(f"cnnbuilder train: {msg}", file=sys.stderr)
+
+
+def build_config(args, project_training: dict) -> TrainConfig:
+    cfg = TrainConfig.from_dict(project_training)
+    for note in cfg.notes:
+        _err(f"warning: project file: {note}")
+    changes = {field: getattr(args, opt) for opt, field in _FIELDS.items() if getattr(args, opt, None) is not None}
+    for flag in ("download", "normalize", "hflip", "nesterov", "amp"):
+        if getattr(args, flag, None) is not None:
+            changes[flag] = getattr(args, flag)
+    return cfg.replace(**changes)
+
+
+def cmd_train(args) -> int:
+    from ..project import ProjectError, load_project
+
+    try:
+        project = load_project(args.file)
+    except ProjectError as exc:
+        _err(str(exc))
+        return EXIT_UNREADABLE
+    try:
+        cfg = build_config(args, project.training)
+    except ConfigError as exc:
+        _err(f"bad setting {exc}")
+        return EXIT_INVALID
+    if args.resume and not os.path.isfile(args.resume):
+        _err(f"{args.resume}: no such checkpoint file")
+        return EXIT_UNREADABLE
+
+    from .engine import TrainControl, Trainer
+    from .events import (
+        BatchMetrics,
+        Cancelled,
+        CheckpointSaved,
+        EpochMetrics,
+        Failed,
+        Finished,
+        Notice,
+        Started,
+        Status,
+    )
+
+    control = TrainControl()
+    trainer = Trainer(project.graph, cfg, control=control, resume=args.resume)
+    bar = _Bar(quiet=args.quiet)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        if control.stopped:  # a second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        bar.clear()
+        print("stopping after this batch… (Ctrl-C again to abort)", file=sys.stderr)
+        control.stop()
+
+    in_main = _is_main_thread()
+    if in_main:
+        signal.signal(signal.SIGINT, on_sigint)
+    outcome = None
+    try:
+        for ev in trainer.run():
+            if isinstance(ev, BatchMetrics):
+                bar.update(ev)
+            elif isinstance(ev, Started):
+                if not args.quiet:
+                    where = f"{ev.device_name}" + (" (mixed precision)" if ev.amp else "")
+                    resumed = f", resuming at epoch {ev.start_epoch} step {ev.start_step}" if ev.start_step else ""
+                    print(f"training {project.name} on {ev.dataset}: {ev.num_train:,} training, {ev.num_val:,} "
+                          f"validation, {ev.num_test:,} test images; {where}{resumed}")
+                bar.epochs = ev.epochs
+            elif isinstance(ev, EpochMetrics):
+                bar.clear()
+                if not args.quiet:
+                    val = "" if ev.val_loss is None else f"  val loss {ev.val_loss:.4f} acc {ev.val_acc:.2%}"
+                    print(f"epoch {ev.epoch}/{bar.epochs}: train loss {ev.train_loss:.4f} acc {ev.train_acc:.2%}"
+                          f"{val}  lr {ev.lr:.3g}  ({ev.seconds:.1f} s)")
+            elif isinstance(ev, (Notice,)):
+                bar.clear()
+                print(f"note: {ev.message}", file=sys.stderr)
+            elif isinstance(ev, Status):
+                if not args.quiet:
+                    bar.clear()
+                    print(ev.message)
+            elif isinstance(ev, CheckpointSaved):
+                bar.clear()
+                print(f"wrote checkpoint {ev.path}")
+            elif isinstance(ev, (Finished, Failed, Cancelled)):
+                bar.clear()
+                outcome = ev
+    except KeyboardInterrupt:
+        bar.clear()
+        _err("aborted")
+        return EXIT_STOPPED
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+
+    if isinstance(outcome, Failed):
+        _err(outcome.message)
+        return _FAIL_EXIT.get(outcome.kind, EXIT_FAILED)
+    code = EXIT_OK
+    if isinstance(outcome, Finished):
+        _print_result(outcome)
+    else:
+        print(f"stopped at epoch {outcome.epoch}, step {outcome.step}")
+        code = EXIT_STOPPED
+    if args.checkpoint:
+        try:
+            path = trainer.save_checkpoint(args.checkpoint)
+            print(f"wrote checkpoint {path}")
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            _err(f"cannot write the checkpoint {args.checkpoint}: {exc}")
+            code = code or EXIT_UNREADABLE
+    if args.export_weights and isinstance(outcome, Finished):
+        try:
+            paths = trainer.export_weights(args.export_weights, title=project.name)
+            print("wrote " + ", ".join(str(p) for p in paths))
+        except Exception as exc:  # noqa: BLE001
+            _err(f"cannot export the weights to {args.export_weights}: {exc}")
+            code = code or EXIT_UNREADABLE
+    return code
+
+
+def _print_result(ev) -> None:
+    print(f"test accuracy {ev.test_acc:.2%} (loss {ev.test_loss:.4f}) after {ev.epochs} epoch(s), "
+          f"{ev.step:,} steps, {ev.seconds:.1f} s")
+    names = ev.class_names
+    if len(names) <= 20:
+        width = max(8, *(len(n) for n in names))
+        print(f"  {'class':<{width}}  precision  recall  images")
+        support = ev.confusion.sum(axis=1)
+        for i, name in enumerate(names):
+            prec = "—" if math.isnan(ev.precision[i]) else f"{ev.precision[i]:.1%}"
+            rec = "—" if math.isnan(ev.recall[i]) else f"{ev.recall[i]:.1%}"
+            print(f"  {name:<{width}}  {prec:>9}  {rec:>6}  {int(support[i]):>6}")
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class _Bar:
+    """One self-rewriting line on a terminal; nothing in between epochs when piped."""
+
+    def __init__(self, quiet: bool = False, width: int = 28):
+        self.tty = sys.stdout.isatty() and not quiet
+        self.width = width
+        self.epochs = 0
+        self._shown = False
+        self._last = 0.0
+
+    def update(self, ev) -> None:
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and ev.epoch_fraction < 1:
+            return
+        self._last = now
+        filled = int(self.width * ev.epoch_fraction)
+        bar = "█" * filled + "·" * (self.width - filled)
+        eta = "--:--" if not math.isfinite(ev.eta_s) else _clock(ev.eta_s)
+        line = (f"\repoch {ev.epoch}/{self.epochs} {bar} step {ev.step}/{ev.total_steps} loss {ev.loss:.4f} "
+                f"acc {ev.acc:.1%} {ev.images_per_s:,.0f} img/s ETA {eta}")
+        sys.stdout.write(line + "\x1b[K")
+        sys.stdout.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stdout.write("\r\x1b[K")
+            sys.stdout.flush()
+            self._shown = False
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds + 0.5)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,136 @@
+"""What the training engine reports: plain dataclasses of numbers, strings and numpy arrays.
+
+They are safe to hand to another thread (the GUI) or to print (the CLI): no tensors, no
+references into the running model. Every event carries the run id so a consumer can drop events
+from a run it no longer shows. Epochs are counted from 1, steps are completed optimiser steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: int
+
+
+@dataclass(frozen=True)
+class Status(Event):
+    """A phase begins (loading data, building the model, testing)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the user should know that does not stop the run (skipped files, a reset setting)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    device: str  # "cuda:0", "cpu", ...
+    device_name: str  # "NVIDIA GeForce RTX 4090" or "CPU"
+    dataset: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    num_train: int
+    num_val: int
+    num_test: int
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    start_step: int  # > 0 when resuming
+    start_epoch: int  # 1-based epoch the run starts in
+    amp: bool
+    in_memory: bool
+    config: dict[str, Any]
+    history: dict[str, list[float]]  # curves so far (non-empty when resuming)
+
+
+@dataclass(frozen=True)
+class BatchMetrics(Event):
+    epoch: int
+    step: int  # completed steps so far
+    total_steps: int
+    steps: np.ndarray  # every step since the previous BatchMetrics (int64) ...
+    losses: np.ndarray  # ... and its training loss (float32): the raw curve, no step skipped
+    loss: float  # mean of `losses`
+    acc: float  # running training accuracy of this epoch, 0..1
+    lr: float
+    images_per_s: float
+    eta_s: float
+    epoch_fraction: float  # 0..1 within the current epoch
+
+
+@dataclass(frozen=True)
+class EpochMetrics(Event):
+    epoch: int
+    step: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None  # None without a validation split
+    val_acc: float | None
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FeatureMaps(Event):
+    node_id: str
+    step: int
+    maps: np.ndarray  # float32, C×H×W (a flat output is F×1×1)
+    total_channels: int  # before capping the number sent
+    label: int  # true class of the sample
+    message: str = ""  # set instead of maps when the block has no output to show
+
+
+@dataclass(frozen=True)
+class Paused(Event):
+    step: int
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    step: int
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+    step: int
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    epochs: int
+    step: int
+    test_loss: float
+    test_acc: float
+    confusion: np.ndarray  # K×K int64, rows = true class, columns = predicted
+    precision: np.ndarray  # K float64 (NaN where a class was never predicted)
+    recall: np.ndarray  # K float64 (NaN where a class has no test images)
+    class_names: tuple[str, ...]
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    message: str
+    kind: str = "error"  # config | model | data | device | nan | oom | error
+    details: str = ""  # traceback for "error"; shown on request, never instead of the message
+
+
+@dataclass(frozen=True)
+class Cancelled(Event):
+    epoch: int
+    step: int
+
+
+TERMINAL = (Finished, Failed, Cancelled)

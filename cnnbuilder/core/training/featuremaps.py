@@ -1,0 +1,97 @@
+"""What a block outputs for one sample: captured with a hook on the module the generated code
+made for it (`Generated.attr_of`), as a float32 numpy array C×H×W, and tiled into one image.
+
+Input, Add and Concat have no module. The Input's output is the sample itself; an Add or Concat
+is caught as the input of a block that consumes it (a forward pre-hook), or as the model's output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MAX_CHANNELS = 256  # a 512-channel block would make a 100-megapixel mosaic for no insight
+
+
+def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tuple[np.ndarray | None, int, str]:
+    """(maps C×H×W float32 or None, channels before capping, message when None).
+
+    `sample` is one normalised input, 1×C×H×W, on the model's device. The model is put in eval
+    mode for the capture and restored; no gradient, no RNG use, so training is unaffected."""
+    import torch
+
+    if node_id not in graph:
+        return None, 0, "that block is no longer in the model"
+    node = graph.node(node_id)
+    got: list = []
+    handle = None
+    if node.type == "Input":
+        got.append(sample)
+    elif node_id in attr_of and node.spec.module:
+        module = model.get_submodule(attr_of[node_id])
+        handle = module.register_forward_hook(lambda m, a, out: got.append(out))
+    else:
+        consumer = next((d for d in graph.outputs(node_id) if d in attr_of and graph.node(d).spec.module), None)
+        if consumer is not None:
+            module = model.get_submodule(attr_of[consumer])
+            handle = module.register_forward_pre_hook(lambda m, args: got.append(args[0]))
+        elif not graph.outputs(node_id):
+            handle = model.register_forward_hook(lambda m, a, out: got.append(out))
+        else:
+            return None, 0, f"{node.type} {node.label} has no output of its own to show: select a block after it"
+    was_training = model.training
+    try:
+        if not got:
+            model.eval()
+            with torch.no_grad():
+                model(sample)
+    finally:
+        if handle is not None:
+            handle.remove()
+        model.train(was_training)
+    if not got or not isinstance(got[0], torch.Tensor):
+        return None, 0, f"{node.label} produced no tensor"
+    out = got[0].detach()[0].float().contiguous().cpu().numpy()
+    return as_maps(out)
+
+
+def as_maps(out: np.ndarray) -> tuple[np.ndarray, int, str]:
+    if out.ndim == 1:  # a vector: one 1×1 tile per feature, laid out as a square mosaic
+        maps = out.reshape(-1, 1, 1)
+    elif out.ndim == 2:  # C×L (1-D signals)
+        maps = out.reshape(out.shape[0], 1, out.shape[1])
+    else:  # C×H×W (anything deeper is folded into the channels)
+        maps = out.reshape(-1, out.shape[-2], out.shape[-1])
+    total = maps.shape[0]
+    return np.ascontiguousarray(maps[:MAX_CHANNELS], dtype=np.float32), total, ""
+
+
+def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1) -> np.ndarray:
+    """C×H×W -> one 2-D float32 mosaic in [0, 1] (NaN-free), channels row by row.
+
+    Each channel is scaled to its own min..max so weak channels stay visible (per_channel);
+    otherwise all share one scale. The gaps between tiles are 0, the darkest level."""
+    maps = np.asarray(maps, dtype=np.float32)
+    c, h, w = maps.shape
+    if c == 0:
+        return np.zeros((1, 1), np.float32)
+    maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
+    if per_channel:
+        lo = maps.min(axis=(1, 2), keepdims=True)
+        hi = maps.max(axis=(1, 2), keepdims=True)
+    else:
+        lo, hi = maps.min(), maps.max()
+    span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
+    norm = (maps - lo) / span
+    if h == 1 and w == 1:
+        pad = 0  # a vector: a plain square of pixels
+    cols = int(math.ceil(math.sqrt(c * h / max(w, 1)))) if h * w > 1 else int(math.ceil(math.sqrt(c)))
+    cols = max(1, min(c, cols))
+    rows = int(math.ceil(c / cols))
+    out = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), dtype=np.float32)
+    for i in range(c):
+        r, k = divmod(i, cols)
+        y0, x0 = pad + r * (h + pad), pad + k * (w + pad)
+        out[y0:y0 + h, x0:x0 + w] = norm[i]
+    return out

@@ -1,0 +1,834 @@
+"""The Training panel: settings, Train/Pause/Stop, live curves, feature maps, evaluation, runs.
+
+Training runs in a `TrainingWorker` on its own QThread, on a snapshot of the graph; this widget only
+turns plain events into pixels. Settings are saved in the project (`Document.set_training`). Before a
+run the panel checks that the model fits the data (Input shape, number of classes) and offers the
+one-click fixes as undoable edits.
+
+Public API for the main window: `start()`, `is_running()`, `shutdown(timeout_ms)`, `confirm_close()`
+(for `MainWindow.add_close_hook`), and `block_problems_changed(dict)` (node id -> message) for
+showing a data mismatch on the canvas.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, Qt, QThread, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.commands import SetParam
+from ...core.project import graph_to_dict
+from ...core.training.config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from ...core.training.data import DataError, DataMeta, check_fit, dataset_meta
+from ...core.training.engine import TrainControl
+from ...core.training.events import (
+    BatchMetrics,
+    Cancelled,
+    CheckpointSaved,
+    EpochMetrics,
+    Failed,
+    FeatureMaps,
+    Finished,
+    Notice,
+    Paused,
+    Resumed,
+    Started,
+    Status,
+)
+from ..document import Document
+from .evaluation import EvaluationView
+from .feature_maps import FeatureMapView
+from .plots import TrainingPlots
+from .worker import FeatureRequest, TrainingWorker, TrainJob
+
+CHECKPOINT_FILTER = "cnnbuilder checkpoints (*.ckpt *.pt);;All files (*)"
+
+
+class TrainingPanel(QWidget):
+    block_problems_changed = Signal(dict)  # node id -> message, e.g. the Input block vs the data
+    running_changed = Signal(bool)
+
+    # Queued into the worker thread (the worker lives there, so these run there).
+    _train_requested = Signal(object)
+    _devices_requested = Signal()
+    _features_requested = Signal(object)
+    _save_requested = Signal(str)
+    _export_requested = Signal(str, str)
+
+    def __init__(self, document: Document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self._fields: dict[str, tuple[QWidget, Callable[[], Any], Callable[[Any], None]]] = {}
+        self._loading = False
+        self._run_counter = 0
+        self._feature_tag = 0
+        self._active: int | None = None  # run id being trained
+        self._control: TrainControl | None = None
+        self._has_model = False  # the worker holds a trained (or training) model
+        self._paused = False
+        self._shut = False
+        self._class_names: tuple[str, ...] = ()
+        self._feature_node: str | None = None
+        self._meta_cache: dict[tuple, DataMeta] = {}
+        self._problems: dict[str, str] = {}
+        self._fixes: list[tuple[QPushButton, Callable[[], None]]] = []
+
+        self._build_ui()
+        self._load_settings()
+
+        self._thread = QThread(self)
+        self._thread.setObjectName("cnnbuilder-training")
+        self.worker = TrainingWorker()
+        self.worker.moveToThread(self._thread)
+        self._thread.finished.connect(self.worker.deleteLater)
+        self._train_requested.connect(self.worker.train)
+        self._devices_requested.connect(self.worker.detect_devices)
+        self._features_requested.connect(self.worker.feature_maps)
+        self._save_requested.connect(self.worker.save_checkpoint)
+        self._export_requested.connect(self.worker.export_weights)
+        self.worker.event.connect(self._on_event)
+        self.worker.devices_found.connect(self._on_devices)
+        self.worker.action_done.connect(self._on_action)
+        self._thread.start()
+        self._devices_requested.emit()  # importing torch and asking CUDA takes a second: not here
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+        self._feature_timer = QTimer(self)
+        self._feature_timer.setSingleShot(True)
+        self._feature_timer.setInterval(150)  # coalesce quick selection changes into one request
+        self._feature_timer.timeout.connect(self._request_idle_features)
+
+        document.graph_changed.connect(self._update_fit)
+        document.project_replaced.connect(self._on_project_replaced)
+        document.training_changed.connect(self._on_training_changed)
+        document.selection_changed.connect(self._on_selection)
+        self._update_fit()
+        self._update_buttons()
+
+    # -- public API ----------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self._active is not None
+
+    def start(self, resume: str | None = None) -> bool:
+        """Start a run (as the Train button does); False, with the reason shown, if it cannot."""
+        if self._shut or self._active is not None:
+            return False
+        self._clear_error()
+        a = self.document.analysis
+        if not a.ok:
+            first = a.problems[0]
+            where = f"{self.document.graph.node(first.node_id).label}: " if first.node_id else ""
+            self._show_error(f"Fix the model before training — {where}{first.message}")
+            return False
+        cfg = self.config()
+        if resume is None:
+            try:
+                meta = self._meta(cfg)
+            except DataError as exc:
+                self._show_error(str(exc))
+                return False
+            misfits = check_fit(self.document.graph, a, meta)
+            if misfits:
+                self._show_error("The model does not fit the data: " + misfits[0].message +
+                                 " (the buttons below fix it)")
+                return False
+        self._run_counter += 1
+        run_id = self._run_counter
+        control = TrainControl()
+        if self._feature_node:
+            control.set_feature_node(self._feature_node)
+        self._active, self._control = run_id, control
+        self._paused = False
+        self._has_model = False
+        label = f"Run {run_id}: {DATASETS[cfg.dataset]}, {OPTIMIZERS[cfg.optimizer]} lr {cfg.lr:g}, " \
+                f"batch {cfg.batch_size}" + (" (resumed)" if resume else "")
+        self.plots.begin_run(run_id, label, cfg.to_dict())
+        self.progress.setValue(0)
+        self.progress.setFormat("Starting…")
+        self.status.setText("Starting…")
+        self._log(f"— {label}")
+        self._update_buttons()
+        self.running_changed.emit(True)
+        self._train_requested.emit(TrainJob(run_id, graph_to_dict(self.document.graph), cfg.to_dict(), control,
+                                            resume))
+        return True
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Stop any run and end the training thread (call when the window closes). Returns whether
+        the thread finished within the timeout."""
+        if self._shut:
+            return self._thread.isFinished()
+        self._shut = True
+        if self._control is not None:
+            self._control.stop()
+        self.plots.timer.stop()
+        self._feature_timer.stop()
+        self._thread.quit()
+        finished = self._thread.wait(timeout_ms)
+        self._active = None
+        self._update_buttons()
+        return finished
+
+    def confirm_close(self) -> bool:
+        """For MainWindow.add_close_hook: asks before stopping a run; False keeps the window open."""
+        if self.is_running() and not self.ask_stop_training():
+            return False
+        self.shutdown()
+        return True
+
+    def block_problems(self) -> dict[str, str]:
+        return dict(self._problems)
+
+    def config(self) -> TrainConfig:
+        """The settings as the widgets show them."""
+        data = {name: get() for name, (_w, get, _s) in self._fields.items()}
+        base = TrainConfig.from_dict(self.document.project.training).to_dict()
+        base.update(data)
+        return TrainConfig.from_dict(base)
+
+    # -- dialogs (overridable in tests) ----------------------------------------------------------
+    def ask_stop_training(self) -> bool:
+        answer = QMessageBox.question(self, "Training is running", "Stop the training run and close?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
+    def ask_checkpoint_save_path(self) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", self._suggest("checkpoint.ckpt"),
+                                              CHECKPOINT_FILTER)
+        return path or None
+
+    def ask_checkpoint_open_path(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", self._suggest(""), CHECKPOINT_FILTER)
+        return path or None
+
+    def ask_export_dir(self) -> str | None:
+        path = QFileDialog.getExistingDirectory(self, "Export code and weights to folder", self._suggest(""))
+        return path or None
+
+    def ask_data_root(self) -> str | None:
+        path = QFileDialog.getExistingDirectory(self, "Data folder", self._fields["data_root"][1]() or "")
+        return path or None
+
+    def _suggest(self, name: str) -> str:
+        base = self.document.path.parent if self.document.path else Path.home()
+        return str(base / name) if name else str(base)
+
+    # -- building the UI -------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        form_box = QWidget()
+        form = QVBoxLayout(form_box)
+        form.setContentsMargins(4, 4, 4, 4)
+
+        data = self._group(form, "Data")
+        self._combo(data, "dataset", "Dataset", DATASETS)
+        root = QLineEdit()
+        root.setPlaceholderText("default data folder")
+        root.setToolTip("Folder with the dataset in torchvision's layout, or your image folder "
+                        "(one subfolder per class, optionally inside train/ and test/)")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse_root)
+        row = QWidget()
+        rl = QHBoxLayout(row)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(root, 1)
+        rl.addWidget(browse)
+        root.editingFinished.connect(self._settings_edited)
+        self._register(data, "data_root", "Data folder", row, root.text, lambda v: root.setText(v or ""))
+        self._check(data, "download", "Download if missing (needs internet)")
+        self._spin(data, "shapes_train", "Images", 100, 2_000_000, 1000)
+        self._combo(data, "shapes_channels", "Colours", {1: "grayscale", 3: "colour"})
+        self._spin(data, "shapes_size", "Image size (px)", 16, 512, 4)
+        self._dspin(data, "val_split", "Validation share", 0.0, 0.9, 0.05, 2)
+        self._spin(data, "train_limit", "Use at most (0: all)", 0, 10**9, 1000)
+        self._spin(data, "resize", "Resize to (px, 0: keep)", 0, 4096, 4)
+        self._check(data, "normalize", "Normalize (dataset mean and std)")
+
+        aug = self._group(form, "Augmentation (training images)")
+        self._spin(aug, "crop_padding", "Random crop, padding (px)", 0, 64, 1)
+        self._check(aug, "hflip", "Random horizontal flip")
+        self._dspin(aug, "rotation", "Random rotation (±°)", 0.0, 180.0, 5.0, 1)
+        self._dspin(aug, "color_jitter", "Colour jitter (±)", 0.0, 0.9, 0.05, 2)
+
+        opt = self._group(form, "Optimisation")
+        self._combo(opt, "optimizer", "Optimizer", OPTIMIZERS)
+        self._dspin(opt, "lr", "Learning rate", 1e-6, 10.0, 0.0005, 6)
+        self._dspin(opt, "momentum", "Momentum", 0.0, 0.999, 0.05, 3)
+        self._check(opt, "nesterov", "Nesterov momentum")
+        self._dspin(opt, "weight_decay", "Weight decay", 0.0, 1.0, 0.0001, 6)
+        self._combo(opt, "scheduler", "Schedule", SCHEDULERS)
+        self._spin(opt, "step_size", "Decay every (epochs)", 1, 10**6, 1)
+        self._dspin(opt, "gamma", "Decay factor", 0.001, 1.0, 0.05, 3)
+        self._combo(opt, "loss", "Loss", LOSSES)
+        self._spin(opt, "epochs", "Epochs", 1, 100_000, 1)
+        self._spin(opt, "batch_size", "Batch size", 1, 1 << 16, 16)
+        self._spin(opt, "seed", "Seed", 0, 2**31 - 1, 1)
+        self._dspin(opt, "grad_clip", "Clip gradient norm (0: off)", 0.0, 1e6, 0.5, 2)
+
+        hw = self._group(form, "Hardware")
+        self._combo(hw, "device", "Device", {"auto": "Auto (detecting…)", "cpu": "CPU"})
+        self._check(hw, "amp", "Mixed precision (CUDA only)")
+        form.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidget(form_box)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        # Wide enough for the form itself: with the horizontal bar off, anything less clips the fields.
+        scroll.setMinimumWidth(form_box.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 6)
+
+        # Controls, progress, messages.
+        self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train the model on the chosen data (a snapshot: later edits wait for the "
+                                     "next run)")
+        self.train_button.clicked.connect(lambda: self.start())
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self._stop)
+        self.save_button = QPushButton("Save checkpoint…")
+        self.save_button.setToolTip("Everything needed to continue this run later, exactly")
+        self.save_button.clicked.connect(self._save_checkpoint)
+        self.resume_button = QPushButton("Resume from checkpoint…")
+        self.resume_button.clicked.connect(self._resume_from)
+        self.export_button = QPushButton("Export weights…")
+        self.export_button.setToolTip("Write model.py (the code), model.pt (state_dict) and model.safetensors")
+        self.export_button.clicked.connect(self._export)
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        for b in (self.save_button, self.resume_button, self.export_button):
+            buttons.addWidget(b)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Idle")
+        self.status = QLabel("Ready.")
+        self.device_label = QLabel("Device: detecting…")
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.device_label)
+
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error_label.setStyleSheet("QLabel { background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0;"
+                                       " padding: 4px; }")
+        self.error_label.hide()
+
+        self.fit_frame = QFrame()
+        self.fit_frame.setStyleSheet("QFrame#fit { background: #fff4e5; border: 1px solid #f0c36d; }")
+        self.fit_frame.setObjectName("fit")
+        fl = QVBoxLayout(self.fit_frame)
+        fl.setContentsMargins(6, 4, 6, 4)
+        self.fit_label = QLabel()
+        self.fit_label.setWordWrap(True)
+        self.fit_label.linkActivated.connect(lambda nid: self.document.set_selection([nid]))
+        fl.addWidget(self.fit_label)
+        self.fit_buttons = QHBoxLayout()
+        self.fit_buttons.addStretch(1)
+        fl.addLayout(self.fit_buttons)
+        self.fit_frame.hide()
+
+        self.plots = TrainingPlots()
+        self.plots.ticked.connect(self._show_progress)
+        self.features = FeatureMapView()
+        self.features.refresh_requested.connect(self._refresh_features)
+        self.evaluation = EvaluationView()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.plots, "Curves")
+        self.tabs.addTab(self.features, "Feature maps")
+        self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.log, "Log")
+        self.tabs.currentChanged.connect(self._on_tab)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(4, 4, 4, 4)
+        rv.addLayout(buttons)
+        rv.addWidget(self.progress)
+        rv.addLayout(status_row)
+        rv.addWidget(self.error_label)
+        rv.addWidget(self.fit_frame)
+        rv.addWidget(self.tabs, 1)
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(scroll)
+        split.addWidget(right)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([scroll.minimumWidth(), 900])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+
+    def _group(self, parent_layout, title: str) -> QFormLayout:
+        box = QGroupBox(title)
+        fl = QFormLayout(box)
+        fl.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        parent_layout.addWidget(box)
+        return fl
+
+    def _register(self, form: QFormLayout, name: str, label: str, widget: QWidget, get, set_) -> None:
+        if label:
+            form.addRow(label, widget)
+        else:
+            form.addRow(widget)
+        self._fields[name] = (widget, get, set_)
+
+    def _combo(self, form, name, label, options: dict) -> QComboBox:
+        w = QComboBox()
+        for key, text in options.items():
+            w.addItem(text, key)
+
+        def set_(v):
+            i = w.findData(v)
+            if i < 0 and name == "device":  # a device this machine lacks (project from another PC)
+                w.addItem(str(v), v)
+                i = w.count() - 1
+            w.setCurrentIndex(max(0, i))
+
+        w.currentIndexChanged.connect(self._settings_edited)
+        self._register(form, name, label, w, w.currentData, set_)
+        return w
+
+    def _spin(self, form, name, label, lo, hi, step) -> QSpinBox:
+        w = QSpinBox()
+        w.setRange(lo, min(hi, 2**31 - 1))
+        w.setSingleStep(step)
+        w.setKeyboardTracking(False)  # one edit per finished number, not per keystroke
+        w.valueChanged.connect(self._settings_edited)
+        self._register(form, name, label, w, w.value, lambda v: w.setValue(int(v)))
+        return w
+
+    def _dspin(self, form, name, label, lo, hi, step, decimals) -> QDoubleSpinBox:
+        w = QDoubleSpinBox()
+        w.setDecimals(decimals)
+        w.setRange(lo, hi)
+        w.setSingleStep(step)
+        w.setKeyboardTracking(False)
+        w.valueChanged.connect(self._settings_edited)
+        self._register(form, name, label, w, w.value, lambda v: w.setValue(float(v)))
+        return w
+
+    def _check(self, form, name, label) -> QCheckBox:
+        w = QCheckBox(label)
+        w.toggled.connect(self._settings_edited)
+        self._register(form, name, "", w, w.isChecked, lambda v: w.setChecked(bool(v)))
+        return w
+
+    # -- settings ----------------------------------------------------------------------------------
+    def _load_settings(self) -> None:
+        cfg = TrainConfig.from_dict(self.document.project.training)
+        self._write_fields(cfg)
+        for note in cfg.notes:
+            self._log(f"project training settings: {note}")
+
+    def _write_fields(self, cfg: TrainConfig) -> None:
+        self._loading = True
+        try:
+            for name, (_w, _get, set_) in self._fields.items():
+                set_(getattr(cfg, name))
+        finally:
+            self._loading = False
+        self._update_visibility()
+
+    def _settings_edited(self, *_args) -> None:
+        if self._loading:
+            return
+        cfg = self.config()
+        self.document.set_training(cfg.to_dict())
+        self._update_visibility()
+        self._update_fit()
+
+    def _on_training_changed(self) -> None:
+        if TrainConfig.from_dict(self.document.project.training).to_dict() != self.config().to_dict():
+            self._load_settings()
+            self._update_fit()
+
+    def _on_project_replaced(self) -> None:
+        self._meta_cache.clear()
+        self._load_settings()
+        self._feature_node = None
+        self.features.set_block(None)
+        self._update_fit()
+
+    def _update_visibility(self) -> None:
+        cfg = self.config()
+        shapes = cfg.dataset == "shapes"
+        show = {
+            "data_root": not shapes, "download": cfg.dataset not in ("shapes", "folder"),
+            "shapes_train": shapes, "shapes_channels": shapes, "shapes_size": shapes,
+            "momentum": cfg.optimizer in ("sgd", "rmsprop"), "nesterov": cfg.optimizer == "sgd",
+            "step_size": cfg.scheduler == "step", "gamma": cfg.scheduler == "step",
+        }
+        for name, visible in show.items():
+            widget = self._fields[name][0]
+            widget.setVisible(visible)
+            form = widget.parentWidget().layout()
+            if isinstance(form, QFormLayout):
+                label = form.labelForField(widget)
+                if label is not None:
+                    label.setVisible(visible)
+
+    def _browse_root(self) -> None:
+        path = self.ask_data_root()
+        if path:
+            self._fields["data_root"][2](path)
+            self._meta_cache.clear()
+            self._settings_edited()
+
+    def _on_devices(self, devices: list) -> None:
+        combo: QComboBox = self._fields["device"][0]
+        current = self.config().device
+        self._loading = True
+        try:
+            combo.clear()
+            for key, label in devices:
+                combo.addItem(label, key)
+            self._fields["device"][2](current)
+        finally:
+            self._loading = False
+        auto = next((label for key, label in devices if key == "auto"), "Auto")
+        self.device_label.setText(f"Device: {auto[6:-1] if auto.startswith('Auto (') else auto}")
+
+    # -- does the model fit the data? --------------------------------------------------------------
+    def _meta(self, cfg: TrainConfig) -> DataMeta:
+        if cfg.dataset != "folder":
+            return dataset_meta(cfg)
+        key = (cfg.data_root, cfg.resize)
+        if key not in self._meta_cache:  # a folder scan lists files: once per folder, not per edit
+            self._meta_cache[key] = dataset_meta(cfg)
+        return self._meta_cache[key]
+
+    def _update_fit(self) -> None:
+        for button, _ in self._fixes:
+            self.fit_buttons.removeWidget(button)
+            button.deleteLater()
+        self._fixes = []
+        problems: dict[str, str] = {}
+        lines: list[str] = []
+        a = self.document.analysis
+        cfg = self.config()
+        if a.ok:
+            try:
+                meta = self._meta(cfg)
+            except DataError as exc:
+                lines.append(str(exc))
+                meta = None
+            if meta is not None:
+                for m in check_fit(self.document.graph, a, meta):
+                    node = self.document.graph.node(m.node_id)
+                    problems[m.node_id] = m.message
+                    lines.append(f"<a href=\"{m.node_id}\">{_html(node.label)}</a>: {_html(m.message)}")
+                    if m.param == "shape":
+                        self._add_fix(f"Set Input to {'×'.join(map(str, m.value))}",
+                                      lambda nid=m.node_id, v=m.value: self._apply(SetParam(nid, "shape", v)))
+                        alt = _shapes_for(a.input_shape) if cfg.dataset == "shapes" else None
+                        if alt is not None:
+                            self._add_fix(f"Make the shapes {alt[0]}×{alt[1]}×{alt[1]}",
+                                          lambda c=alt[0], s=alt[1]: self._set_fields(shapes_channels=c,
+                                                                                       shapes_size=s))
+                    elif m.param == "out_features":
+                        self._add_fix(f"Set {node.label} to {m.value} outputs",
+                                      lambda nid=m.node_id, v=m.value: self._apply(SetParam(nid, "out_features", v)))
+        self.fit_label.setText("<br>".join(lines))
+        self.fit_frame.setVisible(bool(lines))
+        if problems != self._problems:
+            self._problems = problems
+            self.block_problems_changed.emit(dict(problems))
+
+    def _add_fix(self, text: str, action: Callable[[], None]) -> None:
+        b = QPushButton(text)
+        b.clicked.connect(lambda _checked=False: action())  # clicked(bool) must not fill the lambda's defaults
+        self.fit_buttons.addWidget(b)
+        self._fixes.append((b, action))
+
+    def _apply(self, cmd) -> None:
+        reason = self.document.push(cmd)
+        if reason:
+            self._show_error(f"Could not change the model: {reason}")
+        else:
+            self._clear_error()
+
+    def _set_fields(self, **values) -> None:
+        self._loading = True
+        try:
+            for name, v in values.items():
+                self._fields[name][2](v)
+        finally:
+            self._loading = False
+        self._settings_edited()
+
+    # -- run control ---------------------------------------------------------------------------------
+    def _toggle_pause(self) -> None:
+        if self._control is None:
+            return
+        if self._paused:
+            self._control.resume()
+        else:
+            self._control.pause()
+            self.pause_button.setText("Pausing…")
+
+    def _stop(self) -> None:
+        if self._control is not None:
+            self._control.stop()
+            self.status.setText("Stopping…")
+
+    def _save_checkpoint(self) -> None:
+        path = self.ask_checkpoint_save_path()
+        if not path:
+            return
+        if self._active is not None and self._control is not None:
+            self._control.request_checkpoint(path)  # written between two batches
+        else:
+            self._save_requested.emit(path)
+
+    def _resume_from(self) -> None:
+        path = self.ask_checkpoint_open_path()
+        if path:
+            self.start(resume=path)
+
+    def _export(self) -> None:
+        directory = self.ask_export_dir()
+        if directory:
+            self._export_requested.emit(directory, self.document.project.name)
+
+    def _update_buttons(self) -> None:
+        running = self._active is not None and not self._shut
+        idle = self._active is None and not self._shut
+        self.train_button.setEnabled(idle)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.resume_button.setEnabled(idle)
+        self.save_button.setEnabled(not self._shut and self._has_model)
+        self.export_button.setEnabled(idle and self._has_model)
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+
+    # -- events from the worker ----------------------------------------------------------------------
+    def _on_event(self, ev) -> None:
+        if self._shut:
+            return
+        if isinstance(ev, FeatureMaps):
+            self._on_feature_maps(ev)
+            return
+        if ev.run_id != self._active:
+            return  # a stale event from a run this panel has moved on from
+        if isinstance(ev, BatchMetrics):
+            self.plots.add_batch(ev.run_id, ev.steps, ev.losses, ev.step, ev.lr)
+            self._last_batch = ev  # shown on the plots' next frame, with the curves
+        elif isinstance(ev, EpochMetrics):
+            self.plots.add_epoch(ev.run_id, ev)
+            val = "" if ev.val_loss is None else f", validation loss {ev.val_loss:.4f} accuracy {ev.val_acc:.1%}"
+            self._log(f"epoch {ev.epoch}: train loss {ev.train_loss:.4f} accuracy {ev.train_acc:.1%}{val} "
+                      f"({ev.seconds:.1f} s)")
+        elif isinstance(ev, Started):
+            self._epochs = ev.epochs
+            self._class_names = ev.class_names
+            self._has_model = True
+            rec = self.plots.runs.get(ev.run_id)
+            if rec is not None and ev.history.get("step"):
+                rec.load_history(ev.history)  # a resumed run continues its curve
+            self.device_label.setText(f"Device: {ev.device_name}" + (" · mixed precision" if ev.amp else ""))
+            self._log(f"training on {ev.device_name}: {ev.num_train:,} training, {ev.num_val:,} validation, "
+                      f"{ev.num_test:,} test images ({ev.dataset}, {'×'.join(map(str, ev.input_shape))})")
+            if ev.start_step:
+                self._adopt_config(ev.config)
+            self._update_buttons()
+        elif isinstance(ev, Status):
+            self.status.setText(ev.message)
+            self.progress.setFormat(ev.message)
+        elif isinstance(ev, Notice):
+            self._log("note: " + ev.message)
+            self.status.setText(ev.message.splitlines()[0])
+        elif isinstance(ev, Paused):
+            self._paused = True
+            self.status.setText(f"Paused at step {ev.step:,}")
+            self._update_buttons()
+        elif isinstance(ev, Resumed):
+            self._paused = False
+            self.status.setText("Training…")
+            self._update_buttons()
+        elif isinstance(ev, CheckpointSaved):
+            self._log(f"saved checkpoint {ev.path} (step {ev.step:,})")
+            self.status.setText(f"Saved checkpoint {Path(ev.path).name}")
+        elif isinstance(ev, Finished):
+            self.evaluation.show_result(ev)
+            self.plots.end_run(ev.run_id, "finished", ev.test_acc)
+            self.progress.setValue(1000)
+            self.progress.setFormat(f"Finished · test accuracy {ev.test_acc:.2%}")
+            self.status.setText(f"Finished in {ev.seconds:.1f} s: test accuracy {ev.test_acc:.2%}")
+            self._log(f"finished: test accuracy {ev.test_acc:.2%}, loss {ev.test_loss:.4f}")
+            self._end_run()
+        elif isinstance(ev, Failed):
+            self.plots.end_run(ev.run_id, "failed")
+            self.progress.setFormat("Failed")
+            self.status.setText("Training failed.")
+            self._show_error(ev.message)
+            self._log("failed: " + ev.message + (f"\n{ev.details}" if ev.details else ""))
+            self._end_run()
+        elif isinstance(ev, Cancelled):
+            self.plots.end_run(ev.run_id, "stopped")
+            self.progress.setFormat(f"Stopped at epoch {ev.epoch}, step {ev.step:,}")
+            self.status.setText(f"Stopped at epoch {ev.epoch}, step {ev.step:,}. Save a checkpoint to continue "
+                                "later.")
+            self._log(f"stopped at epoch {ev.epoch}, step {ev.step:,}")
+            self._end_run()
+
+    _epochs = 0
+    _last_batch: BatchMetrics | None = None
+
+    def _show_progress(self) -> None:
+        ev, self._last_batch = self._last_batch, None
+        if ev is None or ev.run_id != self._active:
+            return
+        self.progress.setValue(int(1000 * ev.step / max(1, ev.total_steps)))
+        eta = "—" if not math.isfinite(ev.eta_s) else _clock(ev.eta_s)
+        self.progress.setFormat(f"Epoch {ev.epoch}/{self._epochs} · step {ev.step:,}/{ev.total_steps:,} · "
+                                f"{ev.images_per_s:,.0f} img/s · ETA {eta}")
+        self.status.setText(f"Training… loss {ev.loss:.4f}, accuracy this epoch {ev.acc:.1%}")
+
+    def _end_run(self) -> None:
+        self._active = None
+        self._paused = False
+        self._update_buttons()
+        self.running_changed.emit(False)
+
+    def _adopt_config(self, config: dict) -> None:
+        cfg = TrainConfig.from_dict(config)
+        self._write_fields(cfg)
+        self.document.set_training(cfg.to_dict())
+
+    def _on_action(self, message: str, ok: bool) -> None:
+        self._log(message)
+        if ok:
+            self.status.setText(message)
+        else:
+            self._show_error(message)
+
+    def _show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.show()
+
+    def _clear_error(self) -> None:
+        self.error_label.hide()
+        self.error_label.clear()
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    # -- feature maps ------------------------------------------------------------------------------------
+    def _on_selection(self, ids: list) -> None:
+        node = ids[0] if ids else None
+        if node == self._feature_node:
+            return
+        self._feature_node = node
+        if node is None or node not in self.document.graph:
+            self.features.set_block(None)
+            if self._control is not None:
+                self._control.set_feature_node(None)
+            return
+        n = self.document.graph.node(node)
+        self.features.set_block(f"{n.label} ({n.type})")
+        self._refresh_features()
+
+    def _refresh_features(self) -> None:
+        if self._feature_node is None or self._shut:
+            return
+        if self._active is not None and self._control is not None:
+            self._control.set_feature_node(self._feature_node, now=True)  # next batch boundary
+        elif self.features.isVisible():
+            self._feature_timer.start()
+
+    def _on_tab(self, index: int) -> None:
+        if self.tabs.widget(index) is self.features and self._active is None:
+            self._refresh_features()
+
+    def _request_idle_features(self) -> None:
+        if self._feature_node is None or self._active is not None or self._shut:
+            return
+        if not self.document.analysis.ok:
+            self.features.show_message("Fix the model's problems to see its feature maps.")
+            return
+        self._feature_tag -= 1  # negative tags: requests outside runs
+        self.features.info.setText("Computing…")
+        self._features_requested.emit(FeatureRequest(self._feature_tag, graph_to_dict(self.document.graph),
+                                                     self.config().to_dict(), self._feature_node))
+
+    def _on_feature_maps(self, ev: FeatureMaps) -> None:
+        if ev.node_id != self._feature_node:
+            return
+        if ev.run_id < 0 and ev.run_id != self._feature_tag:
+            return  # an answer to an older request
+        if ev.run_id >= 0 and ev.run_id != self._active:
+            return
+        if ev.maps.shape[0] == 0:
+            self.features.show_message(ev.message or "nothing to show")
+            return
+        names = self._class_names or self._names_for_config()
+        label = names[ev.label] if 0 <= ev.label < len(names) else str(ev.label)
+        self.features.show_maps(ev.maps, ev.total_channels, ev.step, label, ev.message)
+
+    def _names_for_config(self) -> tuple[str, ...]:
+        try:
+            return self._meta(self.config()).class_names
+        except DataError:
+            return ()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _shapes_for(shape) -> tuple[int, int] | None:
+    """(channels, size) of the built-in dataset that matches an Input shape, if it can."""
+    if shape is None or len(shape) != 3:
+        return None
+    c, h, w = shape
+    if c in (1, 3) and h == w and 16 <= h <= 512:
+        return c, h
+    return None
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds + 0.5)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
