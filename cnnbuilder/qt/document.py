@@ -62,13 +62,18 @@ class Document(QObject):
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modified_changed.emit(self.is_modified()))
+        # A bound method, not a lambda: Qt drops the connection when the Document dies, before the
+        # dying stack's clear() would call back into it.
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
         self._project = project or Project()
         self._analysis: Analysis | None = None
         self._analysis_rev = -1
         self._extra_dirty = False  # changes outside the undo stack (training settings)
         self._selection: list[str] = []
         self._connect_graph()
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.modified_changed.emit(self.is_modified())
 
     # -- state --------------------------------------------------------------------------
     @property
