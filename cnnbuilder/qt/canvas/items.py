@@ -1,0 +1,415 @@
+"""Painted canvas items: blocks (NodeItem) with their ports and error badge, and edges.
+
+Nothing here holds a QWidget: every block is drawn in paint() and cached as a device pixmap, so a
+500-block graph pans from the cache. Items never edit the graph; the scene turns gestures into
+core commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QPolygonF,
+)
+from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyleOptionGraphicsItem
+
+from ..theme import CanvasColors, canvas_colors, category_color
+
+NODE_W = 180.0
+NODE_H = 74.0
+HEADER_H = 22.0
+RADIUS = 6.0
+PORT_R = 5.0
+MULTI_PORT_W = 72.0  # Add/Concat take many inputs: a wide input port, one slot per edge
+LOD_TEXT = 0.4  # below this zoom, blocks are plain coloured boxes
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """Everything a block shows; the scene compares states to repaint only what changed."""
+
+    label: str
+    type: str
+    category: str
+    summary: str
+    shape: str
+    params: str
+    error: str | None
+    waiting: bool
+    doc: str
+
+
+class _Fonts:
+    """Block fonts and their metrics, made once (eliding text is the costly part of an update)."""
+
+    title: QFont
+    body: QFont
+    small: QFont
+    title_m: QFontMetricsF
+    body_m: QFontMetricsF
+    small_m: QFontMetricsF
+    ready = False
+
+    @classmethod
+    def get(cls) -> type[_Fonts]:
+        if not cls.ready:
+            base = QApplication.font()
+            size = base.pointSizeF() if base.pointSizeF() > 0 else 9.0
+            cls.title = QFont(base)
+            cls.title.setPointSizeF(size)
+            cls.title.setBold(True)
+            cls.body = QFont(base)
+            cls.body.setPointSizeF(size)
+            cls.small = QFont(base)
+            cls.small.setPointSizeF(max(6.5, size - 1.0))
+            cls.title_m, cls.body_m, cls.small_m = (QFontMetricsF(f) for f in (cls.title, cls.body, cls.small))
+            cls.ready = True
+        return cls
+
+
+def _colors(item: QGraphicsItem) -> CanvasColors:
+    scene = item.scene()
+    colors = getattr(scene, "colors", None)
+    return colors if colors is not None else canvas_colors()
+
+
+class NodeItem(QGraphicsItem):
+    def __init__(self, node_id: str, state: NodeState, max_inputs: int | None, takes_input: bool):
+        super().__init__()
+        self.node_id = node_id
+        self.state = state
+        self.edges: set[EdgeItem] = set()
+        self.input_order: list[str] = []  # the graph's input order of this block, for edge slots
+        self._text: tuple[str, str, str, str] = ("", "", "", "")
+        self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(False)
+        self.in_port = PortItem(self, "in", multi=max_inputs is None) if takes_input else None
+        self.out_port = PortItem(self, "out")
+        self.badge = BadgeItem(self)
+        self.set_state(state, force=True)
+
+    # -- geometry ---------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -2, NODE_W + 4, NODE_H + 4)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(0, 0, NODE_W, NODE_H), RADIUS, RADIUS)
+        return path
+
+    def center(self) -> QPointF:
+        return self.pos() + QPointF(NODE_W / 2, NODE_H / 2)
+
+    def out_anchor(self) -> QPointF:
+        return self.pos() + QPointF(NODE_W / 2, NODE_H + PORT_R)
+
+    def in_anchor(self, src_id: str) -> QPointF:
+        x = NODE_W / 2
+        n = len(self.input_order)
+        if self.in_port is not None and self.in_port.multi and n > 1 and src_id in self.input_order:
+            i = self.input_order.index(src_id)
+            x = NODE_W / 2 - MULTI_PORT_W / 2 + MULTI_PORT_W * (i + 1) / (n + 1)
+        return self.pos() + QPointF(x, -PORT_R)
+
+    # -- state ------------------------------------------------------------------------
+    def set_state(self, state: NodeState, force: bool = False) -> None:
+        old = None if force else self.state
+        if state == old:
+            return
+        self.state = state
+        f = _Fonts.get()
+        room = NODE_W - 20
+        failed = bool(state.error) and not state.waiting
+        params_w = f.small_m.horizontalAdvance(state.params) + 8 if state.params and not state.error else 0
+        if state.error:  # the reason, or which upstream block this one waits on
+            third = state.error
+        else:
+            third = f"→ {state.shape}" if state.shape else ""
+        self._text = (
+            f.title_m.elidedText(state.label, Qt.ElideRight, room - (14 if failed else 0)),
+            f.body_m.elidedText(state.summary, Qt.ElideRight, room),
+            f.small_m.elidedText(third, Qt.ElideRight, room - params_w),
+            state.params if params_w else "",
+        )
+        tip = f"<b>{_esc(state.label)}</b> ({state.type})<br>{_esc(state.doc)}"
+        if state.error:
+            tip += f"<br><span style='color:#e5484d'>{_esc(state.error)}</span>"
+        elif state.shape:
+            tip += f"<br>Output: {state.shape}"
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+        if old is None or old.error != state.error or old.waiting != state.waiting:
+            self.badge.setVisible(failed)
+            self.badge.setToolTip(state.error or "")
+        self.update()
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.adjust()
+        elif change == QGraphicsItem.ItemSelectedHasChanged:
+            self.setZValue(1.0 if value else 0.0)
+        return super().itemChange(change, value)
+
+    # -- painting ---------------------------------------------------------------------
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        c = _colors(self)
+        st = self.state
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        cat = category_color(st.category)
+        selected = self.isSelected()
+        failed = st.error is not None and not st.waiting
+        rect = QRectF(0, 0, NODE_W, NODE_H)
+        if st.waiting:
+            painter.setOpacity(0.45)
+        if lod < LOD_TEXT:
+            # Zoomed far out: one box per block, no text or antialiasing; errors stay visible.
+            fill = QColor(cat)
+            fill.setAlpha(200)
+            painter.setBrush(fill)
+            border = c.accent if selected else (c.error if failed else cat.darker(130))
+            pen = QPen(border, 3 if (selected or failed) else 1)
+            pen.setCosmetic(True)  # in screen pixels: visible however far we zoom out
+            painter.setPen(pen)
+            painter.drawRect(rect)
+            return
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(c.node_fill)
+        painter.drawRoundedRect(rect, RADIUS, RADIUS)
+        painter.setBrush(cat)
+        painter.drawRoundedRect(QRectF(0, 0, NODE_W, HEADER_H), RADIUS, RADIUS)
+        painter.drawRect(QRectF(0, HEADER_H - RADIUS, NODE_W, RADIUS))
+        if selected:
+            painter.setPen(QPen(c.accent, 2.5))
+        elif failed:
+            painter.setPen(QPen(c.error, 1.6))
+        else:
+            painter.setPen(QPen(c.node_border, 1.0))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
+
+        f = _Fonts.get()
+        title, summary, third, params = self._text
+        painter.setFont(f.title)
+        painter.setPen(c.header_text)
+        painter.drawText(QRectF(10, 0, NODE_W - 20, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft, title)
+        painter.setFont(f.body)
+        painter.setPen(c.text)
+        painter.drawText(QRectF(10, HEADER_H + 3, NODE_W - 20, 22), Qt.AlignVCenter | Qt.AlignLeft, summary)
+        painter.setFont(f.small)
+        painter.setPen(c.error if failed else c.muted)
+        painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignLeft, third)
+        if params:
+            painter.setPen(c.muted)
+            painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignRight, params)
+
+
+class PortItem(QGraphicsItem):
+    """An input (top) or output (bottom) port; dragging from one starts a connection."""
+
+    def __init__(self, node: NodeItem, kind: str, multi: bool = False):
+        super().__init__(node)
+        self.node = node
+        self.kind = kind
+        self.multi = multi
+        self.hot: str | None = None  # None, "ok" or "bad" while a connection is dragged over it
+        self._hover = False
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CrossCursor)
+        self.setPos(NODE_W / 2, 0.0 if kind == "in" else NODE_H)
+        self.setZValue(2)
+        self.setToolTip("Input: drop a connection here" if kind == "in"
+                        else "Output: drag to another block's input to connect")
+
+    def _half_w(self) -> float:
+        return MULTI_PORT_W / 2 if self.multi else PORT_R
+
+    def boundingRect(self) -> QRectF:
+        hw = self._half_w() + 4
+        return QRectF(-hw, -PORT_R - 4, 2 * hw, 2 * PORT_R + 8)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self.boundingRect())  # a generous hit area
+        return path
+
+    def set_hot(self, hot: str | None) -> None:
+        if hot != self.hot:
+            self.hot = hot
+            self.update()
+
+    def hoverEnterEvent(self, event) -> None:
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event) -> None:
+        self._hover = False
+        self.update()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_TEXT:
+            return
+        c = _colors(self)
+        cat = category_color(self.node.state.category)
+        painter.setRenderHint(QPainter.Antialiasing)
+        if self.hot == "ok":
+            fill, border = c.ok, c.ok
+        elif self.hot == "bad":
+            fill, border = c.error, c.error
+        elif self._hover:
+            fill, border = c.accent, c.accent
+        else:
+            fill, border = c.node_fill, cat
+        painter.setPen(QPen(border, 1.6))
+        painter.setBrush(fill)
+        hw = self._half_w()
+        painter.drawRoundedRect(QRectF(-hw, -PORT_R, 2 * hw, 2 * PORT_R), PORT_R, PORT_R)
+
+
+class BadgeItem(QGraphicsItem):
+    """The red "!" on a block that cannot work; its tooltip is the reason."""
+
+    R = 9.0
+
+    def __init__(self, node: NodeItem):
+        super().__init__(node)
+        self.setPos(NODE_W - 4, 4)
+        self.setZValue(3)
+        self.setVisible(False)
+        self.setAcceptHoverEvents(True)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-self.R - 1, -self.R - 1, 2 * self.R + 2, 2 * self.R + 2)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        c = _colors(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(c.node_fill, 1.5))
+        painter.setBrush(c.error)
+        painter.drawEllipse(QPointF(0, 0), self.R, self.R)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) >= LOD_TEXT:
+            f = QFont(_Fonts.get().title)
+            painter.setFont(f)
+            painter.setPen(QColor("#ffffff"))
+            painter.drawText(self.boundingRect(), Qt.AlignCenter, "!")
+
+
+class EdgeItem(QGraphicsItem):
+    """A tensor flowing from src's output port to dst's input port (a vertical S-curve)."""
+
+    def __init__(self, src: NodeItem, dst: NodeItem):
+        super().__init__()
+        self.src, self.dst = src, dst
+        self.highlight = False  # a palette block is dragged over it (drop inserts there)
+        self._path = QPainterPath()
+        self._arrow = QPolygonF()
+        self._shape: QPainterPath | None = None
+        self._bounds = QRectF()
+        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(-1)
+        self.setToolTip(f"{src.state.label} → {dst.state.label}")
+        self.adjust()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.src.node_id, self.dst.node_id)
+
+    def adjust(self) -> None:
+        p1 = self.src.out_anchor()
+        p2 = self.dst.in_anchor(self.src.node_id)
+        dy = max(30.0, abs(p2.y() - p1.y()) * 0.5)
+        if p2.y() < p1.y():  # a backward edge loops around instead of cutting through blocks
+            dy = max(80.0, dy)
+        path = QPainterPath(p1)
+        path.cubicTo(p1 + QPointF(0, dy), p2 - QPointF(0, dy), p2)
+        self.prepareGeometryChange()
+        self._path = path
+        self._arrow = QPolygonF([p2 + QPointF(0, PORT_R - 1), p2 + QPointF(-4.5, -5), p2 + QPointF(4.5, -5)])
+        self._shape = None
+        self._bounds = path.boundingRect().adjusted(-8, -8, 8, 8)
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(12)
+            self._shape = stroker.createStroke(self._path)
+        return self._shape
+
+    def set_highlight(self, on: bool) -> None:
+        if on != self.highlight:
+            self.highlight = on
+            self.update()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        c = _colors(self)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if self.highlight:
+            pen = QPen(c.accent, 3.5, Qt.DashLine)
+        elif self.isSelected():
+            pen = QPen(c.accent, 2.5)
+        else:
+            pen = QPen(c.edge, 1.6)
+        if lod < LOD_TEXT:
+            pen.setCosmetic(True)
+            pen.setWidthF(1.0 if not (self.highlight or self.isSelected()) else 2.5)
+            painter.setPen(pen)
+            painter.drawPath(self._path)
+            return
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(pen)
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self._path)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(QBrush(pen.color()))
+        painter.drawPolygon(self._arrow)
+
+
+class ConnectionPreview(QGraphicsItem):
+    """The dashed curve that follows the mouse while a connection is dragged."""
+
+    def __init__(self, start: QPointF, downward: bool):
+        super().__init__()
+        self.start, self.end, self.downward = start, start, downward
+        self.ok: bool | None = None
+        self._path = QPainterPath()
+        self.setZValue(10)
+        self.set_end(start)
+
+    def set_end(self, end: QPointF, ok: bool | None = None) -> None:
+        self.prepareGeometryChange()
+        self.end, self.ok = end, ok
+        a, b = (self.start, end) if self.downward else (end, self.start)
+        dy = max(30.0, abs(b.y() - a.y()) * 0.5)
+        path = QPainterPath(a)
+        path.cubicTo(a + QPointF(0, dy), b - QPointF(0, dy), b)
+        self._path = path
+
+    def boundingRect(self) -> QRectF:
+        return self._path.boundingRect().adjusted(-4, -4, 4, 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        c = _colors(self)
+        color = c.ok if self.ok else (c.error if self.ok is False else c.accent)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(color, 2.0, Qt.DashLine))
+        painter.drawPath(self._path)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,847 @@
+"""The main window: canvas in the middle, dockable palette, inspector, code preview, summary and
+undo history around it; menus, toolbar, shortcuts; files, export, autosave and recovery.
+
+Every dialog goes through a small method (ask_save_changes, ask_open_path, ask_save_path,
+show_error, ask_restore_autosave, choose_template) so tests can replace it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QGuiApplication, QImage, QKeySequence, QPainter
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolBar,
+    QUndoView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import __version__
+from ..core.blocks import get_spec
+from ..core.codegen import CodegenError, generate
+from ..core.commands import AddNode, Connect, Macro, Move, clip_of, duplicate, paste
+from ..core.project import Project, ProjectError, atomic_write_text
+from ..core.stats import human
+from .autosave import Autosave
+from .canvas.items import NODE_H, NODE_W, EdgeItem, NodeItem
+from .canvas.layout import DX, DY, layered_layout
+from .canvas.scene import CLIP_MIME, GraphScene
+from .canvas.view import GraphView
+from .code_view import CLASS_NAME, CodePanel
+from .document import Document
+from .icons import app_icon, icon
+from .inspector import InspectorPanel
+from .palette import PalettePanel
+from .settings import add_recent_file, app_settings, clear_recent_files, recent_files
+from .summary_view import SummaryPanel, summary_csv, summary_markdown
+from .templates import TemplateDialog, default_project, empty_project
+from .theme import THEMES, apply_theme, canvas_colors, is_dark
+
+PROJECT_FILTER = "cnnbuilder projects (*.json);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, document: Document | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        if document is None:
+            document = Document(empty_project(), self)  # ours: lives and dies with the window
+        self.document = document
+        self.settings = app_settings()
+        self._close_hooks: list[Callable[[], object]] = []
+        self._icon_names: dict[QAction, str] = {}
+        self._dark = is_dark()
+        self._saved_docks: set[str] = set()  # panels whose place the restored layout knows
+        self._fit_pending = True
+        self._paste_round = (None, 0)
+        self.setWindowIcon(app_icon())
+        self.setDockNestingEnabled(True)
+        self.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
+        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
+
+        self.scene = GraphScene(self.document, self)
+        self.view = GraphView(self.scene, self)
+        self.setCentralWidget(self.view)
+        self.palette_panel = PalettePanel()
+        self.inspector = InspectorPanel(self.document)
+        self.code_panel = CodePanel(self.document)
+        self.summary_panel = SummaryPanel(self.document)
+        self.undo_view = QUndoView(self.document.undo_stack)
+        self.undo_view.setEmptyLabel("Opened project")
+        self.undo_view.setCleanIcon(icon("save"))
+
+        self._create_actions()
+        self._create_menus()
+        self._create_toolbar()
+        self._create_statusbar()
+        self.docks: dict[str, QDockWidget] = {}
+        self.add_panel(self.palette_panel, "Blocks", Qt.LeftDockWidgetArea, "palette_dock", tabify=False)
+        self.add_panel(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector_dock", tabify=False)
+        self.add_panel(self.code_panel, "Code", Qt.RightDockWidgetArea, "code_dock", tabify=False)
+        self.add_panel(self.summary_panel, "Summary", Qt.BottomDockWidgetArea, "summary_dock", tabify=False)
+        self.add_panel(self.undo_view, "History", Qt.BottomDockWidgetArea, "history_dock")
+        self.docks["summary_dock"].raise_()
+        self.resize(1500, 950)
+        self.resizeDocks([self.docks["palette_dock"], self.docks["inspector_dock"]], [230, 460], Qt.Horizontal)
+        self.resizeDocks([self.docks["inspector_dock"], self.docks["code_dock"]], [440, 420], Qt.Vertical)
+        self.resizeDocks([self.docks["summary_dock"]], [250], Qt.Vertical)
+
+        d = self.document
+        d.modified_changed.connect(self._update_title)
+        d.path_changed.connect(self._update_title)
+        d.project_replaced.connect(self._project_replaced)
+        d.graph_changed.connect(self._update_totals)
+        d.selection_changed.connect(self._selection_changed)
+        d.undo_stack.indexChanged.connect(self._update_edit_actions)
+        self.scene.message.connect(self.show_status)
+        self.scene.selectionChanged.connect(self._update_edit_actions)  # edges are selectable too
+        self.scene.node_activated.connect(self._node_activated)
+        self.scene.context_menu_requested.connect(self._context_menu)
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.palette_panel.block_activated.connect(self.append_block)
+        self.code_panel.export_requested.connect(self.export_code_dialog)
+        QGuiApplication.clipboard().dataChanged.connect(self._update_edit_actions)
+
+        self.autosave = Autosave(self.document, parent=self)
+        self.autosave.start()
+        self._restore_settings()
+        self._update_title()
+        self._update_totals()
+        self._update_edit_actions()
+
+    # -- public API for other panels ---------------------------------------------------
+    def add_panel(self, widget: QWidget, title: str, area=Qt.BottomDockWidgetArea,
+                  object_name: str | None = None, tabify: bool = True) -> QDockWidget:
+        """Dock any widget (with a toggle in View ▸ Panels); its place is remembered by object name.
+        With `tabify`, a panel joins the first panel already in that area as a tab, so the
+        canvas keeps its room; a layout saved by an earlier run takes precedence."""
+        name = object_name or f"{''.join(ch for ch in title.lower() if ch.isalnum())}_dock"
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setAllowedAreas(Qt.AllDockWidgetAreas)
+        neighbours = [d for d in self.docks.values() if self.dockWidgetArea(d) == area and not d.isFloating()]
+        self.addDockWidget(area, dock)
+        if name in self._saved_docks:
+            self.restoreDockWidget(dock)  # a panel added after start-up goes back where it was
+        elif tabify and neighbours:
+            self.tabifyDockWidget(neighbours[0], dock)
+        toggle = dock.toggleViewAction()
+        toggle.setText(title)
+        self.panels_menu.addAction(toggle)
+        self.docks[name] = dock
+        return dock
+
+    def add_close_hook(self, hook: Callable[[], object]) -> None:
+        """Run `hook()` when the window is about to close (after the save prompt). A hook that
+        returns False keeps the window open (e.g. the user chose to keep training)."""
+        self._close_hooks.append(hook)
+
+    # -- dialogs (overridable in tests) ------------------------------------------------
+    def ask_save_changes(self) -> str:
+        """'save', 'discard' or 'cancel'."""
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.document.display_name()}?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
+
+    def ask_open_path(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", self._last_dir(), PROJECT_FILTER)
+        return path or None
+
+    def ask_save_path(self, title: str, filters: str, suggested: str) -> str | None:
+        start = str(Path(self._last_dir()) / suggested)
+        path, _ = QFileDialog.getSaveFileName(self, title, start, filters)
+        return path or None
+
+    def show_error(self, title: str, text: str) -> None:
+        QMessageBox.critical(self, title, text)
+
+    def ask_restore_autosave(self, description: str) -> bool:
+        answer = QMessageBox.question(
+            self, "Restore unsaved work?",
+            f"cnnbuilder did not close properly last time.\n\nRestore the unsaved changes to {description}?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+        return answer == QMessageBox.Yes
+
+    def choose_template(self) -> Project | None:
+        dialog = TemplateDialog(self)
+        if dialog.exec() == QDialog.Accepted:
+            return dialog.selected_project()
+        return None
+
+    # -- actions -----------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
+                checkable: bool = False) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            seqs: list[QKeySequence] = []
+            for k in keys:
+                for seq in (QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey)
+                            else [QKeySequence(k)]):
+                    if not seq.isEmpty() and seq not in seqs:
+                        seqs.append(seq)
+            a.setShortcuts(seqs)
+        if icon_name:
+            a.setIcon(icon(icon_name))
+            self._icon_names[a] = icon_name
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+        a.setCheckable(checkable)
+        if slot is not None:
+            a.triggered.connect(lambda checked=False: slot())
+        self.addAction(a)  # shortcuts work wherever the focus is in the window
+        return a
+
+    def _create_actions(self) -> None:
+        A, K = self._action, QKeySequence
+        self.act_new = A("&New…", self.new_project, K.New, "new", "New project from a template")
+        self.act_open = A("&Open…", self.open_dialog, K.Open, "open", "Open a project file")
+        self.act_save = A("&Save", self.save, K.Save, "save", "Save the project")
+        self.act_save_as = A("Save &As…", self.save_as, K.SaveAs, None, "Save the project under a new name")
+        self.act_export_code = A("Export PyTorch &Code…", self.export_code_dialog, "Ctrl+E", "code",
+                                 "Save the generated model as a .py file")
+        self.act_export_summary = A("Export &Summary…", self.export_summary_dialog, None, "table",
+                                    "Save the summary table as CSV or Markdown")
+        self.act_export_image = A("Export Canvas &Image…", self.export_image_dialog, "Ctrl+Shift+E", "image",
+                                  "Save the canvas as PNG or SVG")
+        self.act_quit = A("&Quit", self.close, [K.Quit, "Ctrl+Q"], None, "Close cnnbuilder")
+
+        stack = self.document.undo_stack
+        self.act_undo = stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcuts(QKeySequence.keyBindings(K.Undo))
+        self.act_undo.setIcon(icon("undo"))
+        self._icon_names[self.act_undo] = "undo"
+        self.act_redo = stack.createRedoAction(self, "&Redo")
+        redo_keys = [s for s in QKeySequence.keyBindings(K.Redo)]
+        for extra in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")):
+            if extra not in redo_keys:
+                redo_keys.append(extra)
+        self.act_redo.setShortcuts(redo_keys)
+        self.act_redo.setIcon(icon("redo"))
+        self._icon_names[self.act_redo] = "redo"
+        self.addAction(self.act_undo)
+        self.addAction(self.act_redo)
+
+        self.act_cut = A("Cu&t", self.cut, K.Cut, "cut", "Cut the selected blocks")
+        self.act_copy = A("&Copy", self.copy, K.Copy, "copy", "Copy the selected blocks")
+        self.act_paste = A("&Paste", self.paste, K.Paste, "paste", "Paste blocks")
+        self.act_duplicate = A("&Duplicate", self.duplicate, "Ctrl+D", "duplicate", "Duplicate the selected blocks")
+        self.act_delete = A("De&lete", self.delete, [K.Delete, "Backspace"], "delete",
+                            "Delete the selected blocks and connections")
+        self.act_select_all = A("Select &All", self.select_all, K.SelectAll, None, "Select every block")
+        self.act_rename = A("&Rename Block", self.rename_selected, "F2", None, "Rename the selected block")
+        self.act_find = A("&Find Block Type", self.focus_palette_search, K.Find, "search",
+                          "Search the block palette")
+
+        self.act_zoom_in = A("Zoom &In", self.view.zoom_in, [K.ZoomIn, "Ctrl+="], "zoom-in", "Zoom in")
+        self.act_zoom_out = A("Zoom &Out", self.view.zoom_out, K.ZoomOut, "zoom-out", "Zoom out")
+        self.act_fit = A("&Fit to View", self.view.fit, "Ctrl+0", "fit", "Show the whole model")
+        self.act_zoom_reset = A("Actual &Size (100 %)", self.view.zoom_reset, "Ctrl+1", None, "Zoom to 100 %")
+        self.act_layout = A("Auto-&Layout", self.auto_layout, "Ctrl+L", "layout",
+                            "Arrange all blocks in layers, top to bottom (undoable)")
+        self.act_shortcuts = A("&Keyboard Shortcuts", self.show_shortcuts, K.HelpContents, None,
+                               "List the keyboard shortcuts")
+        self.act_about = A("&About cnnbuilder", self.show_about, None, None, None)
+
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        current = str(self.settings.value("theme", "system"))
+        for mode in THEMES:
+            a = QAction({"system": "Follow &System", "light": "&Light", "dark": "&Dark"}[mode], self)
+            a.setCheckable(True)
+            a.setChecked(mode == current)
+            a.triggered.connect(lambda checked=False, m=mode: self.set_theme(m))
+            self.theme_group.addAction(a)
+            self.theme_actions[mode] = a
+
+    def _create_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addActions([self.act_new, self.act_open])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addSeparator()
+        m.addActions([self.act_save, self.act_save_as])
+        m.addSeparator()
+        m.addActions([self.act_export_code, self.act_export_summary, self.act_export_image])
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&Edit")
+        m.addActions([self.act_undo, self.act_redo])
+        m.addSeparator()
+        m.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        m.addSeparator()
+        m.addActions([self.act_select_all, self.act_rename, self.act_find])
+        m = mb.addMenu("&View")
+        m.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_zoom_reset])
+        m.addSeparator()
+        m.addAction(self.act_layout)
+        m.addSeparator()
+        self.panels_menu = m.addMenu("&Panels")
+        theme = m.addMenu("&Theme")
+        theme.addActions(list(self.theme_actions.values()))
+        m = mb.addMenu("&Help")
+        m.addActions([self.act_shortcuts, self.act_about])
+
+    def _create_toolbar(self) -> None:
+        tb = QToolBar("Main toolbar", self)
+        tb.setObjectName("main_toolbar")
+        tb.setIconSize(QSize(20, 20))
+        tb.setToolButtonStyle(Qt.ToolButtonIconOnly)
+        tb.addActions([self.act_new, self.act_open, self.act_save])
+        tb.addSeparator()
+        tb.addActions([self.act_undo, self.act_redo])
+        tb.addSeparator()
+        tb.addActions([self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        tb.addSeparator()
+        tb.addActions([self.act_zoom_out, self.act_zoom_in, self.act_fit, self.act_layout])
+        tb.addSeparator()
+        tb.addActions([self.act_export_code, self.act_export_image])
+        for a in tb.actions():
+            if a.text() and not a.isSeparator():
+                keys = a.shortcut().toString(QKeySequence.NativeText)
+                a.setToolTip(a.text().replace("&", "").replace("…", "") + (f" ({keys})" if keys else ""))
+        self.addToolBar(Qt.TopToolBarArea, tb)
+        self.toolbar = tb
+
+    def _create_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.totals_label = QLabel()
+        self.zoom_label = QLabel("100 %")
+        self.zoom_label.setMinimumWidth(48)
+        self.zoom_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        sb.addPermanentWidget(self.totals_label)
+        sb.addPermanentWidget(self.zoom_label)
+
+    # -- state display -----------------------------------------------------------------
+    def _update_title(self, *args) -> None:
+        self.setWindowTitle(f"{self.document.display_name()}[*] — cnnbuilder")
+        self.setWindowModified(self.document.is_modified())
+
+    def _update_totals(self) -> None:
+        a = self.document.analysis
+        n = len(self.document.graph)
+        base = f"{n} block{'s' if n != 1 else ''} · {human(a.total_params)} params · {human(a.total_macs)} MACs"
+        if a.ok:
+            self.totals_label.setText(f"{base} · <span style='color:#1f9d55'>✓ valid</span>")
+        else:
+            roots = [p for p in a.problems if p.node_id is None or not a.nodes[p.node_id].waiting]
+            k = len(roots)
+            self.totals_label.setText(f"{base} · <span style='color:#e5484d'>⚠ {k} problem{'s' if k != 1 else ''}"
+                                      "</span>")
+
+    def _update_edit_actions(self, *args) -> None:
+        has_sel = bool(self.document.selection) or bool(self.scene.selected_edges())
+        has_nodes = bool(self.document.selection)
+        self.act_copy.setEnabled(has_nodes)
+        self.act_cut.setEnabled(has_nodes)
+        self.act_duplicate.setEnabled(has_nodes)
+        self.act_delete.setEnabled(has_sel)
+        self.act_rename.setEnabled(len(self.document.selection) == 1)
+        self.act_paste.setEnabled(self._clipboard_clip() is not None)
+
+    def _selection_changed(self, ids: list[str]) -> None:
+        self._update_edit_actions()
+
+    def show_status(self, message: str, timeout_ms: int = 8000) -> None:
+        if message:
+            self.statusBar().showMessage(message, timeout_ms)
+        else:
+            self.statusBar().clearMessage()
+
+    def _project_replaced(self) -> None:
+        self._update_title()
+        self._update_totals()
+        self._paste_round = (None, 0)
+        if self.isVisible():
+            self.view.show_start()
+        else:
+            self._fit_pending = True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._fit_pending:
+            self._fit_pending = False
+            QTimer.singleShot(0, self.view.show_start)
+
+    # -- files -------------------------------------------------------------------------
+    def _last_dir(self) -> str:
+        if self.document.path is not None:
+            return str(self.document.path.parent)
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    def _remember(self, path: Path) -> None:
+        add_recent_file(str(path), self.settings)
+        self.settings.setValue("last_dir", str(path.parent))
+        self.settings.setValue("last_file", str(path))
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current project (saved, discarded or unmodified)."""
+        if not self.document.is_modified():
+            return True
+        answer = self.ask_save_changes()
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def new_project(self) -> bool:
+        if not self.maybe_save():
+            return False
+        project = self.choose_template()
+        if project is None:
+            return False
+        self.document.set_project(project)
+        self.show_status(f"New project: {project.name}")
+        return True
+
+    def open_dialog(self) -> bool:
+        if not self.maybe_save():
+            return False
+        path = self.ask_open_path()
+        return bool(path) and self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a project; a bad file leaves the current project untouched and says why."""
+        try:
+            self.document.open(path)
+        except ProjectError as exc:
+            self.show_error("Cannot open project", str(exc))
+            return False
+        self._remember(Path(path))
+        self.show_status(f"Opened {path}")
+        return True
+
+    def open_recent(self, path: str) -> bool:
+        if not self.maybe_save():
+            return False
+        return self.open_path(path)
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        suggested = self.document.path.name if self.document.path else _file_stem(self.document.project.name) + ".json"
+        path = self.ask_save_path("Save project", PROJECT_FILTER, suggested)
+        if not path:
+            return False
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_suffix(".json")
+        return self._save_to(path)
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.document.save(path)
+        except OSError as exc:
+            self.show_error("Cannot save project", f"{path}: {exc.strerror or exc}")
+            return False
+        self._remember(Path(path))
+        self.show_status(f"Saved {path}")
+        return True
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = [f for f in recent_files(self.settings) if Path(f).exists()]
+        for i, f in enumerate(files):
+            a = self.recent_menu.addAction(f"&{i + 1} {Path(f).name}")
+            a.setToolTip(f)
+            a.setStatusTip(f)
+            a.triggered.connect(lambda checked=False, p=f: self.open_recent(p))
+        if not files:
+            a = self.recent_menu.addAction("No recent projects")
+            a.setEnabled(False)
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear List", lambda: clear_recent_files(self.settings))
+
+    # -- start-up and recovery ---------------------------------------------------------
+    def start(self, path: str | None = None) -> None:
+        """What the app shows first: a crashed session's work (if the user wants it), the file
+        given on the command line, the last project, or the MNIST example."""
+        if self.offer_recovery():
+            return
+        if path and self.open_path(path):
+            return
+        last = self.settings.value("last_file", "")
+        if not path and last and Path(str(last)).is_file():
+            try:
+                self.document.open(str(last))
+                return
+            except ProjectError:
+                pass  # moved or damaged since: fall back to the example quietly
+        self.document.set_project(default_project())
+
+    def offer_recovery(self) -> bool:
+        orphans = self.autosave.orphans()
+        if not orphans:
+            return False
+        newest, older = orphans[0], orphans[1:]
+        for o in older:
+            o.lock.unlock()  # offered on a later start
+        if not self.ask_restore_autosave(newest.describe()):
+            newest.discard()
+            return False
+        try:
+            project = newest.load()
+        except ProjectError as exc:
+            self.show_error("Cannot restore the autosave", str(exc))
+            newest.discard()
+            return False
+        self.document.set_project(project)
+        self.document.undo_stack.resetClean()  # restored work is unsaved work
+        newest.discard()
+        self.autosave.save_now()  # our own autosave now protects it
+        self.show_status("Restored unsaved changes from the autosave")
+        return True
+
+    # -- closing -----------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        for hook in list(self._close_hooks):
+            try:
+                if hook() is False:
+                    event.ignore()
+                    return
+            except Exception:  # a broken hook must not trap the user in the app
+                traceback.print_exc(file=sys.stderr)
+        self._save_settings()
+        self.autosave.stop()
+        self.autosave.remove()  # a clean exit leaves no autosave behind
+        event.accept()
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/docks", sorted(self.docks))
+        self.settings.sync()
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray) and self.restoreState(state):
+            names = self.settings.value("window/docks", [])
+            self._saved_docks = {str(n) for n in ([names] if isinstance(names, str) else names or [])}
+
+    # -- editing -----------------------------------------------------------------------
+    def _clipboard_clip(self) -> dict | None:
+        return GraphScene.clip_from_mime(QGuiApplication.clipboard().mimeData())
+
+    def copy(self) -> bool:
+        ids = self.document.selection
+        if not ids:
+            self.show_status("Select blocks to copy")
+            return False
+        clip = clip_of(self.document.graph, ids)
+        text = json.dumps(clip, ensure_ascii=False)
+        md = QMimeData()
+        md.setData(CLIP_MIME, text.encode("utf-8"))
+        md.setText(text)
+        QGuiApplication.clipboard().setMimeData(md)
+        self.show_status(f"Copied {len(ids)} block{'s' if len(ids) != 1 else ''}")
+        return True
+
+    def cut(self) -> bool:
+        return self.copy() and self.delete()
+
+    def paste(self) -> list[str]:
+        clip = self._clipboard_clip()
+        if clip is None:
+            self.show_status("The clipboard holds no cnnbuilder blocks")
+            return []
+        key = json.dumps(clip, sort_keys=True)
+        rounds = self._paste_round[1] + 1 if self._paste_round[0] == key else 1
+        self._paste_round = (key, rounds)
+        offset = (40.0 * rounds, 40.0 * rounds)  # repeated pastes cascade instead of stacking
+        try:
+            cmd = paste(self.document.graph, clip, offset)
+        except (KeyError, TypeError, ValueError, IndexError):
+            self.show_status("The clipboard holds no cnnbuilder blocks")
+            return []
+        problem = self.document.push(cmd)
+        if problem:
+            self.show_status(f"Cannot paste: {problem}")
+            return []
+        self.document.set_selection(cmd.new_ids)
+        return list(cmd.new_ids)
+
+    def duplicate(self) -> list[str]:
+        ids = self.document.selection
+        if not ids:
+            return []
+        cmd = duplicate(self.document.graph, ids)
+        cmd.text = "Duplicate"
+        problem = self.document.push(cmd)
+        if problem:
+            self.show_status(f"Cannot duplicate: {problem}")
+            return []
+        self.document.set_selection(cmd.new_ids)
+        return list(cmd.new_ids)
+
+    def delete(self) -> bool:
+        return self.scene.delete_selection()
+
+    def select_all(self) -> None:
+        self.document.set_selection([n.id for n in self.document.graph])
+
+    def rename_selected(self) -> None:
+        if len(self.document.selection) == 1:
+            self.docks["inspector_dock"].show()
+            self.docks["inspector_dock"].raise_()
+            self.inspector.focus_name()
+
+    def focus_palette_search(self) -> None:
+        self.docks["palette_dock"].show()
+        self.docks["palette_dock"].raise_()
+        self.palette_panel.search.setFocus(Qt.ShortcutFocusReason)
+        self.palette_panel.search.selectAll()
+
+    def _node_activated(self, node_id: str) -> None:
+        self.docks["inspector_dock"].show()
+        self.docks["inspector_dock"].raise_()
+        self.inspector.focus_first_editor()
+
+    def _free_spot(self, x: float, y: float) -> tuple[float, float]:
+        """(x, y) moved right until no block is in the way."""
+        taken = [n.pos for n in self.document.graph]
+        while any(abs(px - x) < NODE_W + 10 and abs(py - y) < NODE_H + 10 for px, py in taken):
+            x += DX
+        return (x, y)
+
+    def append_block(self, type_name: str) -> str | None:
+        """Palette double-click: add the block below the selected one and connect them."""
+        g = self.document.graph
+        spec = get_spec(type_name)
+        sel = self.document.selection
+        if sel and spec.max_inputs != 0:
+            src = g.node(sel[-1])
+            pos = self._free_spot(src.pos[0], src.pos[1] + DY)
+            new_id = g.new_id()
+            cmd = Macro(f"Append {type_name}", [AddNode(type_name, pos=pos, node_id=new_id), Connect(src.id, new_id)])
+        else:
+            c = self.view.mapToScene(self.view.viewport().rect().center())
+            pos = self._free_spot(round(c.x() - NODE_W / 2, 1), round(c.y() - NODE_H / 2, 1))
+            cmd = AddNode(type_name, pos=pos)
+            new_id = None
+        problem = self.document.push(cmd)
+        if problem:
+            self.show_status(f"Cannot add {type_name}: {problem}")
+            return None
+        new_id = new_id or cmd.node_id
+        self.document.set_selection([new_id])
+        return new_id
+
+    def auto_layout(self) -> bool:
+        g = self.document.graph
+        target = layered_layout(g)
+        moves = {nid: pos for nid, pos in target.items() if g.node(nid).pos != pos}
+        if not moves:
+            self.show_status("The layout is already tidy")
+            return False
+        cmd = Move(moves)
+        cmd.text = "Auto-layout"
+        self.document.push(cmd)
+        self.view.fit()
+        return True
+
+    def _context_menu(self, screen_pos, item) -> None:
+        menu = QMenu(self)
+        if isinstance(item, NodeItem):
+            menu.addActions([self.act_rename, self.act_duplicate, self.act_copy, self.act_cut])
+            menu.addSeparator()
+            menu.addAction(self.act_delete)
+        elif isinstance(item, EdgeItem):
+            menu.addAction(icon("delete"), "Delete Connection", self.delete)
+        else:
+            menu.addActions([self.act_paste, self.act_select_all])
+            menu.addSeparator()
+            menu.addActions([self.act_layout, self.act_fit])
+        self._update_edit_actions()
+        menu.exec(screen_pos)
+
+    # -- export ------------------------------------------------------------------------
+    def _suggest(self, suffix: str) -> str:
+        stem = self.document.path.stem if self.document.path else _file_stem(self.document.project.name)
+        return stem + suffix
+
+    def export_code(self, path: str | Path) -> bool:
+        doc = self.document
+        try:
+            gen = generate(doc.graph, CLASS_NAME, doc.project.name, analysis=doc.analysis)
+        except CodegenError as exc:
+            self.show_error("Cannot export code", str(exc))
+            return False
+        try:
+            atomic_write_text(Path(path), gen.code)
+        except OSError as exc:
+            self.show_error("Cannot export code", f"{path}: {exc.strerror or exc}")
+            return False
+        self.show_status(f"Wrote {path} (class {gen.class_name})")
+        return True
+
+    def export_code_dialog(self) -> bool:
+        if not self.document.analysis.ok:
+            self.show_error("Cannot export code", "The model has problems; the Summary panel lists them.")
+            return False
+        path = self.ask_save_path("Export PyTorch code", "Python files (*.py)", self._suggest(".py"))
+        return bool(path) and self.export_code(path)
+
+    def export_summary(self, path: str | Path) -> bool:
+        path = Path(path)
+        doc = self.document
+        if path.suffix.lower() == ".csv":
+            text = summary_csv(doc.graph, doc.analysis)
+        else:
+            text = summary_markdown(doc.graph, doc.analysis, doc.project.name)
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:
+            self.show_error("Cannot export summary", f"{path}: {exc.strerror or exc}")
+            return False
+        self.show_status(f"Wrote {path}")
+        return True
+
+    def export_summary_dialog(self) -> bool:
+        path = self.ask_save_path("Export summary", "CSV (*.csv);;Markdown (*.md)", self._suggest(".csv"))
+        return bool(path) and self.export_summary(path)
+
+    def export_image(self, path: str | Path, scale: float = 2.0) -> bool:
+        """The whole model as PNG (at `scale` × 100 % zoom) or SVG, without selection marks."""
+        path = Path(path)
+        source = self.scene.blocks_rect()
+        if source.isNull():
+            source = QRectF(0, 0, NODE_W, NODE_H)
+        source = source.adjusted(-30, -30, 30, 30)
+        try:
+            if path.suffix.lower() == ".svg":
+                from PySide6.QtSvg import QSvgGenerator
+
+                gen = QSvgGenerator()
+                gen.setFileName(str(path))
+                gen.setSize(source.size().toSize())
+                gen.setViewBox(QRectF(0, 0, source.width(), source.height()))
+                gen.setTitle(self.document.project.name)
+                gen.setDescription("Exported by cnnbuilder")
+                painter = QPainter(gen)
+                self.scene.render_image(painter, QRectF(0, 0, source.width(), source.height()), source)
+                painter.end()
+                ok = path.exists() and path.stat().st_size > 0
+            else:
+                w, h = int(source.width() * scale), int(source.height() * scale)
+                if w * h > 400_000_000:  # ~1.6 GB of pixels: scale down instead of failing
+                    f = (400_000_000 / (w * h)) ** 0.5
+                    w, h = int(w * f), int(h * f)
+                img = QImage(w, h, QImage.Format_ARGB32_Premultiplied)
+                img.fill(QColor(self.scene.colors.background))
+                painter = QPainter(img)
+                painter.setRenderHint(QPainter.Antialiasing)
+                self.scene.render_image(painter, QRectF(0, 0, w, h), source)
+                painter.end()
+                ok = img.save(str(path))
+        except OSError as exc:
+            self.show_error("Cannot export image", f"{path}: {exc.strerror or exc}")
+            return False
+        if not ok:
+            self.show_error("Cannot export image", f"{path}: could not write the file")
+            return False
+        self.show_status(f"Wrote {path}")
+        return True
+
+    def export_image_dialog(self) -> bool:
+        path = self.ask_save_path("Export canvas image", "PNG image (*.png);;SVG image (*.svg)",
+                                  self._suggest(".png"))
+        return bool(path) and self.export_image(path)
+
+    # -- theme and help ----------------------------------------------------------------
+    def set_theme(self, mode: str) -> None:
+        self.settings.setValue("theme", mode)
+        self.theme_actions[mode].setChecked(True)
+        app = QApplication.instance()
+        if app is not None:
+            apply_theme(app, mode)
+        self._palette_changed()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.PaletteChange, QEvent.ApplicationPaletteChange):
+            self._palette_changed()  # e.g. the system switched between light and dark
+
+    def _palette_changed(self) -> None:
+        dark = is_dark()
+        if dark != self._dark:
+            self._dark = dark
+            self._restyle()
+
+    def _restyle(self) -> None:
+        for action, name in self._icon_names.items():
+            action.setIcon(icon(name))
+        self.scene.set_colors(canvas_colors())
+        self.view.resetCachedContent()
+        self.code_panel.set_dark(self._dark)
+        self.inspector.theme_changed()
+        self.undo_view.setCleanIcon(icon("save"))
+        self.palette_panel.refresh_icons()
+        self.summary_panel.refresh()
+
+    def show_shortcuts(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        rows = []
+        for a in self.actions():
+            keys = ", ".join(s.toString(QKeySequence.NativeText) for s in a.shortcuts())
+            if keys:
+                rows.append((a.text().replace("&", "").replace("…", ""), keys))
+        rows += [("Pan", "Middle-drag, or hold Space and drag"), ("Zoom", "Mouse wheel"),
+                 ("Connect", "Drag from an output port (bottom) to an input port (top)"),
+                 ("Select several", "Rubber-band drag on empty canvas, or Ctrl+click")]
+        table = QTableWidget(len(rows), 2, dialog)
+        table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.NoEditTriggers)
+        for i, (what, keys) in enumerate(rows):
+            table.setItem(i, 0, QTableWidgetItem(what))
+            table.setItem(i, 1, QTableWidgetItem(keys))
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        lay = QVBoxLayout(dialog)
+        lay.addWidget(table)
+        dialog.resize(560, 560)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.show()
+        self.shortcuts_dialog = dialog
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About cnnbuilder",
+                          f"<b>cnnbuilder {__version__}</b><br>Build convolutional neural networks visually, "
+                          "get readable PyTorch code and train them.")
+
+
+def _file_stem(name: str) -> str:
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.strip().lower()).strip("_")
+    return stem or "untitled"
+
+
+

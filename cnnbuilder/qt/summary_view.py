@@ -1,0 +1,289 @@
+"""Summary table: one row per block (output shape, parameters, MACs, activation memory) plus a
+totals row, and a list of the graph's problems under it. Clicking a row or a problem selects the
+block on the canvas. Updates touch only the rows that changed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.blocks import fmt_shape
+from ..core.graph import Graph
+from ..core.shapes import Analysis
+from ..core.stats import human, human_bytes
+from .document import Document
+from .icons import icon
+from .theme import ERROR
+
+HEADERS = ("Block", "Type", "Output", "Params", "MACs", "Memory")
+ID_ROLE = Qt.UserRole + 1
+
+
+@dataclass(frozen=True)
+class Row:
+    node_id: str | None  # None for the totals row
+    name: str
+    type: str
+    shape: str
+    params: int | None
+    macs: int | None
+    memory: int | None
+    error: str | None
+    waiting: bool
+
+
+def summary_rows(graph: Graph, a: Analysis) -> list[Row]:
+    order = a.order or [n.id for n in graph]
+    rows = []
+    for nid in order:
+        n, info = graph.node(nid), a.nodes.get(nid)
+        ok = info is not None and info.shape is not None
+        rows.append(Row(nid, n.label, n.type, fmt_shape(info.shape) if ok else "—",
+                        info.stats.params if ok else None, info.stats.macs if ok else None,
+                        info.stats.memory if ok else None,
+                        info.error if info is not None else None, bool(info is not None and info.waiting)))
+    rows.append(Row(None, "Total", f"{len(graph)} blocks",
+                    fmt_shape(a.output_shape) if a.ok and a.output_shape else ("—" if not a.ok else ""),
+                    a.total_params, a.total_macs, a.total_memory, None, False))
+    return rows
+
+
+def _cells(r: Row) -> tuple[str, ...]:
+    return (r.name, r.type, r.shape,
+            "" if r.params is None else f"{r.params:,}",
+            "" if r.macs is None else (human(r.macs) if r.macs else "0"),
+            "" if r.memory is None else human_bytes(r.memory))
+
+
+def summary_csv(graph: Graph, a: Analysis) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["block", "type", "output_shape", "params", "macs", "memory_bytes", "error"])
+    for r in summary_rows(graph, a):
+        w.writerow([r.name, r.type, r.shape if r.shape != "—" else "", "" if r.params is None else r.params,
+                    "" if r.macs is None else r.macs, "" if r.memory is None else r.memory, r.error or ""])
+    return out.getvalue()
+
+
+def summary_markdown(graph: Graph, a: Analysis, title: str = "") -> str:
+    lines = [f"# {title}", ""] if title else []
+    lines.append("| " + " | ".join(HEADERS) + " |")
+    lines.append("|" + "|".join(("---", "---", "---", "---:", "---:", "---:")) + "|")
+    for r in summary_rows(graph, a):
+        cells = [c.replace("|", "\\|") for c in _cells(r)]
+        if r.node_id is None:
+            cells = [f"**{c}**" if c else c for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    problems = [p for p in a.problems if p.node_id is None or not a.nodes[p.node_id].waiting]
+    if problems:
+        lines += ["", "Problems:", ""]
+        for p in problems:
+            where = f"{graph.node(p.node_id).label}: " if p.node_id else ""
+            lines.append(f"- {where}{p.message}")
+    return "\n".join(lines) + "\n"
+
+
+class SummaryModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[Row] = []
+        self._cells: list[tuple[str, ...]] = []
+        self._row_of: dict[str | None, int] = {}
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return HEADERS[section]
+        if orientation == Qt.Horizontal and role == Qt.TextAlignmentRole and section >= 3:
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.DisplayRole:
+            return self._cells[index.row()][col]
+        if role == ID_ROLE:
+            return r.node_id
+        if role == Qt.TextAlignmentRole:
+            return int((Qt.AlignRight if col >= 3 else Qt.AlignLeft) | Qt.AlignVCenter)
+        if role == Qt.ForegroundRole:
+            if r.error and not r.waiting and col == 2:
+                return QColor(ERROR)
+            if r.waiting:
+                return QColor(128, 128, 128)
+            return None
+        if role == Qt.FontRole and r.node_id is None:
+            return self._bold
+        if role == Qt.ToolTipRole:
+            if r.error:
+                return r.error
+            if r.node_id is None:
+                return (f"{r.params:,} trainable parameters, {r.macs:,} multiply-accumulates, "
+                        f"{human_bytes(r.memory or 0)} of activations per sample")
+            return None
+        return None
+
+    def set_rows(self, rows: list[Row]) -> None:
+        """Reset when blocks were added, removed or reordered; otherwise signal changed rows only."""
+        if [r.node_id for r in rows] != [r.node_id for r in self.rows]:
+            self.beginResetModel()
+            self.rows = rows
+            self._cells = [_cells(r) for r in rows]
+            self._row_of = {r.node_id: i for i, r in enumerate(rows)}
+            self.endResetModel()
+            return
+        changed = [i for i, (new, old) in enumerate(zip(rows, self.rows, strict=True)) if new != old]
+        for i in changed:
+            self.rows[i] = rows[i]
+            self._cells[i] = _cells(rows[i])
+        if changed:  # one signal for the span: a view repaints visible rows only anyway
+            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], len(HEADERS) - 1))
+
+    def row_of(self, node_id: str) -> int:
+        return self._row_of.get(node_id, -1)
+
+
+class SummaryPanel(QWidget):
+    def __init__(self, document: Document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document = document
+        self.model = SummaryModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        vh = self.table.verticalHeader()
+        vh.setSectionResizeMode(QHeaderView.Fixed)  # uniform rows: fast with thousands of blocks
+        vh.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.Interactive)
+        hh.setSectionResizeMode(0, QHeaderView.Stretch)  # names take the spare room, numbers stay together
+        fm = self.fontMetrics()
+        for col, sample in enumerate(("block2_conv1_wide", "AdaptiveAvgPool2d", "512×224×224", "23,500,000",
+                                      "1.23 G", "99.9 MiB")):
+            self.table.setColumnWidth(col, fm.horizontalAdvance(sample) + 24)
+        self.table.selectionModel().selectionChanged.connect(self._rows_selected)
+
+        self.problems_label = QLabel(self)
+        self.problems = QListWidget(self)
+        self.problems.itemClicked.connect(self._problem_clicked)
+        self.problems.itemActivated.connect(self._problem_clicked)
+        self.problems.setToolTip("Click a problem to select its block")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setSpacing(4)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.problems_label)
+        lay.addWidget(self.problems)
+
+        self._syncing = False
+        document.graph_changed.connect(self.refresh)
+        document.project_replaced.connect(self.refresh)
+        document.selection_changed.connect(self._select_rows)
+        self.refresh()
+
+    def refresh(self) -> None:
+        doc = self.document
+        a = doc.analysis
+        self.model.set_rows(summary_rows(doc.graph, a))
+        self._fill_problems(a)
+        self._select_rows(doc.selection)
+
+    def _fill_problems(self, a: Analysis) -> None:
+        g = self.document.graph
+        roots = [p for p in a.problems if p.node_id is None or not a.nodes[p.node_id].waiting]
+        waiting = sum(1 for p in a.problems if p.node_id is not None and a.nodes[p.node_id].waiting)
+        entries = []
+        for p in roots:
+            if p.node_id is not None and p.node_id in g:
+                n = g.node(p.node_id)
+                entries.append((f"{n.label} ({n.type}): {p.message}", p.node_id))
+            else:
+                entries.append((p.message, None))
+        current = [(self.problems.item(i).text(), self.problems.item(i).data(ID_ROLE))
+                   for i in range(self.problems.count())]
+        if entries != current:
+            self.problems.clear()
+            warn = icon("warning", ERROR)
+            for text, nid in entries:
+                item = QListWidgetItem(warn, text)
+                item.setData(ID_ROLE, nid)
+                item.setToolTip(text)
+                self.problems.addItem(item)
+        rows = min(max(len(entries), 1), 4)  # the list grows to four problems, then scrolls
+        self.problems.setFixedHeight(rows * (self.problems.sizeHintForRow(0) if entries else 20) + 6)
+        if roots:
+            extra = f"; {waiting} more blocks wait on them" if waiting else ""
+            self.problems_label.setText(f"<b style='color:{ERROR}'>{len(roots)} problem"
+                                        f"{'s' if len(roots) != 1 else ''}</b>{extra}")
+            self.problems.show()
+        else:
+            self.problems_label.setText("✓ No problems: the model is valid")
+            self.problems.hide()
+
+    def _rows_selected(self, *args) -> None:
+        if self._syncing:
+            return
+        ids = []
+        for idx in self.table.selectionModel().selectedRows():
+            nid = self.model.data(idx, ID_ROLE)
+            if nid is not None:
+                ids.append(nid)
+        self._syncing = True
+        try:
+            self.document.set_selection(ids)
+        finally:
+            self._syncing = False
+
+    def _select_rows(self, ids: list[str]) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            sm = self.table.selectionModel()
+            sm.clearSelection()
+            first = None
+            for nid in ids:
+                row = self.model.row_of(nid)
+                if row >= 0:
+                    sm.select(self.model.index(row, 0),
+                              QItemSelectionModel.Select | QItemSelectionModel.Rows)
+                    first = row if first is None else first
+            if first is not None:
+                self.table.scrollTo(self.model.index(first, 0))
+        finally:
+            self._syncing = False
+
+    def _problem_clicked(self, item: QListWidgetItem) -> None:
+        nid = item.data(ID_ROLE)
+        if nid is not None and nid in self.document.graph:
+            self.document.set_selection([nid])

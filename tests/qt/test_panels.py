@@ -1,0 +1,211 @@
+"""Palette, code preview, summary table, clipboard, themes."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QApplication, QPlainTextEdit, QTableWidget
+
+from cnnbuilder.core.commands import SetParam
+from cnnbuilder.qt.canvas.scene import CLIP_MIME
+from cnnbuilder.qt.code_view import DEBOUNCE_MS, PythonHighlighter
+from cnnbuilder.qt.summary_view import ID_ROLE
+from cnnbuilder.qt.theme import light_palette
+
+from .helpers import node_by_name
+
+
+def test_palette_lists_blocks_by_category_and_filters(window):
+    palette = window.palette_panel
+    assert palette.tree.topLevelItemCount() == 7
+    assert {"Conv2d", "MaxPool2d", "ReLU", "BatchNorm2d", "Linear", "Add", "Input"} <= set(palette.items)
+    assert not palette.items["Conv2d"].icon(0).isNull()
+    md = palette.tree.mimeData([palette.items["Conv2d"]])
+    assert bytes(md.data("application/x-cnnbuilder-block")) == b"Conv2d"
+    palette.search.setText("norm")
+    assert set(palette.visible_types()) == {"BatchNorm2d", "BatchNorm1d", "GroupNorm", "LayerNorm"}
+    palette.search.setText("zzz")
+    assert palette.visible_types() == []
+    palette.search.setText("")
+    assert len(palette.visible_types()) == len(palette.items)
+
+
+def test_double_click_appends_after_selected_block(window):
+    g = window.document.graph
+    fc1 = node_by_name(g, "fc1")
+    window.document.set_selection([fc1])
+    window.palette_panel.tree.itemActivated.emit(window.palette_panel.items["Softmax"], 0)
+    new = window.document.selection[0]
+    assert g.node(new).type == "Softmax" and g.inputs(new) == [fc1]
+    assert g.node(new).pos[1] > g.node(fc1).pos[1]  # placed below
+    assert window.scene.nodes[new].state.shape == "10"
+    # Enter in the search field adds the best match after the new selection.
+    window.palette_panel.search.setText("relu")
+    window.palette_panel.search.returnPressed.emit()
+    newer = window.document.selection[0]
+    assert g.node(newer).type == "ReLU" and g.inputs(newer) == [new]
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()
+    assert len(g) == 9
+
+
+def test_code_preview_is_debounced_and_highlights_the_selection(window, qtbot):
+    code = window.code_panel
+    assert "nn.Linear(1568, 10)" in code.editor.toPlainText()
+    fc1 = node_by_name(window.document.graph, "fc1")
+    window.document.push(SetParam(fc1, "out_features", 5))
+    assert code.timer.isActive() and "nn.Linear(1568, 10)" in code.editor.toPlainText()
+    qtbot.waitUntil(lambda: "nn.Linear(1568, 5)" in code.editor.toPlainText(), timeout=10 * DEBOUNCE_MS)
+    window.document.set_selection([fc1])
+    lines = code.generated.lines_of[fc1]
+    assert code.highlighted_lines() == lines
+    assert "nn.Linear(1568, 5)" in code.editor.document().findBlockByNumber(lines[0] - 1).text()
+    assert code.editor.isReadOnly()
+    code.copy()
+    assert QGuiApplication.clipboard().text() == code.editor.toPlainText()
+
+
+def test_code_preview_shows_problems_instead_of_code(window):
+    code = window.code_panel
+    g = window.document.graph
+    conv2 = node_by_name(g, "conv2")
+    good = code.editor.toPlainText()
+    window.document.push(SetParam(conv2, "kernel_size", 30))
+    code.refresh()
+    assert not code.banner.isHidden()
+    assert "conv2" in code.banner.text() and "kernel" in code.banner.text()
+    assert code.code() is None and not code.export_button.isEnabled()
+    assert code.editor.toPlainText() == good  # the last good code stays, greyed
+    code._jump(f"node:{conv2}")
+    assert window.document.selection == [conv2]
+    window.document.undo_stack.undo()
+    code.refresh()
+    assert code.banner.isHidden() and code.code() == good
+
+
+def test_summary_table_rows_totals_and_selection(window):
+    panel = window.summary_panel
+    model = panel.model
+    g = window.document.graph
+    assert model.rowCount() == len(g) + 1
+    assert [model.data(model.index(1, c)) for c in range(6)] == ["conv1", "Conv2d", "16×28×28", "416", "314 k",
+                                                                 "49 KiB"]
+    total = model.rowCount() - 1
+    assert model.data(model.index(total, 0)) == "Total"
+    assert model.data(model.index(total, 3)) == "28,938"
+    conv2 = node_by_name(g, "conv2")
+    row = model.row_of(conv2)
+    panel.table.selectRow(row)
+    assert window.document.selection == [conv2]
+    assert window.scene.nodes[conv2].isSelected()
+    assert window.inspector.node_id == conv2
+    # Selecting on the canvas selects the row.
+    fc1 = node_by_name(g, "fc1")
+    window.document.set_selection([fc1])
+    assert [i.row() for i in panel.table.selectionModel().selectedRows()] == [model.row_of(fc1)]
+
+
+def test_summary_problems_list_jumps_to_the_block(window):
+    panel = window.summary_panel
+    g = window.document.graph
+    conv2 = node_by_name(g, "conv2")
+    assert panel.problems.isHidden() and "No problems" in panel.problems_label.text()
+    window.document.push(SetParam(conv2, "kernel_size", 30))
+    assert not panel.problems.isHidden() and panel.problems.count() == 1  # waiting blocks are not listed
+    item = panel.problems.item(0)
+    assert item.text().startswith("conv2 (Conv2d):")
+    panel.problems.itemClicked.emit(item)
+    assert window.document.selection == [conv2]
+    row = panel.model.row_of(conv2)
+    assert panel.model.data(panel.model.index(row, 2)) == "—"
+    assert "kernel" in panel.model.data(panel.model.index(row, 2), Qt.ToolTipRole).lower()
+    assert panel.model.data(panel.model.index(row, 0), ID_ROLE) == conv2
+    assert "1 problem" in window.totals_label.text()
+
+
+def test_copy_paste_and_duplicate_through_the_clipboard(window):
+    g = window.document.graph
+    conv1, relu1 = node_by_name(g, "conv1"), node_by_name(g, "relu1")
+    window.document.set_selection([conv1, relu1])
+    assert window.copy()
+    md = QGuiApplication.clipboard().mimeData()
+    clip = json.loads(bytes(md.data(CLIP_MIME)).decode())
+    assert [n["type"] for n in clip["nodes"]] == ["Conv2d", "ReLU"] and clip["edges"] == [[conv1, relu1]]
+    new = window.paste()
+    assert len(new) == 2 and len(g) == 11
+    assert g.inputs(new[1]) == [new[0]]  # the edge between the copies came along
+    assert g.node(new[0]).params == g.node(conv1).params
+    assert g.node(new[0]).pos == (g.node(conv1).pos[0] + 40, g.node(conv1).pos[1] + 40)
+    assert window.document.selection == new
+    again = window.paste()  # a second paste cascades instead of stacking on the first
+    assert g.node(again[0]).pos == (g.node(conv1).pos[0] + 80, g.node(conv1).pos[1] + 80)
+    window.document.set_selection([relu1])
+    dup = window.duplicate()
+    assert len(dup) == 1 and g.node(dup[0]).type == "ReLU"
+    assert window.document.undo_stack.undoText() == "Duplicate"
+    # Cut removes the originals; pasting plain JSON text works too.
+    window.document.set_selection([dup[0]])
+    assert window.cut() and dup[0] not in g
+    text_clip = QMimeData()
+    text_clip.setText(json.dumps({"nodes": [{"id": "a", "type": "Tanh", "params": {}, "pos": [0, 0]}],
+                                  "edges": []}))
+    QGuiApplication.clipboard().setMimeData(text_clip)
+    pasted = window.paste()
+    assert g.node(pasted[0]).type == "Tanh"
+    QGuiApplication.clipboard().setText("not blocks")
+    assert window.paste() == [] and "no cnnbuilder blocks" in window.statusBar().currentMessage()
+
+
+def test_keyboard_shortcuts_are_standard(window):
+    assert QKeySequence(QKeySequence.Undo) in window.act_undo.shortcuts()
+    assert QKeySequence("Ctrl+Y") in window.act_redo.shortcuts()
+    assert QKeySequence("Ctrl+Shift+Z") in window.act_redo.shortcuts()
+    assert window.act_fit.shortcut() == QKeySequence("Ctrl+0")
+    assert window.act_zoom_reset.shortcut() == QKeySequence("Ctrl+1")
+    assert window.act_duplicate.shortcut() == QKeySequence("Ctrl+D")
+    assert QKeySequence(QKeySequence.Delete) in window.act_delete.shortcuts()
+    window.show_shortcuts()
+    table = window.shortcuts_dialog.findChild(QTableWidget)
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert rows["Fit to View"] == "Ctrl+0" and rows["Auto-Layout"] == "Ctrl+L" and "Pan" in rows
+    window.shortcuts_dialog.close()
+
+
+def test_dark_theme_restyles_canvas_and_code(window, qtbot):
+    app = QApplication.instance()
+    before = window.scene.colors.background.name()
+    window.set_theme("dark")
+    try:
+        assert window.scene.colors.background.lightness() < 80
+        assert window.scene.colors.background.name() != before
+        assert window.code_panel.highlighter.formats["kw"].foreground().color().name() == "#ff7b72"
+    finally:
+        # A palette change from outside (the system switching back) restyles the canvas too.
+        app.setPalette(light_palette())
+        window.settings.setValue("theme", "system")
+    qtbot.waitUntil(lambda: window.scene.colors.background.name() == before)
+
+
+def test_python_highlighter_tokens(qtbot):
+    editor = QPlainTextEdit()  # as in the Code panel: the editor's layout holds the formats
+    qtbot.addWidget(editor)
+    doc = editor.document()
+    hl = PythonHighlighter(doc)
+    editor.setPlainText('"""Title\nstill the docstring"""\nx = "a # b"  # comment\n'
+                     "def forward(self):\n    return nn.Conv2d(3, 16)  # 16×28×28\n")
+    colour = {k: f.foreground().color().name() for k, f in hl.formats.items()}
+
+    def spans(line: int) -> dict[str, str]:
+        block = doc.findBlockByNumber(line)
+        text = block.text()
+        return {text[r.start:r.start + r.length]: r.format.foreground().color().name()
+                for r in block.layout().formats()}
+
+    assert spans(0) == {'"""Title': colour["doc"]}
+    assert spans(1) == {'still the docstring"""': colour["doc"]}
+    assert spans(2) == {'"a # b"': colour["str"], "# comment": colour["com"]}  # no comment inside strings
+    assert spans(3) == {"def": colour["kw"], "forward": colour["def"], "self": colour["self"]}
+    assert spans(4) == {"return": colour["kw"], "nn.Conv2d": colour["nn"], "3": colour["num"], "16": colour["num"],
+                        "# 16×28×28": colour["com"]}

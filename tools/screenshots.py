@@ -1,0 +1,110 @@
+"""Screenshots for the user guide (docs/screenshots/), taken from the real app.
+
+    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python tools/screenshots.py
+
+Opens the ResNet example with one deliberate error (block2_conv2 gives 24 channels, so the Add
+after it gets 24 and 32), selects that block, lets the debounce timers fire, and saves:
+  main-window.png        the whole window, light theme
+  main-window-dark.png   the same in the dark theme
+  error-badge.png        the flagged Add block with its tooltip
+  new-project.png        the File ▸ New template gallery
+Settings and autosaves go to a temporary directory, never to the user's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+_tmp = tempfile.TemporaryDirectory(prefix="cnnbuilder-shots-")
+os.environ["CNNBUILDER_DATA_DIR"] = str(Path(_tmp.name) / "data")
+
+from PySide6.QtCore import QEventLoop, QPoint, QPointF, QRect, QSettings, QTimer  # noqa: E402
+
+QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(Path(_tmp.name) / "settings"))
+
+from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
+
+from cnnbuilder.core.commands import SetParam  # noqa: E402
+from cnnbuilder.core.project import load_project  # noqa: E402
+from cnnbuilder.qt.app import create_app  # noqa: E402
+from cnnbuilder.qt.document import Document  # noqa: E402
+from cnnbuilder.qt.main_window import MainWindow  # noqa: E402
+from cnnbuilder.qt.templates import TemplateDialog  # noqa: E402
+
+W, H = 1600, 1000
+
+
+def settle(ms: int = 400) -> None:
+    """Run the event loop for a while: debounce timers fire, layouts and paints finish."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def main() -> int:
+    app = create_app(sys.argv[:1])
+    OUT.mkdir(parents=True, exist_ok=True)
+    project = load_project(ROOT / "resources" / "examples" / "resnet_small.json")
+    project.path = ROOT / "resnet_small.json"  # a plausible title; nothing is saved
+    window = MainWindow(Document(project))
+    window.set_theme("light")
+    window.move(0, 0)
+    window.resize(W, H)
+    window.show()
+    settle()
+
+    g = window.document.graph
+    conv = g.find("block2_conv2").id
+    add = g.find("block2_add").id
+    window.document.push(SetParam(conv, "out_channels", 24))  # the deliberate mistake
+    window.document.set_selection([conv])
+    view = window.view
+    view.set_zoom(0.9)
+    view.centerOn(window.scene.nodes[conv].center())
+    settle()
+    window.grab().save(str(OUT / "main-window.png"))
+
+    # The badge and the tooltip a user sees when hovering it.
+    view.centerOn(window.scene.nodes[add].center() + QPointF(220, 0))  # room for the tooltip
+    settle(200)
+    badge = window.scene.nodes[add].badge
+    vp = view.viewport()
+    at = vp.mapToGlobal(view.mapFromScene(badge.scenePos()))
+    QToolTip.showText(at + QPoint(6, 10), badge.toolTip(), vp)
+    settle(600)
+    node_rect = view.mapFromScene(window.scene.nodes[add].sceneBoundingRect()).boundingRect()
+    top_left = vp.mapToGlobal(node_rect.topLeft()) - QPoint(40, 40)
+    crop = QRect(top_left, vp.mapToGlobal(node_rect.bottomRight()) + QPoint(40, 120))  # + the dimmed block
+    crop = crop.united(QRect(at, at + QPoint(460, 60)))
+    crop = crop.intersected(QRect(vp.mapToGlobal(QPoint(0, 0)), vp.size()))  # the canvas only
+    screen = app.primaryScreen()
+    screen.grabWindow(0, crop.x(), crop.y(), crop.width(), crop.height()).save(str(OUT / "error-badge.png"))
+    QToolTip.hideText()
+
+    window.set_theme("dark")
+    settle()
+    window.grab().save(str(OUT / "main-window-dark.png"))
+    window.set_theme("light")
+    settle(200)
+
+    dialog = TemplateDialog(window)
+    dialog.show()
+    settle()
+    dialog.grab().save(str(OUT / "new-project.png"))
+    dialog.close()
+
+    window.document.undo_stack.setClean()  # nothing to save: close without asking
+    window.close()
+    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png"):
+        print(OUT / name)
+    QApplication.processEvents()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
