@@ -53,6 +53,7 @@ from .settings import add_recent_file, app_settings, clear_recent_files, recent_
 from .summary_view import SummaryPanel, summary_csv, summary_markdown
 from .templates import TemplateDialog, default_project, empty_project
 from .theme import THEMES, apply_theme, canvas_colors, is_dark
+from .training.panel import TrainingPanel
 
 PROJECT_FILTER = "cnnbuilder projects (*.json);;All files (*)"
 
@@ -96,6 +97,12 @@ class MainWindow(QMainWindow):
         self.add_panel(self.code_panel, "Code", Qt.RightDockWidgetArea, "code_dock", tabify=False)
         self.add_panel(self.summary_panel, "Summary", Qt.BottomDockWidgetArea, "summary_dock", tabify=False)
         self.add_panel(self.undo_view, "History", Qt.BottomDockWidgetArea, "history_dock")
+        # Training sits beside the summary so the canvas keeps its room; Train (F5) raises it.
+        self.training_panel = TrainingPanel(self.document)
+        self.add_panel(self.training_panel, "Training", Qt.BottomDockWidgetArea, "training_dock")
+        self.add_close_hook(self.training_panel.confirm_close)
+        self.training_panel.block_problems_changed.connect(self.scene.set_extra_problems)
+        self.training_panel.running_changed.connect(self._training_running)
         self.docks["summary_dock"].raise_()
         self.resize(1500, 950)
         self.resizeDocks([self.docks["palette_dock"], self.docks["inspector_dock"]], [230, 460], Qt.Horizontal)
@@ -258,6 +265,7 @@ class MainWindow(QMainWindow):
         self.act_zoom_reset = A("Actual &Size (100 %)", self.view.zoom_reset, "Ctrl+1", None, "Zoom to 100 %")
         self.act_layout = A("Auto-&Layout", self.auto_layout, "Ctrl+L", "layout",
                             "Arrange all blocks in layers, top to bottom (undoable)")
+        self.act_train = A("&Train", self.train, "F5", "train", "Train the model on the chosen dataset")
         self.act_shortcuts = A("&Keyboard Shortcuts", self.show_shortcuts, K.HelpContents, None,
                                "List the keyboard shortcuts")
         self.act_about = A("&About cnnbuilder", self.show_about, None, None, None)
@@ -272,6 +280,17 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda checked=False, m=mode: self.set_theme(m))
             self.theme_group.addAction(a)
             self.theme_actions[mode] = a
+
+    def train(self) -> bool:
+        """Show the training panel and start a run (as its Train button does)."""
+        dock = self.docks["training_dock"]
+        dock.show()
+        dock.raise_()
+        return self.training_panel.start()
+
+    def _training_running(self, running: bool) -> None:
+        self.act_train.setEnabled(not running)
+        self.show_status("Training…" if running else "Training finished", 4000)
 
     def _create_menus(self) -> None:
         mb = self.menuBar()
@@ -299,6 +318,8 @@ class MainWindow(QMainWindow):
         self.panels_menu = m.addMenu("&Panels")
         theme = m.addMenu("&Theme")
         theme.addActions(list(self.theme_actions.values()))
+        m = mb.addMenu("&Model")
+        m.addAction(self.act_train)
         m = mb.addMenu("&Help")
         m.addActions([self.act_shortcuts, self.act_about])
 
@@ -316,6 +337,8 @@ class MainWindow(QMainWindow):
         tb.addActions([self.act_zoom_out, self.act_zoom_in, self.act_fit, self.act_layout])
         tb.addSeparator()
         tb.addActions([self.act_export_code, self.act_export_image])
+        tb.addSeparator()
+        tb.addAction(self.act_train)
         for a in tb.actions():
             if a.text() and not a.isSeparator():
                 keys = a.shortcut().toString(QKeySequence.NativeText)

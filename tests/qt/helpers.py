@@ -23,10 +23,15 @@ class ScriptedWindow(MainWindow):
 
     def __init__(self, document=None):
         self.answers = {"save_changes": "discard", "open_path": None, "save_path": None, "restore": False,
-                        "template": None}
+                        "template": None, "stop_training": True}
         self.asked: list[str] = []
         self.errors: list[tuple[str, str]] = []
         super().__init__(document)
+        self.training_panel.ask_stop_training = self.ask_stop_training
+
+    def ask_stop_training(self) -> bool:
+        self.asked.append("stop_training")
+        return self.answers["stop_training"]
 
     def ask_save_changes(self) -> str:
         self.asked.append("save_changes")

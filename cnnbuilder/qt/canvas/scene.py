@@ -27,7 +27,9 @@ CLIP_MIME = "application/x-cnnbuilder-clip"
 SCENE_MARGIN = 1200.0
 
 
-def node_state(node: Node, info: NodeInfo | None) -> NodeState:
+def node_state(node: Node, info: NodeInfo | None, extra: str | None = None) -> NodeState:
+    """What a block shows. `extra` is a problem found outside shape inference (e.g. the training
+    panel: the Input block does not match the dataset); analysis errors take precedence."""
     spec = node.spec
     resolved = info.resolved if info is not None and info.resolved else spec.resolve(node.params)
     try:
@@ -42,7 +44,7 @@ def node_state(node: Node, info: NodeInfo | None) -> NodeState:
         summary=summary,
         shape=fmt_shape(info.shape) if ok else "",
         params=f"{_compact(info.stats.params)} params" if ok and info.stats.params else "",
-        error=info.error if info is not None else None,
+        error=(info.error if info is not None and info.error else None) or extra,
         waiting=bool(info is not None and info.waiting),
         doc=spec.doc,
     )
@@ -74,6 +76,7 @@ class GraphScene(QGraphicsScene):
         self._conn_preview: ConnectionPreview | None = None
         self._conn_target: PortItem | None = None
         self._drop_edge: EdgeItem | None = None
+        self.extra_problems: dict[str, str] = {}
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         document.project_replaced.connect(self.rebuild)
         document.graph_changed.connect(self.refresh)
@@ -204,13 +207,18 @@ class GraphScene(QGraphicsScene):
         a = self.document.analysis
         g = self.graph
         for nid, item in self.nodes.items():
-            state = node_state(g.node(nid), a.nodes.get(nid))
+            state = node_state(g.node(nid), a.nodes.get(nid), self.extra_problems.get(nid))
             if state != item.state:
                 labels_changed = state.label != item.state.label
                 item.set_state(state)
                 if labels_changed:
                     for edge in item.edges:
                         edge.setToolTip(f"{edge.src.state.label} → {edge.dst.state.label}")
+
+    def set_extra_problems(self, problems: dict) -> None:
+        """Problems reported by other panels (node id -> message), shown as error badges."""
+        self.extra_problems = dict(problems)
+        self.refresh()
 
     def set_colors(self, colors) -> None:
         self.colors = colors
