@@ -8,6 +8,9 @@ after it gets 24 and 32), selects that block, lets the debounce timers fire, and
   main-window-dark.png   the same in the dark theme
   error-badge.png        the flagged Add block with its tooltip
   new-project.png        the File ▸ New template gallery
+  training.png           the MNIST tutorial CNN trained on the built-in shapes data: curves
+  feature-maps.png       conv1's output channels after that run
+  evaluation.png         test accuracy, confusion matrix, per-class precision and recall
 Settings and autosaves go to a temporary directory, never to the user's.
 """
 
@@ -23,7 +26,7 @@ OUT = ROOT / "docs" / "screenshots"
 _tmp = tempfile.TemporaryDirectory(prefix="cnnbuilder-shots-")
 os.environ["CNNBUILDER_DATA_DIR"] = str(Path(_tmp.name) / "data")
 
-from PySide6.QtCore import QEventLoop, QPoint, QPointF, QRect, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QPoint, QPointF, QRect, QSettings, Qt, QTimer  # noqa: E402
 
 QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(Path(_tmp.name) / "settings"))
 
@@ -98,9 +101,35 @@ def main() -> int:
     dialog.grab().save(str(OUT / "new-project.png"))
     dialog.close()
 
+    # Training: the tutorial CNN on the built-in shapes, conv1 selected for its feature maps.
+    mnist = load_project(ROOT / "resources" / "examples" / "mnist_cnn.json")
+    mnist.path = ROOT / "mnist_cnn.json"
+    window.document.set_project(mnist)
+    window.document.set_training({"dataset": "shapes", "epochs": 3, "batch_size": 64, "lr": 0.002,
+                                  "shapes_train": 6000, "shapes_test": 1000})
+    window.view.fit()
+    window.document.set_selection([mnist.graph.find("conv1").id])
+    window.docks["training_dock"].raise_()
+    window.resizeDocks([window.docks["training_dock"]], [430], Qt.Vertical)
+    assert window.train(), window.training_panel.error_label.text()
+    panel = window.training_panel
+    while panel.is_running():
+        settle(200)
+    settle(1200)  # the last plot refresh and feature-map frame
+    window.grab().save(str(OUT / "training.png"))
+    panel.tabs.setCurrentWidget(panel.features)
+    settle(800)
+    dock = window.docks["training_dock"]
+    dock.grab().save(str(OUT / "feature-maps.png"))
+    panel.tabs.setCurrentWidget(panel.evaluation)
+    settle(400)
+    dock.grab().save(str(OUT / "evaluation.png"))
+
     window.document.undo_stack.setClean()  # nothing to save: close without asking
+    window.document._extra_dirty = False
     window.close()
-    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png"):
+    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png", "training.png",
+                 "feature-maps.png", "evaluation.png"):
         print(OUT / name)
     QApplication.processEvents()
     return 0

@@ -153,8 +153,8 @@ class TrainingPlots(QWidget):
         self.view.setBackground("w")
         self.p_batch = self._plot("Training loss per batch", "step", "loss", row=0, col=0)
         self.p_lr = self._plot("Learning rate", "step", "lr", row=0, col=1)
-        self.p_loss = self._plot("Loss per epoch (solid: train, dashed: validation)", "epoch", "loss", row=1, col=0)
-        self.p_acc = self._plot("Accuracy per epoch, %", "epoch", "%", row=1, col=1)
+        self.p_loss = self._plot("Loss (solid: train, dashed: val.)", "epoch", "loss", row=1, col=0)
+        self.p_acc = self._plot("Accuracy per epoch", "epoch", "%", row=1, col=1)
         for p in (self.p_batch, self.p_lr):
             p.setClipToView(True)  # draw only what is on screen
             p.setDownsampling(auto=True, mode="peak")  # thousands of steps stay cheap, spikes stay visible
