@@ -94,7 +94,7 @@ def cmd_validate(args) -> int:
 
 def cmd_export(args) -> int:
     from .core.codegen import CodegenError, generate
-    from .core.project import atomic_write_text
+    from .core.fileio import atomic_write_text
 
     project = _load(args.file)
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .blocks import ParamError, UnknownBlockError, get_spec
+from .fileio import atomic_write_text
 from .graph import Graph, GraphError
 
 FORMAT_NAME = "cnnbuilder-project"
@@ -85,22 +85,6 @@ def save_project(project: Project, path: str | os.PathLike) -> None:
     atomic_write_text(path, text)
     project.path = path
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def load_project(path: str | os.PathLike) -> Project:

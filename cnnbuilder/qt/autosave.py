@@ -15,7 +15,8 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
 
-from ..core.project import Project, atomic_write_text, dumps, loads
+from ..core.fileio import atomic_write_text
+from ..core.project import Project, dumps, loads
 from .document import Document
 
 ENV_DATA_DIR = "CNNBUILDER_DATA_DIR"

@@ -37,7 +37,8 @@ from .. import __version__
 from ..core.blocks import get_spec
 from ..core.codegen import CodegenError, generate
 from ..core.commands import AddNode, Connect, Macro, Move, clip_of, duplicate, paste
-from ..core.project import Project, ProjectError, atomic_write_text
+from ..core.fileio import atomic_write_text
+from ..core.project import Project, ProjectError
 from ..core.stats import human
 from .autosave import Autosave
 from .canvas.items import NODE_H, NODE_W, EdgeItem, NodeItem

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..fileio import atomic_write
 
 FORMAT = "cnnbuilder-checkpoint"
 VERSION = 1
@@ -60,18 +61,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -111,7 +101,7 @@ def export_weights(model, graph, directory: str | os.PathLike, stem: str = "mode
     from safetensors.torch import save_file
 
     from ..codegen import generate
-    from ..project import atomic_write_text
+    from ..fileio import atomic_write_text
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
