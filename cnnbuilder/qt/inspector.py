@@ -9,6 +9,7 @@ refresh it like any other view.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -116,7 +117,7 @@ def _spin_blank(spin, text: str) -> None:
     spin.setValue(base - 1)
 
 
-class Editor:
+class Editor(ABC):
     """One parameter's widget. Calls `emit(value)` when the user changes it (UNSET clears)."""
 
     def __init__(self, param: Param, emit: Emit):
@@ -124,14 +125,15 @@ class Editor:
         self.emit = emit
         self.widget: QWidget
 
+    @abstractmethod
     def show(self, value: Any) -> None:  # a stored, normalized value (never UNSET)
-        raise NotImplementedError
+        ...
 
-    def show_unknown(self, text: str = "?") -> None:
-        pass
+    def show_unknown(self, text: str = "?") -> None:  # noqa: B027 - most editors have no "unknown" look
+        return None
 
-    def value(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def value(self) -> Any: ...
 
     def set_enabled(self, on: bool) -> None:
         self.widget.setEnabled(on)

@@ -65,28 +65,33 @@ class GraphView(QGraphicsView):
     def zoom_reset(self) -> None:
         self.set_zoom(1.0)
 
-    def fit(self, max_zoom: float = 1.25) -> None:
-        """Fit all blocks in view (never magnified beyond `max_zoom`)."""
+    def _fit_zoom(self):
+        """The padded rectangle of all blocks and the zoom that fits it, or None when empty."""
         rect = self.graph_scene.blocks_rect()
         if rect.isNull():
             self.set_zoom(1.0)
-            return
+            return None
         rect = rect.adjusted(-40, -40, 40, 40)
         vp = self.viewport().rect()
-        z = min(vp.width() / rect.width(), vp.height() / rect.height(), max_zoom)
-        self.set_zoom(z)
+        return rect, min(vp.width() / rect.width(), vp.height() / rect.height())
+
+    def fit(self, max_zoom: float = 1.25) -> None:
+        """Fit all blocks in view (never magnified beyond `max_zoom`)."""
+        fitted = self._fit_zoom()
+        if fitted is None:
+            return
+        rect, z = fitted
+        self.set_zoom(min(z, max_zoom))
         self.centerOn(rect.center())
 
     def show_start(self, readable: float = 0.75) -> None:
         """The first view of a project: everything if it fits readably, else the top (the Input)
         at a zoom where block text can be read; Ctrl+0 still fits the whole graph."""
-        rect = self.graph_scene.blocks_rect()
-        if rect.isNull():
-            self.set_zoom(1.0)
+        fitted = self._fit_zoom()
+        if fitted is None:
             return
-        rect = rect.adjusted(-40, -40, 40, 40)
+        rect, z = fitted
         vp = self.viewport().rect()
-        z = min(vp.width() / rect.width(), vp.height() / rect.height())
         if z >= readable:
             self.fit(max_zoom=1.0)
             return
