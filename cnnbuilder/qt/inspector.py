@@ -462,6 +462,10 @@ class AutoEditor(Editor):
         else:
             self.inner.show_unknown("?" if self.param.inferred else "–")
 
+    def show(self, value: Any) -> None:
+        """A stored value with nothing inferred to show beside it (see present())."""
+        self.present(value, None)
+
     def value(self):
         return self._clear if self.auto.isChecked() else self.inner.value()
 
