@@ -67,6 +67,18 @@ from .feature_maps import FeatureMapView
 from .plots import TrainingPlots
 from .worker import FeatureRequest, TrainingWorker, TrainJob
 
+
+def _import_torch_here() -> None:
+    """Import torch and torchvision on the GUI thread, once, before any worker thread starts.
+
+    torchvision pulls in torch._dynamo, whose import registers operators; when a worker thread was
+    the first to import it while the GUI thread ran its event loop, the import deadlocked inside
+    torch._C._get_operation_overload (seen in tests/qt, 3 of 3 runs; none with this in place).
+    Costs about two seconds once, when the first Training panel is built."""
+    import torch  # noqa: F401
+    import torchvision.transforms.v2  # noqa: F401
+
+
 CHECKPOINT_FILTER = "cnnbuilder checkpoints (*.ckpt *.pt);;All files (*)"
 
 
@@ -102,6 +114,7 @@ class TrainingPanel(QWidget):
         self._build_ui()
         self._load_settings()
 
+        _import_torch_here()
         self._thread = QThread(self)
         self._thread.setObjectName("cnnbuilder-training")
         self.worker = TrainingWorker()
@@ -116,7 +129,7 @@ class TrainingPanel(QWidget):
         self.worker.devices_found.connect(self._on_devices)
         self.worker.action_done.connect(self._on_action)
         self._thread.start()
-        self._devices_requested.emit()  # importing torch and asking CUDA takes a second: not here
+        self._devices_requested.emit()  # asking CUDA can take a second: not on the GUI thread
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
