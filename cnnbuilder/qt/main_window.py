@@ -20,11 +20,13 @@ from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHeaderView,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QToolBar,
@@ -100,15 +102,21 @@ class MainWindow(QMainWindow):
         self.add_panel(self.undo_view, "History", Qt.BottomDockWidgetArea, "history_dock")
         # Training sits beside the summary so the canvas keeps its room; Train (F5) raises it.
         self.training_panel = TrainingPanel(self.document)
-        self.add_panel(self.training_panel, "Training", Qt.BottomDockWidgetArea, "training_dock")
+        # In a scroll area: the panel is ~1100 px wide at its minimum, and a dock that insists on
+        # that squeezes the palette and inspector on a laptop screen; it scrolls instead.
+        training_scroll = QScrollArea()
+        training_scroll.setWidget(self.training_panel)
+        training_scroll.setWidgetResizable(True)
+        training_scroll.setFrameShape(QFrame.NoFrame)
+        self.add_panel(training_scroll, "Training", Qt.BottomDockWidgetArea, "training_dock")
         self.add_close_hook(self.training_panel.confirm_close)
         self.training_panel.block_problems_changed.connect(self.scene.set_extra_problems)
         self.training_panel.running_changed.connect(self._training_running)
         self.docks["summary_dock"].raise_()
-        self.resize(1500, 950)
-        self.resizeDocks([self.docks["palette_dock"], self.docks["inspector_dock"]], [230, 460], Qt.Horizontal)
-        self.resizeDocks([self.docks["inspector_dock"], self.docks["code_dock"]], [440, 420], Qt.Vertical)
-        self.resizeDocks([self.docks["summary_dock"]], [250], Qt.Vertical)
+        screen = QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry().size() if screen is not None else QSize(1500, 950)
+        self.resize(min(1500, int(avail.width() * 0.95)), min(950, int(avail.height() * 0.95)))
+        self._layout_restored = False
 
         d = self.document
         d.modified_changed.connect(self._update_title)
@@ -405,7 +413,16 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if self._fit_pending:
             self._fit_pending = False
+            if not self._layout_restored:
+                self.default_dock_sizes()
             QTimer.singleShot(0, self.view.show_start)
+
+    def default_dock_sizes(self) -> None:
+        """The first-run layout. Applied once the window is shown: before that the docks have no
+        real geometry and Qt squeezes the palette to its minimum."""
+        self.resizeDocks([self.docks["palette_dock"], self.docks["inspector_dock"]], [230, 460], Qt.Horizontal)
+        self.resizeDocks([self.docks["inspector_dock"], self.docks["code_dock"]], [440, 420], Qt.Vertical)
+        self.resizeDocks([self.docks["summary_dock"]], [250], Qt.Vertical)
 
     # -- files -------------------------------------------------------------------------
     def _last_dir(self) -> str:
@@ -567,6 +584,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray) and self.restoreState(state):
+            self._layout_restored = True
             names = self.settings.value("window/docks", [])
             self._saved_docks = {str(n) for n in ([names] if isinstance(names, str) else names or [])}
 

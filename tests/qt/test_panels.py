@@ -209,3 +209,14 @@ def test_python_highlighter_tokens(qtbot):
     assert spans(3) == {"def": colour["kw"], "forward": colour["def"], "self": colour["self"]}
     assert spans(4) == {"return": colour["kw"], "nn.Conv2d": colour["nn"], "3": colour["num"], "16": colour["num"],
                         "# 16×28×28": colour["com"]}
+
+
+def test_first_start_gives_the_palette_room(qtbot, make_window):
+    # No saved layout: the default dock sizes apply once the window is shown (before that Qt
+    # squeezes the palette to its minimum width, cutting the block names).
+    # The offscreen test screen is 800×800, so the window is 760 px wide; before the fix the palette
+    # got its 82 px minimum there (the Training panel's width squeezed it).
+    w = make_window("mnist_cnn")
+    qtbot.waitUntil(lambda: w.docks["palette_dock"].width() >= 140, timeout=3000)
+    assert w.docks["inspector_dock"].width() >= 300
+    assert w.docks["training_dock"].minimumSizeHint().width() < 200  # it scrolls instead of squeezing
