@@ -110,7 +110,10 @@ def main() -> int:
     window.view.fit()
     window.document.set_selection([mnist.graph.find("conv1").id])
     window.docks["training_dock"].raise_()
-    window.resizeDocks([window.docks["training_dock"]], [430], Qt.Vertical)
+    # While training, give the panel the width (View ▸ Panels hides Inspector and Code).
+    window.docks["inspector_dock"].hide()
+    window.docks["code_dock"].hide()
+    window.resizeDocks([window.docks["training_dock"]], [470], Qt.Vertical)
     assert window.train(), window.training_panel.error_label.text()
     panel = window.training_panel
     while panel.is_running():

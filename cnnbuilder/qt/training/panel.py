@@ -335,12 +335,17 @@ class TrainingPanel(QWidget):
         self.export_button = QPushButton("Export weights…")
         self.export_button.setToolTip("Write model.py (the code), model.pt (state_dict) and model.safetensors")
         self.export_button.clicked.connect(self._export)
-        buttons = QHBoxLayout()
+        # Two rows: one row of six buttons made the panel ~1100 px wide at its minimum.
+        buttons = QVBoxLayout()
+        run_row, file_row = QHBoxLayout(), QHBoxLayout()
         for b in (self.train_button, self.pause_button, self.stop_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+            run_row.addWidget(b)
+        run_row.addStretch(1)
         for b in (self.save_button, self.resume_button, self.export_button):
-            buttons.addWidget(b)
+            file_row.addWidget(b)
+        file_row.addStretch(1)
+        buttons.addLayout(run_row)
+        buttons.addLayout(file_row)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
