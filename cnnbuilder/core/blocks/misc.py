@@ -19,7 +19,7 @@ from .base import (
     ShapeError,
     fmt_shape,
 )
-from .rules import RANK_NAMES, broadcast, infer_channels, normalize_dim, one_input, prod
+from .rules import broadcast, infer_channels, normalize_dim, one_input, prod
 
 INPUT = LayerSpec(
     type="Input",
@@ -210,5 +210,3 @@ SPECS = (
     ADD,
     CONCAT,
 )
-
-__all__ = ["SPECS", "RANK_NAMES", "INT"]
