@@ -61,6 +61,7 @@ def test_options_override_the_project(small_project, capsys):
     (["train", MNIST, "--dataset", "mnist", "--data-root", "/no/such/dir"], 2, "does not exist"),
     (["train", MNIST, "--lr", "-1"], 1, "lr: must be at least"),
     (["train", MNIST, "--device", "tpu"], 1, "device"),
+    (["train", MNIST, "--hue", "0.7"], 1, "hue: must be at most"),
     (["train", MNIST, "--resume", "/no/such.ckpt"], 2, "no such checkpoint"),
 ])
 def test_bad_input_is_a_message_and_an_exit_code(args, code, needle, capsys):

@@ -139,6 +139,8 @@ def test_settings_persist_in_the_project(qtbot, make_panel):
     panel._fields["optimizer"][0].setCurrentIndex(panel._fields["optimizer"][0].findData("sgd"))
     assert doc.project.training["optimizer"] == "sgd"
     assert panel._fields["nesterov"][0].isVisibleTo(panel)  # SGD-only settings appear
+    panel._fields["hue"][0].setValue(0.1)
+    assert doc.project.training["hue"] == pytest.approx(0.1)
     doc.set_training({**doc.project.training, "batch_size": 128})  # e.g. undo or another view
     assert panel._fields["batch_size"][0].value() == 128
 

@@ -3,16 +3,19 @@
 torchvision.transforms.v2 draws one set of random parameters per call, so applied to a batch
 tensor it would flip, crop or rotate every image the same way. Here each image gets its own
 parameters, drawn from a CPU generator seeded per batch (so a resumed run sees the very same
-augmentations), and applied in one vectorised pass: random crop (zero padding), horizontal flip
-and rotation as one affine resampling, colour jitter as per-image factors. The deterministic
-steps use v2 directly (`v2.functional.normalize`).
+augmentations), and each step is one vectorised pass over the batch. Every step computes what its
+torchvision.transforms.v2 counterpart computes for one image with that image's parameters (tests
+check them image by image against `v2.functional`): RandomCrop(size, padding=p) with zero fill,
+RandomHorizontalFlip, RandomRotation with bilinear interpolation, and ColorJitter (brightness,
+contrast, saturation, hue, in that fixed order). The deterministic steps use v2 directly.
 """
 
 from __future__ import annotations
 
-import math
-
 from .config import TrainConfig
+
+# ITU-R 601-2 luma, the weights v2.functional.rgb_to_grayscale uses
+_LUMA = (0.2989, 0.587, 0.114)
 
 
 class BatchTransform:
@@ -37,8 +40,7 @@ class BatchTransform:
         import torch
 
         if train and self.cfg.augments:
-            xf = x.to(torch.float32).div_(255.0)
-            xf = self._augment(xf, generator)
+            xf = self.augment(x, generator)
             from torchvision.transforms import v2
 
             xf = v2.functional.normalize(xf, self.mean, self.std, inplace=True)
@@ -48,58 +50,124 @@ class BatchTransform:
             xf = xf.contiguous(memory_format=memory_format)
         return xf
 
-    def _augment(self, x, generator):
+    def augment(self, x, generator):
+        """uint8 N×C×H×W -> float32 in [0, 1], each image with its own random parameters."""
         import torch
-        import torch.nn.functional as F
 
         cfg = self.cfg
-        n, c, h, w = x.shape
+        n = x.shape[0]
         g = generator
-        rand = lambda *shape: torch.rand(*shape, generator=g)  # CPU draws: identical on every device
         dev = x.device
-
-        if cfg.crop_padding or cfg.rotation:
+        rand = lambda: torch.rand(n, generator=g).to(dev)  # CPU draws: the same on every device
+        if cfg.crop_padding:
             p = cfg.crop_padding
-            # Integer pixel shifts in [-p, p] equal RandomCrop(size, padding=p) with zero fill.
-            sx = torch.randint(-p, p + 1, (n,), generator=g).float() if p else torch.zeros(n)
-            sy = torch.randint(-p, p + 1, (n,), generator=g).float() if p else torch.zeros(n)
-            ang = (rand(n) * 2 - 1) * math.radians(cfg.rotation) if cfg.rotation else torch.zeros(n)
-            flip = (rand(n) < 0.5) if cfg.hflip else torch.zeros(n, dtype=torch.bool)
-            cos, sin = torch.cos(ang), torch.sin(ang)
-            fx = torch.where(flip, -1.0, 1.0)
-            theta = torch.zeros(n, 2, 3)
-            # Output pixel -> input pixel in normalised coordinates (align_corners=False).
-            theta[:, 0, 0] = cos * fx
-            theta[:, 0, 1] = -sin * (h / w)
-            theta[:, 1, 0] = sin * fx * (w / h)
-            theta[:, 1, 1] = cos
-            theta[:, 0, 2] = -2 * sx / w
-            theta[:, 1, 2] = -2 * sy / h
-            grid = F.affine_grid(theta.to(dev), list(x.shape), align_corners=False)
-            mode = "bilinear" if cfg.rotation else "nearest"
-            x = F.grid_sample(x, grid.to(x.dtype), mode=mode, padding_mode="zeros", align_corners=False)
-        elif cfg.hflip:
-            flip = (rand(n) < 0.5).to(dev).view(n, 1, 1, 1)
-            x = torch.where(flip, x.flip(-1), x)
-
+            top = torch.randint(0, 2 * p + 1, (n,), generator=g).to(dev)
+            left = torch.randint(0, 2 * p + 1, (n,), generator=g).to(dev)
+            x = random_crop(x, top, left, p)
+        if cfg.hflip:
+            x = hflip(x, rand() < 0.5)
+        x = x.to(torch.float32).div_(255.0)
+        if cfg.rotation:
+            x = rotate(x, (rand() * 2 - 1) * cfg.rotation)
         if cfg.color_jitter:
             j = cfg.color_jitter
-            factor = lambda: (1 - j + 2 * j * rand(n)).to(dev).view(n, 1, 1, 1)
-            x = x * factor()  # brightness
-            gray = self._gray(x)
-            m = gray.mean(dim=(2, 3), keepdim=True)
-            x = (x - m) * factor() + m  # contrast
-            if c == 3:
-                gray = self._gray(x)
-                x = (x - gray) * factor() + gray  # saturation
-            x = x.clamp_(0.0, 1.0)
+            factor = lambda: 1 - j + 2 * j * rand()
+            x = adjust_brightness(x, factor())
+            x = adjust_contrast(x, factor())
+            x = adjust_saturation(x, factor())
+        if cfg.hue:
+            x = adjust_hue(x, (rand() * 2 - 1) * cfg.hue)
         return x
 
-    @staticmethod
-    def _gray(x):
-        if x.shape[1] == 3:
-            return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
-        return x.mean(dim=1, keepdim=True)
+
+# -- batched kernels: one parameter per image ------------------------------------------------------
+
+def random_crop(x, top, left, padding: int):
+    """Image i becomes pad(x[i], padding)[top[i] : top[i] + H, left[i] : left[i] + W] (zero fill)."""
+    import torch
+    import torch.nn.functional as F
+
+    n, _, h, w = x.shape
+    xp = F.pad(x, (padding, padding, padding, padding))
+    rows = (top.view(n, 1) + torch.arange(h, device=x.device)).view(n, h, 1)
+    cols = (left.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, w)
+    out = xp.permute(0, 2, 3, 1)[torch.arange(n, device=x.device).view(n, 1, 1), rows, cols]  # N×H×W×C
+    return out.permute(0, 3, 1, 2)
+
+
+def hflip(x, mask):
+    """Images where `mask` is true mirrored left to right."""
+    import torch
+
+    return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def rotate(x, degrees):
+    """Each image rotated anticlockwise by its angle about its centre; bilinear, zeros outside."""
+    import torch
+    import torch.nn.functional as F
+
+    n, _, h, w = x.shape
+    rad = torch.deg2rad(degrees.to(torch.float64))
+    cos, sin = torch.cos(rad), torch.sin(rad)
+    # Output pixel -> input pixel in normalised coordinates (align_corners=False, y pointing down).
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=x.device)
+    theta[:, 0, 0] = cos
+    theta[:, 0, 1] = -sin * (h / w)
+    theta[:, 1, 0] = sin * (w / h)
+    theta[:, 1, 1] = cos
+    grid = F.affine_grid(theta.to(x.dtype), [n, 1, h, w], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _per_image(f, x):
+    return f.to(x.dtype).view(-1, 1, 1, 1)
+
+
+def _gray(x):
+    if x.shape[1] == 3:
+        r, g, b = x.unbind(1)
+        return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
+    return x
+
+
+def _blend(x, other, f):
+    return (f * x + (1 - f) * other).clamp_(0.0, 1.0)
+
+
+def adjust_brightness(x, factor):
+    return (x * _per_image(factor, x)).clamp_(0.0, 1.0)
+
+
+def adjust_contrast(x, factor):
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+    return _blend(x, mean, _per_image(factor, x))
+
+
+def adjust_saturation(x, factor):
+    if x.shape[1] != 3:
+        return x  # grayscale has no saturation
+    return _blend(x, _gray(x), _per_image(factor, x))
+
+
+def adjust_hue(x, shift):
+    """Hue turned by `shift` (a fraction of the colour circle, -0.5..0.5) per image; RGB only."""
+    import torch
+
+    if x.shape[1] != 3:
+        return x
+    r, g, b = x.unbind(1)
+    maxc, minc = x.amax(dim=1), x.amin(dim=1)
+    delta = maxc - minc  # chroma: saturation × value
+    d = torch.where(delta > 0, delta, torch.ones_like(delta))
+    h = torch.where(maxc == r, (g - b) / d, torch.where(maxc == g, 2.0 + (b - r) / d, 4.0 + (r - g) / d))
+    h = torch.remainder(h / 6.0 + shift.to(x.dtype).view(-1, 1, 1), 1.0) * 6.0
+    # HSV -> RGB: channel n is V - C * clamp(min(k, 4 - k), 0, 1) with k = (n + 6h) mod 6.
+    out = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h + n, 6.0)
+        out.append(maxc - delta * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0))
+    return torch.stack(out, dim=1)
 
 
 def batch_generator(seed: int, epoch: int, batch: int):

@@ -25,7 +25,7 @@ _FIELDS = {"dataset": "dataset", "data_root": "data_root", "epochs": "epochs", "
            "lr": "lr", "optimizer": "optimizer", "momentum": "momentum", "weight_decay": "weight_decay",
            "scheduler": "scheduler", "loss": "loss", "seed": "seed", "device": "device", "val_split": "val_split",
            "grad_clip": "grad_clip", "resize": "resize", "crop_padding": "crop_padding", "rotation": "rotation",
-           "color_jitter": "color_jitter", "train_limit": "train_limit", "num_workers": "num_workers"}
+           "color_jitter": "color_jitter", "hue": "hue", "train_limit": "train_limit", "num_workers": "num_workers"}
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +48,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips")
     a.add_argument("--rotation", type=float, metavar="DEG", help="random rotation up to ±DEG degrees")
     a.add_argument("--color-jitter", type=float, metavar="F", help="brightness/contrast/saturation ±F")
+    a.add_argument("--hue", type=float, metavar="F", help="hue shift ±F of the colour circle (0-0.5, colour only)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, metavar="N")
     o.add_argument("--batch-size", type=int, metavar="N")

@@ -124,6 +124,7 @@ class TrainConfig:
     hflip: bool = False
     rotation: float = 0.0  # random rotation in +-degrees
     color_jitter: float = 0.0  # brightness/contrast/saturation factor range 1 +- this
+    hue: float = 0.0  # hue shift range +-this, as a fraction of the colour circle (colour images only)
     # optimisation
     optimizer: str = "adam"
     lr: float = 0.001
@@ -189,7 +190,7 @@ class TrainConfig:
 
     @property
     def augments(self) -> bool:
-        return bool(self.crop_padding or self.hflip or self.rotation or self.color_jitter)
+        return bool(self.crop_padding or self.hflip or self.rotation or self.color_jitter or self.hue)
 
     def data_key(self) -> tuple:
         """Everything that decides which images the data pipeline holds (for caching)."""
@@ -216,6 +217,7 @@ CHECKS = {
     "hflip": _bool,
     "rotation": _num(0.0, 180.0),
     "color_jitter": _num(0.0, 0.9),
+    "hue": _num(0.0, 0.5),
     "optimizer": _choice(tuple(OPTIMIZERS)),
     "lr": _num(1e-12, 100.0),
     "momentum": _num(0.0, 0.999999),

@@ -290,6 +290,7 @@ class TrainingPanel(QWidget):
         self._check(aug, "hflip", "Random horizontal flip")
         self._dspin(aug, "rotation", "Random rotation (±°)", 0.0, 180.0, 5.0, 1)
         self._dspin(aug, "color_jitter", "Colour jitter (±)", 0.0, 0.9, 0.05, 2)
+        self._dspin(aug, "hue", "Hue jitter (±, colour only)", 0.0, 0.5, 0.02, 2)
 
         opt = self._group(form, "Optimisation")
         self._combo(opt, "optimizer", "Optimizer", OPTIMIZERS)
