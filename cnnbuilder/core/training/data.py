@@ -155,6 +155,10 @@ def _torchvision_error(label: str, root: str, cfg: TrainConfig, exc: BaseExcepti
                              f"choose another dataset.")
     if isinstance(exc, PermissionError):
         return DataError(f"{label}: no permission to read or write {root}: choose another data folder")
+    if not isinstance(exc, (RuntimeError, FileNotFoundError)):
+        # torchvision says RuntimeError ("not found or corrupted") before it reads; this failed while reading.
+        return DataError(f"{label} in {root} could not be read ({_why(exc)}); its files may be damaged: "
+                         f"delete them and download the dataset again")
     return DataError(f"{label} was not found in {root}. Allow downloading it (Download in the Training panel, "
                      f"--download on the command line; needs internet), or set the data folder to the directory "
                      f"that contains it (torchvision layout).")
@@ -181,6 +185,10 @@ def _load_torchvision(cfg: TrainConfig):
         kwargs = {"split": "train" if train else "test"} if cfg.dataset == "svhn" else {"train": train}
         try:
             ds = cls(root, download=cfg.download, **kwargs)
+        except ImportError as exc:  # SVHN's .mat files need SciPy
+            missing = (exc.name or "a package").split(".")[0]
+            raise DataError(f"{label} needs the Python package {missing} to read its files: "
+                            f"pip install {missing}") from None
         except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, tarfile errors...
             raise _torchvision_error(label, root, cfg, exc) from None
         if cfg.dataset in ("mnist", "fashion-mnist"):
