@@ -177,6 +177,23 @@ def test_feature_maps_follow_the_selection(qtbot, make_panel):
                     timeout=30_000)
 
 
+def test_feature_maps_stream_only_while_their_tab_is_shown(qtbot, make_panel):
+    panel = make_panel(training=LONG)
+    panel.show()
+    panel.tabs.setCurrentWidget(panel.plots)
+    panel.document.set_selection(["n2"])
+    assert panel.start()
+    qtbot.waitUntil(lambda: len(panel.plots.runs[panel.plots.current].steps) > 20, timeout=60_000)
+    assert panel._control.feature_node is None and panel.features.frames == 0  # nobody is looking
+    panel.tabs.setCurrentWidget(panel.features)
+    assert panel._control.feature_node == "n2"
+    qtbot.waitUntil(lambda: panel.features.frames >= 2, timeout=60_000)  # at once, then live
+    panel.tabs.setCurrentWidget(panel.plots)
+    assert panel._control.feature_node is None
+    panel._stop()
+    wait_idle(qtbot, panel)
+
+
 def test_stale_events_are_dropped(qtbot, make_panel):
     panel = make_panel()
     assert panel.start()

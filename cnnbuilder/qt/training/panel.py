@@ -176,7 +176,7 @@ class TrainingPanel(QWidget):
         self._run_counter += 1
         run_id = self._run_counter
         control = TrainControl()
-        if self._feature_node:
+        if self._feature_node and self._features_shown():
             control.set_feature_node(self._feature_node)
         self._active, self._control = run_id, control
         self._paused = False
@@ -788,12 +788,19 @@ class TrainingPanel(QWidget):
         if self._feature_node is None or self._shut:
             return
         if self._active is not None and self._control is not None:
-            self._control.set_feature_node(self._feature_node, now=True)  # next batch boundary
+            if self._features_shown():
+                self._control.set_feature_node(self._feature_node, now=True)  # next batch boundary
+            else:
+                self._control.set_feature_node(None)
         elif self.features.isVisible():
             self._feature_timer.start()
 
+    def _features_shown(self) -> bool:
+        # Maps nobody looks at are not worth a forward pass between training steps.
+        return self.tabs.currentWidget() is self.features
+
     def _on_tab(self, index: int) -> None:
-        if self.tabs.widget(index) is self.features and self._active is None:
+        if self._feature_node is not None and (self._active is not None or self.tabs.widget(index) is self.features):
             self._refresh_features()
 
     def _request_idle_features(self) -> None:

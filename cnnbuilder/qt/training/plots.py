@@ -4,8 +4,9 @@ Each run owns growable numpy buffers and its curve items, created once and after
 with setData (pyqtgraph's advice: never clear() and re-plot). Events append to the buffers; a
 timer pushes the buffers of runs that changed, at 25 Hz when painting is cheap. A repaint holds
 the GIL, and every millisecond of it is a millisecond the training thread cannot dispatch its next
-operation, so the interval stretches to keep painting under PAINT_BUDGET of the wall time (on a
-2-core laptop drawing four plots this lands near 5-10 Hz). Earlier runs stay in a checkable list
+operation (on two cores, a paint also stalls one of torch's two threads and so the other), so the
+interval stretches to keep painting under PAINT_BUDGET of the wall time: about 2-3 Hz on a busy
+2-core machine, up to 25 Hz where painting is cheap. Earlier runs stay in a checkable list
 and their curves are shown or hidden for comparison.
 """
 
@@ -20,6 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -35,7 +37,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 SMOOTHING = 0.9  # EMA factor of the smoothed batch-loss curve
 FRAME_MS = 40  # 25 Hz when painting is cheap
 MAX_FRAME_MS = 1000
-PAINT_BUDGET = 0.05  # share of wall time the plots may spend painting while a run trains
+PAINT_BUDGET = 0.03  # share of wall time the plots may spend painting while a run trains
 
 
 class TimedPlotArea(pg.GraphicsLayoutWidget):
@@ -148,6 +150,7 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         self.runs: dict[int, RunRecord] = {}
         self.current: int | None = None
+        self._whole_epoch_ticks = False
 
         self.view = TimedPlotArea()
         self.view.setBackground("w")
@@ -192,6 +195,10 @@ class TrainingPlots(QWidget):
         p.setLabel("bottom", xlabel)
         p.setLabel("left", ylabel)
         p.showGrid(x=True, y=True, alpha=0.2)
+        for name in ("left", "bottom"):
+            # A repaint of the plot area replays every axis's text; cached, an axis whose range did
+            # not move (most of them while a run trains) costs a pixmap copy instead.
+            p.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         return p
 
     # -- runs ----------------------------------------------------------------------------------
@@ -329,11 +336,14 @@ class TrainingPlots(QWidget):
             if math.isfinite(top) and top > 0:
                 self.p_lr.setYRange(0, top * 1.05, padding=0)
         epochs = max((len(r.epoch) for r in self.runs.values()), default=0)
-        for p in (self.p_loss, self.p_acc):
-            if 0 < epochs <= 20:
-                p.getAxis("bottom").setTickSpacing(major=1, minor=1)  # whole epochs, not 1.2, 1.4, ...
-            else:
-                p.getAxis("bottom").setTickSpacing()
+        whole = 0 < epochs <= 20  # ticks at whole epochs, not 1.2, 1.4, ...
+        if whole != self._whole_epoch_ticks:  # setTickSpacing re-lays the axis out: only on a change
+            self._whole_epoch_ticks = whole
+            for p in (self.p_loss, self.p_acc):
+                if whole:
+                    p.getAxis("bottom").setTickSpacing(major=1, minor=1)
+                else:
+                    p.getAxis("bottom").setTickSpacing()
 
     def add_batch(self, run_id: int, steps, losses, step: int, lr: float) -> None:
         rec = self.runs.get(run_id)
