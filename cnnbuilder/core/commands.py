@@ -162,10 +162,18 @@ class Rename(Command):
 class Move(Command):
     """Moves one or more blocks; a whole drag becomes one command on mouse release."""
 
-    def __init__(self, moves: dict[str, tuple[float, float]], old: dict[str, tuple[float, float]] | None = None):
+    def __init__(self, moves: dict[str, tuple[float, float]], old: dict[str, tuple[float, float]] | None = None,
+                 nudge: bool = False):
         self.moves = dict(moves)
         self.old = dict(old or {})
         self.text = "Move"
+        if nudge:  # arrow-key steps on the same blocks add up to one undo step
+            self.merge_key = ("nudge", *sorted(self.moves))
+
+    def merge(self, other: Command) -> bool:
+        assert isinstance(other, Move)
+        self.moves.update(other.moves)  # our start positions, their end positions
+        return True
 
     def redo(self, graph: Graph) -> None:
         for nid, pos in self.moves.items():

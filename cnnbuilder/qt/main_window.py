@@ -46,7 +46,7 @@ from .autosave import Autosave
 from .canvas.items import NODE_H, NODE_W, EdgeItem, NodeItem
 from .canvas.layout import DX, DY, layered_layout
 from .canvas.scene import CLIP_MIME, GraphScene
-from .canvas.view import GraphView
+from .canvas.view import GRID, GraphView
 from .code_view import CLASS_NAME, CodePanel
 from .document import Document
 from .icons import app_icon, icon
@@ -274,6 +274,10 @@ class MainWindow(QMainWindow):
         self.act_zoom_reset = A("Actual &Size (100 %)", self.view.zoom_reset, "Ctrl+1", None, "Zoom to 100 %")
         self.act_layout = A("Auto-&Layout", self.auto_layout, "Ctrl+L", "layout",
                             "Arrange all blocks in layers, top to bottom (undoable)")
+        self.act_snap = A("&Snap to Grid", None, None, None,
+                          "Dragged, nudged and new blocks land on the background grid", checkable=True)
+        self.act_snap.toggled.connect(self.set_snap)
+        self.act_snap.setChecked(str(self.settings.value("canvas/snap", "false")).lower() == "true")
         self.act_train = A("&Train", self.train, "F5", "train", "Train the model on the chosen dataset")
         self.act_shortcuts = A("&Keyboard Shortcuts", self.show_shortcuts, K.HelpContents, None,
                                "List the keyboard shortcuts")
@@ -289,6 +293,10 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda checked=False, m=mode: self.set_theme(m))
             self.theme_group.addAction(a)
             self.theme_actions[mode] = a
+
+    def set_snap(self, on: bool) -> None:
+        self.scene.snap = GRID if on else 0.0
+        self.settings.setValue("canvas/snap", "true" if on else "false")
 
     def train(self) -> bool:
         """Show the training panel and start a run (as its Train button does)."""
@@ -322,7 +330,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         m.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_zoom_reset])
         m.addSeparator()
-        m.addAction(self.act_layout)
+        m.addActions([self.act_layout, self.act_snap])
         m.addSeparator()
         self.panels_menu = m.addMenu("&Panels")
         theme = m.addMenu("&Theme")
@@ -858,7 +866,8 @@ class MainWindow(QMainWindow):
                 rows.append((a.text().replace("&", "").replace("…", ""), keys))
         rows += [("Pan", "Middle-drag, or hold Space and drag"), ("Zoom", "Mouse wheel"),
                  ("Connect", "Drag from an output port (bottom) to an input port (top)"),
-                 ("Select several", "Rubber-band drag on empty canvas, or Ctrl+click")]
+                 ("Select several", "Rubber-band drag on empty canvas, or Ctrl+click"),
+                 ("Move selected blocks", "Arrow keys (10 px; Shift: 1 px; with Snap to Grid: one cell)")]
         table = QTableWidget(len(rows), 2, dialog)
         table.setHorizontalHeaderLabels(["Action", "Shortcut"])
         table.verticalHeader().hide()

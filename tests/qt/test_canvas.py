@@ -315,3 +315,61 @@ def test_zoomed_out_blocks_are_plain_boxes(window):
 
     assert inner_colours(1.0) > 10  # header, text, shape line
     assert inner_colours(0.3) <= 2  # one fill (plus an edge pixel at most): no text
+
+
+def test_arrow_keys_nudge_the_selection_as_one_undo_step(window):
+    g = window.document.graph
+    fc1, fc2 = node_by_name(g, "fc1"), node_by_name(g, "pool1")
+    window.document.set_selection([fc1, fc2])
+    before = {n: g.node(n).pos for n in (fc1, fc2)}
+    stack = window.document.undo_stack
+    count = stack.count()
+    window.view.setFocus()
+    for key in (Qt.Key_Right, Qt.Key_Right, Qt.Key_Down):
+        QTest.keyClick(window.view.viewport(), key)
+    QTest.keyClick(window.view.viewport(), Qt.Key_Left, Qt.ShiftModifier)  # fine step: 1 px
+    for n in (fc1, fc2):
+        assert g.node(n).pos == (before[n][0] + 19, before[n][1] + 10)
+        assert window.scene.nodes[n].pos() == QPointF(*g.node(n).pos)
+    assert stack.count() == count + 1 and stack.text(stack.count() - 1) == "Move"  # merged into one step
+    stack.undo()
+    assert {n: g.node(n).pos for n in (fc1, fc2)} == before
+    # without a selection the arrows scroll the view as usual and change nothing
+    window.document.set_selection([])
+    QTest.keyClick(window.view.viewport(), Qt.Key_Right)
+    assert stack.count() == count + 1 and {n: g.node(n).pos for n in (fc1, fc2)} == before
+
+
+def test_snap_to_grid_applies_to_drags_drops_and_nudges_and_is_remembered(window, qtbot):
+    from cnnbuilder.qt.canvas.view import GRID
+
+    g = window.document.graph
+    scene = window.scene
+    window.act_snap.setChecked(True)
+    assert scene.snap == GRID and window.settings.value("canvas/snap") == "true"
+    window.view.zoom_reset()
+    # a drop lands on the grid
+    at = _free_point(window) + QPointF(7, 3)
+    window.view.centerOn(at)
+    drop_block(window.view, "ReLU", at)
+    new = window.document.selection[0]
+    assert all(v % GRID == 0 for v in g.node(new).pos)
+    # a drag lands on the grid
+    item = scene.nodes[new]
+    start = item.pos() + QPointF(NODE_W / 2, NODE_H / 2)
+    mouse_drag(window.view, start, start + QPointF(47, 13), steps=5)
+    assert all(v % GRID == 0 for v in g.node(new).pos) and g.node(new).pos != tuple(start.toTuple())
+    assert item.pos() == QPointF(*g.node(new).pos)
+    # an arrow key moves one grid cell
+    x, y = g.node(new).pos
+    window.view.setFocus()
+    QTest.keyClick(window.view.viewport(), Qt.Key_Up)
+    assert g.node(new).pos == (x, y - GRID)
+    # undo restores an off-grid position exactly: the model decides, not the snapping
+    fc1 = node_by_name(g, "fc1")
+    window.document.push(Move({fc1: (13.3, 17.7)}))
+    window.document.undo_stack.undo()
+    window.document.undo_stack.redo()
+    assert scene.nodes[fc1].pos() == QPointF(13.3, 17.7)
+    window.act_snap.setChecked(False)
+    assert scene.snap == 0 and window.settings.value("canvas/snap") == "false"

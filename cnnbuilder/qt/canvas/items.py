@@ -156,7 +156,11 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     def itemChange(self, change, value):
-        if change == QGraphicsItem.ItemPositionHasChanged:
+        if change == QGraphicsItem.ItemPositionChange:
+            scene = self.scene()
+            if scene is not None and getattr(scene, "snap", 0) and not getattr(scene, "_syncing", True):
+                return QPointF(*scene.snapped(value.x(), value.y()))  # a drag lands on the grid
+        elif change == QGraphicsItem.ItemPositionHasChanged:
             for edge in self.edges:
                 edge.adjust()
         elif change == QGraphicsItem.ItemSelectedHasChanged:

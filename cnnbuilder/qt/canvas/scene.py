@@ -77,6 +77,7 @@ class GraphScene(QGraphicsScene):
         self._conn_target: PortItem | None = None
         self._drop_edge: EdgeItem | None = None
         self.extra_problems: dict[str, str] = {}
+        self.snap = 0.0  # grid size that dragged and new blocks snap to; 0: free placement
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         document.project_replaced.connect(self.rebuild)
         document.graph_changed.connect(self.refresh)
@@ -198,7 +199,11 @@ class GraphScene(QGraphicsScene):
         if what == "pos":
             pos = QPointF(*self.graph.node(nid).pos)
             if item.pos() != pos:
-                item.setPos(pos)
+                was, self._syncing = self._syncing, True  # the model's position, not snapped again
+                try:
+                    item.setPos(pos)
+                finally:
+                    self._syncing = was
                 self._grow_scene_rect(item)
         # params and names are repainted by refresh(), once per edit, with the new analysis
 
@@ -307,8 +312,14 @@ class GraphScene(QGraphicsScene):
             self.message.emit(problem)
         return problem
 
+    def snapped(self, x: float, y: float) -> tuple[float, float]:
+        """(x, y) on the grid when snapping is on, else rounded to 0.1 px as positions are stored."""
+        if self.snap:
+            return (round(x / self.snap) * self.snap, round(y / self.snap) * self.snap)
+        return (round(x, 1), round(y, 1))
+
     def add_block(self, type_name: str, center: QPointF) -> str | None:
-        pos = (round(center.x() - NODE_W / 2, 1), round(center.y() - NODE_H / 2, 1))
+        pos = self.snapped(center.x() - NODE_W / 2, center.y() - NODE_H / 2)
         cmd = AddNode(type_name, pos=pos)
         if self._push(cmd):
             return None
@@ -330,7 +341,7 @@ class GraphScene(QGraphicsScene):
         if spec.max_inputs == 0:
             self.message.emit(f"Cannot insert {type_name} into a connection: it takes no inputs")
             return None
-        pos = (round(scene_pos.x() - NODE_W / 2, 1), round(scene_pos.y() - NODE_H / 2, 1))
+        pos = self.snapped(scene_pos.x() - NODE_W / 2, scene_pos.y() - NODE_H / 2)
         try:
             cmd = insert_on_edge(self.graph, src, dst, type_name, pos=pos)
         except GraphError as exc:
@@ -352,6 +363,19 @@ class GraphScene(QGraphicsScene):
             self.message.emit(msg)
             return msg
         return self._push(Connect(src, dst))
+
+    def nudge_selection(self, dx: float, dy: float) -> bool:
+        """Move the selected blocks by (dx, dy); repeated nudges are one undo step."""
+        ids = self.selected_node_ids()
+        if not ids:
+            return False
+        moves = {}
+        for nid in ids:
+            x, y = self.graph.node(nid).pos
+            moves[nid] = self.snapped(x + dx, y + dy)
+        if all(moves[n] == tuple(self.graph.node(n).pos) for n in ids):
+            return True
+        return self._push(Move(moves, nudge=True)) is None
 
     def delete_selection(self) -> bool:
         nodes = self.selected_node_ids()

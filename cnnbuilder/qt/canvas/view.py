@@ -14,6 +14,7 @@ from .scene import GraphScene
 
 MIN_ZOOM, MAX_ZOOM = 0.01, 3.0
 GRID = 20.0
+NUDGE_KEYS = {Qt.Key_Left: (-1, 0), Qt.Key_Right: (1, 0), Qt.Key_Up: (0, -1), Qt.Key_Down: (0, 1)}
 
 
 class GraphView(QGraphicsView):
@@ -131,7 +132,20 @@ class GraphView(QGraphicsView):
             return
         if event.key() == Qt.Key_Escape:
             self.graph_scene.cancel_connection()
+        step = self._nudge_step(event)
+        if step is not None and self.graph_scene.nudge_selection(*step):
+            event.accept()
+            return
         super().keyPressEvent(event)
+
+    def _nudge_step(self, event: QKeyEvent) -> tuple[float, float] | None:
+        """Arrow keys move the selected blocks by 10 px (Shift: 1 px; when snapping, a grid cell)."""
+        d = NUDGE_KEYS.get(event.key())
+        if d is None or event.modifiers() & ~(Qt.ShiftModifier | Qt.KeypadModifier):
+            return None
+        snap = self.graph_scene.snap
+        n = snap if snap else (1.0 if event.modifiers() & Qt.ShiftModifier else GRID / 2)
+        return (d[0] * n, d[1] * n)
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key_Space and not event.isAutoRepeat():
