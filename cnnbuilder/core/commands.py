@@ -204,6 +204,27 @@ def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dic
                                          Connect(add.node_id, dst, index)])
 
 
+def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
+                     pos: tuple[float, float] | None = None) -> Macro:
+    """src -> dst becomes src -> block -> dst for an existing block with no connections (what
+    dropping a dragged block onto a connection does), keeping dst's input order; `pos` also moves
+    the block, in the same undo step."""
+    if dst not in graph.outputs(src):
+        raise GraphError(f"there is no edge from {src!r} to {dst!r}")
+    node = graph.node(node_id)
+    if node_id in (src, dst):
+        raise GraphError(f"{node.label} cannot be inserted into its own connection")
+    if graph.inputs(node_id) or graph.outputs(node_id):
+        raise GraphError(f"{node.label} is already connected: only a block without connections can be dropped "
+                         f"into one")
+    if node.spec.max_inputs == 0:
+        raise GraphError(f"{node.type} takes no inputs, so it cannot sit inside a connection")
+    index = graph.inputs(dst).index(src)
+    children: list[Command] = [Move({node_id: pos})] if pos is not None else []
+    children += [Disconnect(src, dst), Connect(src, node_id), Connect(node_id, dst, index)]
+    return Macro(f"Insert {node.label}", children)
+
+
 def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float] = (40.0, 40.0)) -> Macro:
     """Copies blocks and the edges between them; returns a macro whose AddNode children hold the
     new ids (in `macro.new_ids` once run)."""

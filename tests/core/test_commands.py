@@ -16,7 +16,7 @@ TYPES = sorted(REGISTRY)
 def random_command(g, r: random.Random):
     nodes = [n.id for n in g]
     edges = g.edges
-    op = r.randrange(9)
+    op = r.randrange(11)
     if op == 0 or not nodes:
         return C.AddNode(r.choice(TYPES), pos=(r.uniform(0, 500), r.uniform(0, 500)))
     if op == 1:
@@ -44,6 +44,13 @@ def random_command(g, r: random.Random):
         return C.insert_on_edge(g, s, d, r.choice(["ReLU", "BatchNorm2d", "Identity", "Dropout"]))
     if op == 8:
         return C.duplicate(g, r.sample(nodes, min(len(nodes), 3)))
+    if op == 9:
+        free = [n for n in nodes if not g.inputs(n) and not g.outputs(n)]
+        if free and edges:
+            return C.splice_into_edge(g, r.choice(free), *r.choice(edges), pos=(r.uniform(0, 500), 0.0))
+    if op == 10:  # arrow-key nudges merge on the stack
+        picked = r.sample(nodes, min(2, len(nodes)))
+        return C.Move({n: (g.node(n).pos[0] + 10, g.node(n).pos[1]) for n in picked}, nudge=True)
     return C.AddNode("ReLU")
 
 
@@ -55,9 +62,9 @@ def test_random_edits_then_undo_all_restores_exactly(seed, steps):
     stack = C.UndoStack(g)
     original = graph_to_dict(g)
     for _ in range(steps):
-        cmd = random_command(g, r)
         before = graph_to_dict(g)
         try:
+            cmd = random_command(g, r)
             stack.push(cmd)
         except (GraphError, ParamError):
             assert graph_to_dict(g) == before  # a refused edit changes nothing
@@ -95,6 +102,44 @@ def test_insert_on_edge_keeps_input_position_and_shapes():
     assert analyze(g).ok
     stack.undo()
     assert g.inputs(concat)[1] == src
+
+
+def test_splice_puts_a_free_block_into_a_connection_in_one_step():
+    g = load_project("resources/examples/inception_block.json").graph
+    stack = C.UndoStack(g)
+    concat = g.find("concat").id
+    src = g.inputs(concat)[1]
+    bn = C.AddNode("BatchNorm2d", pos=(0, 0))
+    stack.push(bn)
+    before = graph_to_dict(g)
+    stack.push(C.splice_into_edge(g, bn.node_id, src, concat, pos=(300, 200)))
+    assert g.inputs(concat)[1] == bn.node_id and g.inputs(bn.node_id) == [src]  # same input slot
+    assert g.node(bn.node_id).pos == (300, 200) and analyze(g).ok
+    assert stack.undo() and graph_to_dict(g) == before  # move and rewiring: one step
+    # refused: a connected block, a block that takes no input, the edge's own ends, a missing edge
+    with pytest.raises(GraphError, match="already connected"):
+        C.splice_into_edge(g, g.inputs(concat)[0], g.inputs(src)[0], src)
+    with pytest.raises(GraphError, match="its own connection"):
+        C.splice_into_edge(g, src, src, concat)
+    inp = C.AddNode("Input")
+    stack.push(inp)
+    with pytest.raises(GraphError, match="takes no inputs"):
+        C.splice_into_edge(g, inp.node_id, src, concat)
+    with pytest.raises(GraphError, match="no edge"):
+        C.splice_into_edge(g, bn.node_id, concat, src)
+
+
+def test_nudges_merge_into_one_move():
+    g = load_project("resources/examples/mnist_cnn.json").graph
+    stack = C.UndoStack(g)
+    start = g.node("n2").pos
+    for k in range(1, 4):
+        stack.push(C.Move({"n2": (start[0] + 10 * k, start[1])}, nudge=True))
+    stack.push(C.Move({"n3": (5, 5)}, nudge=True))  # other blocks: a step of their own
+    assert g.node("n2").pos == (start[0] + 30, start[1])
+    stack.undo()
+    stack.undo()
+    assert g.node("n2").pos == start and not stack.can_undo()
 
 
 def test_set_param_merges_consecutive_edits_of_one_field():

@@ -373,3 +373,33 @@ def test_snap_to_grid_applies_to_drags_drops_and_nudges_and_is_remembered(window
     assert scene.nodes[fc1].pos() == QPointF(13.3, 17.7)
     window.act_snap.setChecked(False)
     assert scene.snap == 0 and window.settings.value("canvas/snap") == "false"
+
+
+def test_dragging_a_free_block_onto_a_connection_inserts_it(window):
+    g = window.document.graph
+    scene = window.scene
+    window.view.zoom_reset()
+    relu1, pool1 = node_by_name(g, "relu1"), node_by_name(g, "pool1")
+    at = _free_point(window)
+    window.view.centerOn(at)
+    drop_block(window.view, "Dropout2d", at)
+    new = window.document.selection[0]
+    stack = window.document.undo_stack
+    count = stack.count()
+    mid = scene.edges[(relu1, pool1)]._path.pointAtPercent(0.5)
+    window.view.centerOn((at + mid) / 2)
+    item = scene.nodes[new]
+    start = item.pos() + QPointF(NODE_W / 2, NODE_H / 2)
+    mouse_drag(window.view, start, mid, steps=8)
+    assert g.inputs(new) == [relu1] and g.outputs(new) == [pool1] and (relu1, pool1) not in g.edges
+    assert scene.nodes[pool1].state.shape == "16×14×14" and not scene.nodes[new].state.error
+    assert stack.count() == count + 1 and stack.text(stack.count() - 1) == f"Insert {g.node(new).label}"
+    assert not any(e.highlight for e in scene.edges.values())
+    stack.undo()  # the move and the rewiring go back together
+    assert g.outputs(relu1) == [pool1] and not g.inputs(new) and abs(g.node(new).pos[0] - item.pos().x()) < 1e-6
+    # a connected block dragged over a connection just moves
+    fc1 = node_by_name(g, "fc1")
+    start = scene.nodes[fc1].pos() + QPointF(NODE_W / 2, NODE_H / 2)
+    window.view.centerOn((start + mid) / 2)
+    mouse_drag(window.view, start, mid, steps=8)
+    assert g.outputs(relu1) == [pool1] and stack.text(stack.count() - 1) == "Move"

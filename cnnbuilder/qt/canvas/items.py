@@ -317,7 +317,7 @@ class EdgeItem(QGraphicsItem):
     def __init__(self, src: NodeItem, dst: NodeItem):
         super().__init__()
         self.src, self.dst = src, dst
-        self.highlight = False  # a palette block is dragged over it (drop inserts there)
+        self.highlight = False  # a palette block or a free block is dragged over it (drop inserts there)
         self._path = QPainterPath()
         self._arrow = QPolygonF()
         self._shape: QPainterPath | None = None

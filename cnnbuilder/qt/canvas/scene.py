@@ -15,7 +15,16 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneDragDropEvent, QGraphicsSceneMouseEvent
 
 from ...core.blocks import fmt_shape, get_spec
-from ...core.commands import AddNode, Connect, Disconnect, Macro, Move, insert_on_edge, remove_nodes
+from ...core.commands import (
+    AddNode,
+    Connect,
+    Disconnect,
+    Macro,
+    Move,
+    insert_on_edge,
+    remove_nodes,
+    splice_into_edge,
+)
 from ...core.graph import Graph, GraphError, Node
 from ...core.shapes import NodeInfo
 from ..document import Document
@@ -258,10 +267,13 @@ class GraphScene(QGraphicsScene):
                 return it.parentItem()
         return None
 
-    def edge_at(self, pos: QPointF) -> EdgeItem | None:
+    def edge_at(self, pos: QPointF, ignore: NodeItem | None = None) -> EdgeItem | None:
+        """The connection under `pos`, unless a block (other than `ignore`) lies above it."""
         for it in self.items(pos):
             if isinstance(it, EdgeItem):
                 return it
+            if it is ignore or (ignore is not None and it.parentItem() is ignore):
+                continue
             if isinstance(it, (NodeItem, PortItem)) or isinstance(it.parentItem(), NodeItem):
                 return None  # a block above the edge wins
         return None
@@ -410,6 +422,20 @@ class GraphScene(QGraphicsScene):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        if self._press_pos is not None and event.buttons() & Qt.LeftButton:
+            self._set_drop_edge(self._splice_target(event.scenePos()))
+
+    def _splice_target(self, pos: QPointF) -> EdgeItem | None:
+        """The connection a single dragged, unconnected block would be inserted into if dropped now."""
+        if len(self._press_pos) != 1:
+            return None
+        nid = next(iter(self._press_pos))
+        item = self.nodes.get(nid)
+        if item is None or item.pos() == self._press_pos[nid] or self.graph.inputs(nid) or self.graph.outputs(nid):
+            return None
+        if self.graph.node(nid).spec.max_inputs == 0:
+            return None
+        return self.edge_at(pos, ignore=item)
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._conn_port is not None and event.button() == Qt.LeftButton:
@@ -425,6 +451,19 @@ class GraphScene(QGraphicsScene):
                     old[nid] = (start.x(), start.y())
                     moved[nid] = (round(item.x(), 1), round(item.y(), 1))
             self._press_pos = None
+            edge, self._drop_edge = self._drop_edge, None
+            if edge is not None:
+                edge.set_highlight(False)
+            if moved and edge is not None and len(moved) == 1:
+                nid, pos = next(iter(moved.items()))
+                try:
+                    cmd = splice_into_edge(self.graph, nid, *edge.key, pos=pos)
+                    problem = self.document.push(cmd)
+                except GraphError as exc:
+                    problem = str(exc)
+                if problem is None:
+                    return
+                self.message.emit(f"Cannot insert {self.graph.node(nid).label} here: {problem}")
             if moved:
                 self._push(Move(moved, old))  # one command for the whole drag
 
