@@ -867,7 +867,8 @@ class MainWindow(QMainWindow):
         rows += [("Pan", "Middle-drag, or hold Space and drag"), ("Zoom", "Mouse wheel"),
                  ("Connect", "Drag from an output port (bottom) to an input port (top)"),
                  ("Select several", "Rubber-band drag on empty canvas, or Ctrl+click"),
-                 ("Move selected blocks", "Arrow keys (10 px; Shift: 1 px; with Snap to Grid: one cell)")]
+                 ("Move selected blocks", "Arrow keys (10 px; Shift: 1 px; with Snap to Grid: one cell)"),
+                 ("Re-route a connection", "Drag it off its input port; drop on empty canvas to remove it")]
         table = QTableWidget(len(rows), 2, dialog)
         table.setHorizontalHeaderLabels(["Action", "Shortcut"])
         table.verticalHeader().hide()

@@ -403,3 +403,39 @@ def test_dragging_a_free_block_onto_a_connection_inserts_it(window):
     window.view.centerOn((start + mid) / 2)
     mouse_drag(window.view, start, mid, steps=8)
     assert g.outputs(relu1) == [pool1] and stack.text(stack.count() - 1) == "Move"
+
+
+def test_dragging_off_a_full_input_port_reroutes_or_removes_the_connection(window):
+    g = window.document.graph
+    doc = window.document
+    scene = window.scene
+    stack = doc.undo_stack
+    at = _free_point(window)
+    relu = AddNode("ReLU", pos=(at.x(), at.y()))
+    doc.push(relu)
+    pool2, flatten = node_by_name(g, "pool2"), node_by_name(g, "flatten1")
+    window.view.fit()
+    count = stack.count()
+    # pool2 -> flatten1 picked up at flatten1's (full) input and dropped on the new ReLU
+    mouse_drag(window.view, scene.nodes[flatten].in_port.scenePos(), scene.nodes[relu.node_id].in_port.scenePos())
+    assert g.inputs(relu.node_id) == [pool2] and g.inputs(flatten) == []
+    assert stack.count() == count + 1 and stack.text(stack.count() - 1) == "Re-route connection"
+    assert scene.edges[(pool2, relu.node_id)].isVisible() and (pool2, flatten) not in scene.edges
+    assert "needs an input" in scene.nodes[flatten].state.error  # flagged on the block left without input
+    stack.undo()
+    assert g.inputs(flatten) == [pool2] and not g.inputs(relu.node_id)
+    assert scene.edges[(pool2, flatten)].isVisible()
+    # dropped back on its own port: nothing changes
+    mouse_drag(window.view, scene.nodes[flatten].in_port.scenePos(), scene.nodes[flatten].in_port.scenePos() +
+               QPointF(0, 1))
+    assert g.inputs(flatten) == [pool2] and stack.count() == count + 1 and scene.edges[(pool2, flatten)].isVisible()
+    # dropped on a block that takes no more inputs: refused with the reason, the edge stays
+    conv1 = node_by_name(g, "conv1")
+    mouse_drag(window.view, scene.nodes[flatten].in_port.scenePos(), scene.nodes[conv1].in_port.scenePos())
+    assert g.inputs(flatten) == [pool2] and "already has one" in window.statusBar().currentMessage()
+    assert scene.edges[(pool2, flatten)].isVisible()
+    # dropped on empty canvas: removed, one undo step
+    mouse_drag(window.view, scene.nodes[flatten].in_port.scenePos(), at + QPointF(400, 300))
+    assert g.inputs(flatten) == [] and stack.text(stack.count() - 1) == "Remove connection"
+    stack.undo()
+    assert g.inputs(flatten) == [pool2]

@@ -84,6 +84,7 @@ class GraphScene(QGraphicsScene):
         self._conn_port: PortItem | None = None
         self._conn_preview: ConnectionPreview | None = None
         self._conn_target: PortItem | None = None
+        self._reroute: tuple[str, str] | None = None  # the connection picked up off a full input port
         self._drop_edge: EdgeItem | None = None
         self.extra_problems: dict[str, str] = {}
         self.snap = 0.0  # grid size that dragged and new blocks snap to; 0: free placement
@@ -127,6 +128,7 @@ class GraphScene(QGraphicsScene):
             self.nodes.clear()
             self.edges.clear()
             self._conn_port = self._conn_preview = self._conn_target = self._drop_edge = None
+            self._reroute = None
             self._press_pos = None
             g = self.graph
             infos = self.document.analysis.nodes
@@ -409,7 +411,11 @@ class GraphScene(QGraphicsScene):
         if event.button() == Qt.LeftButton:
             port = self.port_at(event.scenePos())
             if port is not None:
-                self._start_connection(port)
+                picked = self._connection_to_pick_up(port)
+                if picked is not None:
+                    self._pick_up(*picked)
+                else:
+                    self._start_connection(port)
                 event.accept()
                 return
         super().mousePressEvent(event)
@@ -491,6 +497,25 @@ class GraphScene(QGraphicsScene):
         self.message.emit("Drop on an input port to connect" if port.kind == "out"
                           else "Drop on an output port to connect")
 
+    def _connection_to_pick_up(self, port: PortItem) -> tuple[str, str] | None:
+        """Pressing a full input port (one that takes no more connections) picks up its connection."""
+        if port.kind != "in":
+            return None
+        dst = port.node.node_id
+        ins = self.graph.inputs(dst)
+        limit = self.graph.node(dst).spec.max_inputs
+        if not ins or limit is None or len(ins) < limit:
+            return None
+        return ins[-1], dst
+
+    def _pick_up(self, src: str, dst: str) -> None:
+        self._reroute = (src, dst)
+        edge = self.edges.get((src, dst))
+        if edge is not None:
+            edge.setVisible(False)
+        self._start_connection(self.nodes[src].out_port)
+        self.message.emit("Drop on another input port to re-route the connection, or on empty canvas to remove it")
+
     def _ends_for(self, target) -> tuple[str | None, str | None, str | None]:
         """(src, dst, refusal) for dropping the dragged connection on `target`."""
         start = self._conn_port
@@ -505,6 +530,8 @@ class GraphScene(QGraphicsScene):
             other = target.node_id
         mine = start.node.node_id
         src, dst = (mine, other) if start.kind == "out" else (other, mine)
+        if (src, dst) == self._reroute:
+            return src, dst, None  # back where it came from
         problem = self.graph.connection_problem(src, dst)
         return src, dst, (f"Cannot connect: {problem}" if problem else None)
 
@@ -538,7 +565,21 @@ class GraphScene(QGraphicsScene):
     def _finish_connection(self, pos: QPointF) -> None:
         target = self._drop_target(pos)
         src, dst, problem = self._ends_for(target)
+        reroute = self._reroute
         self.cancel_connection()
+        if reroute is not None:
+            old_src, old_dst = reroute
+            if target is None:
+                self._push(Macro("Remove connection", [Disconnect(old_src, old_dst)]))
+                self.message.emit("")
+            elif dst == old_dst:
+                self.message.emit("")  # put back where it was
+            elif problem:
+                self.message.emit(problem)
+            else:
+                self._push(Macro("Re-route connection", [Disconnect(old_src, old_dst), Connect(src, dst)]))
+                self.message.emit("")
+            return
         if problem:
             self.message.emit(problem)
         elif src is not None and dst is not None:
@@ -546,6 +587,11 @@ class GraphScene(QGraphicsScene):
             self.message.emit("")
 
     def cancel_connection(self) -> None:
+        if self._reroute is not None:
+            edge = self.edges.get(self._reroute)
+            if edge is not None:
+                edge.setVisible(True)
+            self._reroute = None
         if self._conn_target is not None:
             self._conn_target.set_hot(None)
         if self._conn_preview is not None:
