@@ -198,10 +198,25 @@ def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dic
     if pos is None:
         a, b = graph.node(src).pos, graph.node(dst).pos
         pos = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-    index = graph.inputs(dst).index(src)
     add = AddNode(type_name, params, name, pos, node_id=graph.new_id())
-    return Macro(f"Insert {type_name}", [Disconnect(src, dst), add, Connect(src, add.node_id),
-                                         Connect(add.node_id, dst, index)])
+    disconnect, *connects = _route_through(graph, src, dst, add.node_id)
+    return Macro(f"Insert {type_name}", [disconnect, add, *connects])  # children[1] is the new block
+
+
+def _route_through(graph: Graph, src: str, dst: str, mid: str) -> list[Command]:
+    """src -> dst becomes src -> mid -> dst, mid taking src's place among dst's inputs."""
+    index = graph.inputs(dst).index(src)
+    return [Disconnect(src, dst), Connect(src, mid), Connect(mid, dst, index)]
+
+
+def splice_refusal(graph: Graph, node_id: str) -> str | None:
+    """Why this block cannot be dropped into a connection, or None if it can."""
+    node = graph.node(node_id)
+    if graph.inputs(node_id) or graph.outputs(node_id):
+        return f"{node.label} is already connected: only a block without connections can be dropped into one"
+    if node.spec.max_inputs == 0:
+        return f"{node.type} takes no inputs, so it cannot sit inside a connection"
+    return None
 
 
 def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
@@ -214,15 +229,11 @@ def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
     node = graph.node(node_id)
     if node_id in (src, dst):
         raise GraphError(f"{node.label} cannot be inserted into its own connection")
-    if graph.inputs(node_id) or graph.outputs(node_id):
-        raise GraphError(f"{node.label} is already connected: only a block without connections can be dropped "
-                         f"into one")
-    if node.spec.max_inputs == 0:
-        raise GraphError(f"{node.type} takes no inputs, so it cannot sit inside a connection")
-    index = graph.inputs(dst).index(src)
+    refusal = splice_refusal(graph, node_id)
+    if refusal:
+        raise GraphError(refusal)
     children: list[Command] = [Move({node_id: pos})] if pos is not None else []
-    children += [Disconnect(src, dst), Connect(src, node_id), Connect(node_id, dst, index)]
-    return Macro(f"Insert {node.label}", children)
+    return Macro(f"Insert {node.label}", children + _route_through(graph, src, dst, node_id))
 
 
 def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float] = (40.0, 40.0)) -> Macro:

@@ -158,8 +158,8 @@ class NodeItem(QGraphicsItem):
     def itemChange(self, change, value):
         if change == QGraphicsItem.ItemPositionChange:
             scene = self.scene()
-            if scene is not None and getattr(scene, "snap", 0) and not getattr(scene, "_syncing", True):
-                return QPointF(*scene.snapped(value.x(), value.y()))  # a drag lands on the grid
+            if scene is not None and hasattr(scene, "drag_position"):
+                return scene.drag_position(value)
         elif change == QGraphicsItem.ItemPositionHasChanged:
             for edge in self.edges:
                 edge.adjust()

@@ -24,6 +24,7 @@ from ...core.commands import (
     insert_on_edge,
     remove_nodes,
     splice_into_edge,
+    splice_refusal,
 )
 from ...core.graph import Graph, GraphError, Node
 from ...core.shapes import NodeInfo
@@ -210,11 +211,7 @@ class GraphScene(QGraphicsScene):
         if what == "pos":
             pos = QPointF(*self.graph.node(nid).pos)
             if item.pos() != pos:
-                was, self._syncing = self._syncing, True  # the model's position, not snapped again
-                try:
-                    item.setPos(pos)
-                finally:
-                    self._syncing = was
+                item.setPos(pos)
                 self._grow_scene_rect(item)
         # params and names are repainted by refresh(), once per edit, with the new analysis
 
@@ -325,6 +322,13 @@ class GraphScene(QGraphicsScene):
         if problem:
             self.message.emit(problem)
         return problem
+
+    def drag_position(self, pos: QPointF) -> QPointF:
+        """Where a block the user drags to `pos` lands: on the grid when snapping. Positions set
+        from the model (undo, loading) are not snapped, so they stay exactly as stored."""
+        if self.snap and self._press_pos is not None:
+            return QPointF(*self.snapped(pos.x(), pos.y()))
+        return pos
 
     def snapped(self, x: float, y: float) -> tuple[float, float]:
         """(x, y) on the grid when snapping is on, else rounded to 0.1 px as positions are stored."""
@@ -437,9 +441,7 @@ class GraphScene(QGraphicsScene):
             return None
         nid = next(iter(self._press_pos))
         item = self.nodes.get(nid)
-        if item is None or item.pos() == self._press_pos[nid] or self.graph.inputs(nid) or self.graph.outputs(nid):
-            return None
-        if self.graph.node(nid).spec.max_inputs == 0:
+        if item is None or item.pos() == self._press_pos[nid] or splice_refusal(self.graph, nid):
             return None
         return self.edge_at(pos, ignore=item)
 
