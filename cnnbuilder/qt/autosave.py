@@ -64,16 +64,22 @@ class Orphan:
         return project
 
     def discard(self) -> None:
-        for p in (self.file, _info_of(self.file)):
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
-        self.lock.unlock()
+        _delete(self.file, self.lock)
 
 
 def _info_of(file: Path) -> Path:
     return file.with_name(file.name[: -len(SUFFIX)] + ".info.json")
+
+
+def _delete(file: Path, lock: QLockFile) -> None:
+    """An autosave, its info file and its lock gone (what cannot be deleted is left behind)."""
+    for p in (file, _info_of(file)):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+    if lock.isLocked():
+        lock.unlock()
 
 
 def _lock_of(file: Path) -> Path:
@@ -126,13 +132,7 @@ class Autosave(QObject):
         return True
 
     def remove(self) -> None:
-        for p in (self.file, _info_of(self.file)):
-            try:
-                p.unlink()
-            except OSError:
-                pass
-        if self.lock.isLocked():
-            self.lock.unlock()
+        _delete(self.file, self.lock)
 
     def orphans(self) -> list[Orphan]:
         """Autosaves of sessions that crashed, newest first; each comes locked to us."""

@@ -139,15 +139,15 @@ class Editor(ABC):
         self.widget.setEnabled(on)
 
 
-class IntEditor(Editor):
-    def __init__(self, param: Param, emit: Emit):
-        super().__init__(param, emit)
-        self.spin = self.widget = _int_spin(param)
-        self.spin.valueChanged.connect(lambda v: self.emit(v) if v >= self.spin.property("base_min") else None)
+class _SpinEditor(Editor):
+    """A number in a spin box whose minimum doubles as the "unknown" placeholder."""
+
+    cast: type = int
+    spin: Any
 
     def show(self, value: Any) -> None:
         self.spin.blockSignals(True)
-        _spin_show(self.spin, int(value))
+        _spin_show(self.spin, self.cast(value))
         self.spin.blockSignals(False)
 
     def show_unknown(self, text: str = "?") -> None:
@@ -155,11 +155,22 @@ class IntEditor(Editor):
         _spin_blank(self.spin, text)
         self.spin.blockSignals(False)
 
-    def value(self) -> int:
+    def value(self) -> Any:
         return max(self.spin.value(), self.spin.property("base_min"))
 
 
-class FloatEditor(Editor):
+class IntEditor(_SpinEditor):
+    cast = int
+
+    def __init__(self, param: Param, emit: Emit):
+        super().__init__(param, emit)
+        self.spin = self.widget = _int_spin(param)
+        self.spin.valueChanged.connect(lambda v: self.emit(v) if v >= self.spin.property("base_min") else None)
+
+
+class FloatEditor(_SpinEditor):
+    cast = float
+
     def __init__(self, param: Param, emit: Emit):
         super().__init__(param, emit)
         spin = self.spin = self.widget = SciSpinBox()
@@ -171,19 +182,6 @@ class FloatEditor(Editor):
         spin.setKeyboardTracking(False)
         spin.setMinimumWidth(64)
         spin.valueChanged.connect(lambda v: self.emit(float(v)) if v >= spin.property("base_min") else None)
-
-    def show(self, value: Any) -> None:
-        self.spin.blockSignals(True)
-        _spin_show(self.spin, float(value))
-        self.spin.blockSignals(False)
-
-    def show_unknown(self, text: str = "?") -> None:
-        self.spin.blockSignals(True)
-        _spin_blank(self.spin, text)
-        self.spin.blockSignals(False)
-
-    def value(self) -> float:
-        return max(self.spin.value(), self.spin.property("base_min"))
 
 
 class BoolEditor(Editor):

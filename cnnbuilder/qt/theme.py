@@ -42,8 +42,16 @@ def wants_dark(mode: str) -> bool:
     return system_prefers_dark()
 
 
-def light_palette() -> QPalette:
+def _palette(roles: dict, disabled: str) -> QPalette:
     p = QPalette()
+    for role, color in roles.items():
+        p.setColor(role, QColor(color))
+    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
+        p.setColor(QPalette.Disabled, role, QColor(disabled))
+    return p
+
+
+def light_palette() -> QPalette:
     roles = {
         QPalette.Window: "#eef0f3", QPalette.WindowText: "#1d2127", QPalette.Base: "#ffffff",
         QPalette.AlternateBase: "#f5f6f8", QPalette.ToolTipBase: "#fffdf2", QPalette.ToolTipText: "#1d2127",
@@ -53,15 +61,10 @@ def light_palette() -> QPalette:
         QPalette.Highlight: ACCENT, QPalette.HighlightedText: "#ffffff", QPalette.Link: "#1f66d1",
         QPalette.LinkVisited: "#6f42c1",
     }
-    for role, color in roles.items():
-        p.setColor(role, QColor(color))
-    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
-        p.setColor(QPalette.Disabled, role, QColor("#9aa0a9"))
-    return p
+    return _palette(roles, disabled="#9aa0a9")
 
 
 def dark_palette() -> QPalette:
-    p = QPalette()
     roles = {
         QPalette.Window: "#26282c", QPalette.WindowText: "#e3e5e8", QPalette.Base: "#1c1e21",
         QPalette.AlternateBase: "#232529", QPalette.ToolTipBase: "#33363b", QPalette.ToolTipText: "#e3e5e8",
@@ -71,11 +74,7 @@ def dark_palette() -> QPalette:
         QPalette.Highlight: ACCENT, QPalette.HighlightedText: "#ffffff", QPalette.Link: "#6aa6ff",
         QPalette.LinkVisited: "#b392f0",
     }
-    for role, color in roles.items():
-        p.setColor(role, QColor(color))
-    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
-        p.setColor(QPalette.Disabled, role, QColor("#6b7078"))
-    return p
+    return _palette(roles, disabled="#6b7078")
 
 
 def apply_theme(app: QApplication, mode: str = "system") -> bool:
