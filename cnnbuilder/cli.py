@@ -22,11 +22,6 @@ def _load(path: str):
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
-def _label(graph, nid: str) -> str:
-    n = graph.node(nid)
-    return n.name or n.id
-
-
 def cmd_summary(args) -> int:
     from .core.blocks import fmt_shape
     from .core.shapes import analyze
@@ -56,7 +51,7 @@ def cmd_summary(args) -> int:
     for nid in order:
         n, info = g.node(nid), a.nodes[nid]
         shape = fmt_shape(info.shape) if info.shape is not None else "—"
-        rows.append((_label(g, nid), n.type, shape, f"{info.stats.params:,}", f"{info.stats.macs:,}",
+        rows.append((n.label, n.type, shape, f"{info.stats.params:,}", f"{info.stats.macs:,}",
                      human_bytes(info.stats.memory) if info.shape is not None else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(f"{project.name} ({args.file})")
@@ -76,7 +71,7 @@ def _print_problems(g, a) -> None:
             print(f"error: {p.message}")
         elif not a.nodes[p.node_id].waiting:
             n = g.node(p.node_id)
-            print(f"error in {_label(g, p.node_id)} ({n.type}): {p.message}")
+            print(f"error in {n.label} ({n.type}): {p.message}")
 
 
 def cmd_validate(args) -> int:

@@ -193,18 +193,19 @@ def remove_nodes(graph: Graph, node_ids: Iterable[str]) -> Macro:
 def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dict | None = None,
                    name: str | None = None, pos: tuple[float, float] | None = None) -> Macro:
     """src -> dst becomes src -> new -> dst, keeping dst's input order."""
-    if dst not in graph.outputs(src):
-        raise GraphError(f"there is no edge from {src!r} to {dst!r}")
+    nid = graph.new_id()
+    disconnect, *connects = _route_through(graph, src, dst, nid)
     if pos is None:
         a, b = graph.node(src).pos, graph.node(dst).pos
         pos = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-    add = AddNode(type_name, params, name, pos, node_id=graph.new_id())
-    disconnect, *connects = _route_through(graph, src, dst, add.node_id)
+    add = AddNode(type_name, params, name, pos, node_id=nid)
     return Macro(f"Insert {type_name}", [disconnect, add, *connects])  # children[1] is the new block
 
 
 def _route_through(graph: Graph, src: str, dst: str, mid: str) -> list[Command]:
     """src -> dst becomes src -> mid -> dst, mid taking src's place among dst's inputs."""
+    if dst not in graph.outputs(src):
+        raise GraphError(f"there is no edge from {src!r} to {dst!r}")
     index = graph.inputs(dst).index(src)
     return [Disconnect(src, dst), Connect(src, mid), Connect(mid, dst, index)]
 
@@ -224,8 +225,7 @@ def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
     """src -> dst becomes src -> block -> dst for an existing block with no connections (what
     dropping a dragged block onto a connection does), keeping dst's input order; `pos` also moves
     the block, in the same undo step."""
-    if dst not in graph.outputs(src):
-        raise GraphError(f"there is no edge from {src!r} to {dst!r}")
+    route = _route_through(graph, src, dst, node_id)
     node = graph.node(node_id)
     if node_id in (src, dst):
         raise GraphError(f"{node.label} cannot be inserted into its own connection")
@@ -233,7 +233,7 @@ def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
     if refusal:
         raise GraphError(refusal)
     children: list[Command] = [Move({node_id: pos})] if pos is not None else []
-    return Macro(f"Insert {node.label}", children + _route_through(graph, src, dst, node_id))
+    return Macro(f"Insert {node.label}", children + route)
 
 
 def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float] = (40.0, 40.0)) -> Macro:
@@ -245,10 +245,9 @@ def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float]
 def clip_of(graph: Graph, node_ids: Iterable[str]) -> dict:
     """A plain-data clipboard of blocks and the edges among them (also what Copy puts on the
     system clipboard as JSON)."""
-    ids = [n.id for n in graph if n.id in set(node_ids)]
-    chosen = set(ids)
+    chosen = set(node_ids)
     nodes = [{"id": n.id, "type": n.type, "name": n.name, "params": dict(n.params), "pos": list(n.pos)}
-             for n in (graph.node(i) for i in ids)]
+             for n in graph if n.id in chosen]
     edges = [[s, d] for s, d in graph.edges if s in chosen and d in chosen]
     return {"nodes": nodes, "edges": edges}
 

@@ -195,26 +195,31 @@ class Graph:
 
     def connection_problem(self, src: str, dst: str) -> str | None:
         """Why an edge src -> dst cannot be made, or None if it can."""
+        refusal = self._refusal(src, dst)
+        return refusal[0] if refusal else None
+
+    def _refusal(self, src: str, dst: str) -> tuple[str, type[GraphError]] | None:
         if src not in self._nodes or dst not in self._nodes:
-            return "both ends must be blocks of this graph"
+            return "both ends must be blocks of this graph", GraphError
         a, b = self._nodes[src], self._nodes[dst]
         if src == dst:
-            return f"{a.label} cannot feed itself"
+            return f"{a.label} cannot feed itself", GraphError
         spec = b.spec
         if spec.max_inputs == 0:
-            return f"{b.label} ({b.type}) takes no inputs"
+            return f"{b.label} ({b.type}) takes no inputs", GraphError
         if src in self._inputs[dst]:
-            return f"{a.label} is already connected to {b.label}"
+            return f"{a.label} is already connected to {b.label}", GraphError
         if spec.max_inputs is not None and len(self._inputs[dst]) >= spec.max_inputs:
-            return f"{b.label} ({b.type}) takes one input and already has one; remove that edge first"
+            return f"{b.label} ({b.type}) takes one input and already has one; remove that edge first", GraphError
         if self.reaches(dst, src):
-            return f"connecting {a.label} to {b.label} would create a cycle"
+            return f"connecting {a.label} to {b.label} would create a cycle", CycleError
         return None
 
     def connect(self, src: str, dst: str, index: int | None = None) -> None:
-        problem = self.connection_problem(src, dst)
-        if problem:
-            raise CycleError(problem) if "cycle" in problem else GraphError(problem)
+        refusal = self._refusal(src, dst)
+        if refusal:
+            message, error = refusal
+            raise error(message)
         ins = self._inputs[dst]
         ins.insert(len(ins) if index is None else index, src)
         self._outputs[src].append(dst)

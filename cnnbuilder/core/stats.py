@@ -9,9 +9,9 @@ Activation memory is the block's output for one sample in float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 
 from .blocks import LayerSpec, Shape
-from .blocks.rules import prod
 
 BYTES_PER_ELEMENT = 4  # float32
 

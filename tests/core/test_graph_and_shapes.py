@@ -42,6 +42,11 @@ def test_graph_refuses_cycles_self_loops_and_second_inputs():
     extra = g.add_node("ReLU").id
     with pytest.raises(GraphError, match="takes one input"):
         g.connect(extra, ids[1])
+    g.rename(extra, "recycle")  # a name with "cycle" in it does not make a refusal a cycle
+    g.connect(ids[0], extra)
+    with pytest.raises(GraphError, match="already connected to recycle") as refused:
+        g.connect(ids[0], extra)
+    assert not isinstance(refused.value, CycleError)
     with pytest.raises(GraphError, match="takes no inputs"):
         g.connect(extra, ids[0])
     with pytest.raises(GraphError, match="already connected"):

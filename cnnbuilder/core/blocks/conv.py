@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import BOOL, CHOICE, INT, MAX_SIZE, PADDING, PAIR, Ctx, LayerSpec, Param, ShapeError, fmt_pair
+from .base import BOOL, CHOICE, INT, MAX_SIZE, PADDING, PAIR, Ctx, LayerSpec, Param, ShapeError, fmt_pair, fmt_shape
 from .rules import check_kernel_fits, conv_out, infer_channels, one_input
 
 
@@ -68,7 +68,7 @@ def _conv_macs(p, ins, out):
 
 
 def _conv_summary(p) -> str:
-    parts = [f"Conv2d {p['out_channels']}", _kxk(p["kernel_size"])]
+    parts = [f"Conv2d {p['out_channels']}", fmt_shape(p["kernel_size"])]
     if p["stride"] != (1, 1):
         parts.append(f"s{fmt_pair(p['stride'])}")
     pad = p["padding"]
@@ -81,10 +81,6 @@ def _conv_summary(p) -> str:
     if p["groups"] != 1:
         parts.append(f"g{p['groups']}")
     return ", ".join(parts)
-
-
-def _kxk(k) -> str:
-    return f"{k[0]}×{k[1]}"
 
 
 CONV2D = LayerSpec(
@@ -142,7 +138,7 @@ def _convt_macs(p, ins, out):
 
 
 def _convt_summary(p) -> str:
-    parts = [f"ConvT {p['out_channels']}", _kxk(p["kernel_size"])]
+    parts = [f"ConvT {p['out_channels']}", fmt_shape(p["kernel_size"])]
     if p["stride"] != (1, 1):
         parts.append(f"s{fmt_pair(p['stride'])}")
     if p["padding"] != (0, 0):

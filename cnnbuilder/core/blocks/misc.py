@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from math import prod
 
 from .base import (
     BOOL,
@@ -19,7 +20,7 @@ from .base import (
     ShapeError,
     fmt_shape,
 )
-from .rules import broadcast, infer_channels, normalize_dim, one_input, prod
+from .rules import broadcast, infer_channels, normalize_dim, one_input
 
 INPUT = LayerSpec(
     type="Input",

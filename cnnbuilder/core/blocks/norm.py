@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .base import BOOL, FLOAT, INT, MAX_SIZE, SHAPE, Ctx, LayerSpec, Param, ShapeError, fmt_shape
-from .rules import infer_channels, one_input, prod
+from .rules import infer_channels, one_input
 
 
 def _bn_params(dims: str) -> tuple[Param, ...]:

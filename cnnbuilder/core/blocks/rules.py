@@ -85,8 +85,3 @@ def _pair_differing(shapes: list[Shape], i: int) -> tuple[Shape, Shape]:
     return ref, other
 
 
-def prod(shape: Shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
