@@ -7,7 +7,7 @@ augmentations), and each step is one vectorised pass over the batch. Every step 
 torchvision.transforms.v2 counterpart computes for one image with that image's parameters (tests
 check them image by image against `v2.functional`): RandomCrop(size, padding=p) with zero fill,
 RandomHorizontalFlip, RandomRotation with bilinear interpolation, and ColorJitter (brightness,
-contrast, saturation, hue, in that fixed order). The deterministic steps use v2 directly.
+contrast, saturation, hue, in that fixed order). Resizing and decoding use v2 directly.
 """
 
 from __future__ import annotations
@@ -30,54 +30,79 @@ class BatchTransform:
         else:
             self.mean, self.std = [0.0] * channels, [1.0] * channels
         # x / 255 then (x - mean) / std, folded into one multiply-add per element.
-        std_t = torch.tensor(self.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        mean_t = torch.tensor(self.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self._scale = (1.0 / 255.0) / std_t
-        self._shift = -mean_t / std_t
+        self._std_t = torch.tensor(self.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self._mean_t = torch.tensor(self.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self._scale = (1.0 / 255.0) / self._std_t
+        self._shift = -self._mean_t / self._std_t
 
     def __call__(self, x, train: bool = False, generator=None, memory_format=None):
         """uint8 N×C×H×W -> normalised float32 (augmented when `train` and augmentation is set)."""
         import torch
 
         if train and self.cfg.augments:
-            xf = self.augment(x, generator)
-            from torchvision.transforms import v2
-
-            xf = v2.functional.normalize(xf, self.mean, self.std, inplace=True)
+            # what v2.functional.normalize computes, with the mean and std already on the device
+            xf = self.augment(x, generator).sub_(self._mean_t).div_(self._std_t)
         else:
             xf = torch.addcmul(self._shift, x.to(torch.float32), self._scale)
         if memory_format is not None:
             xf = xf.contiguous(memory_format=memory_format)
         return xf
 
+    def draw(self, n: int, generator) -> dict:
+        """Every random parameter of a batch of n, drawn on the CPU in a fixed order (so a run
+        replays the same augmentations on any device)."""
+        import torch
+
+        cfg, g = self.cfg, generator
+        rand = lambda: torch.rand(n, generator=g)
+        d = {}
+        if cfg.crop_padding:
+            p = cfg.crop_padding
+            d["top"] = torch.randint(0, 2 * p + 1, (n,), generator=g)
+            d["left"] = torch.randint(0, 2 * p + 1, (n,), generator=g)
+        if cfg.hflip:
+            d["flip"] = rand() < 0.5
+        if cfg.rotation:
+            d["angle"] = (rand() * 2 - 1) * cfg.rotation
+        if cfg.color_jitter:
+            j = cfg.color_jitter
+            for name in ("brightness", "contrast", "saturation"):
+                d[name] = 1 - j + 2 * j * rand()
+        if cfg.hue:
+            d["hue"] = (rand() * 2 - 1) * cfg.hue
+        return d
+
     def augment(self, x, generator):
         """uint8 N×C×H×W -> float32 in [0, 1], each image with its own random parameters."""
         import torch
 
-        cfg = self.cfg
-        n = x.shape[0]
-        g = generator
-        dev = x.device
-        rand = lambda: torch.rand(n, generator=g).to(dev)  # CPU draws: the same on every device
-        if cfg.crop_padding:
-            p = cfg.crop_padding
-            top = torch.randint(0, 2 * p + 1, (n,), generator=g).to(dev)
-            left = torch.randint(0, 2 * p + 1, (n,), generator=g).to(dev)
-            x = random_crop(x, top, left, p)
-        if cfg.hflip:
-            x = hflip(x, rand() < 0.5)
+        d = _to_device(self.draw(x.shape[0], generator), x.device)
+        if "top" in d:
+            x = random_crop(x, d["top"], d["left"], self.cfg.crop_padding)
+        if "flip" in d:
+            x = hflip(x, d["flip"])
         x = x.to(torch.float32).div_(255.0)
-        if cfg.rotation:
-            x = rotate(x, (rand() * 2 - 1) * cfg.rotation)
-        if cfg.color_jitter:
-            j = cfg.color_jitter
-            factor = lambda: 1 - j + 2 * j * rand()
-            x = adjust_brightness(x, factor())
-            x = adjust_contrast(x, factor())
-            x = adjust_saturation(x, factor())
-        if cfg.hue:
-            x = adjust_hue(x, (rand() * 2 - 1) * cfg.hue)
+        if "angle" in d:
+            x = rotate(x, d["angle"])
+        if "brightness" in d:
+            x = adjust_brightness(x, d["brightness"])
+            x = adjust_contrast(x, d["contrast"])
+            x = adjust_saturation(x, d["saturation"])
+        if "hue" in d:
+            x = adjust_hue(x, d["hue"])
         return x
+
+
+def _to_device(draws: dict, device) -> dict:
+    """The draws on `device` in one copy instead of one per parameter (each copy of a CPU tensor
+    to a GPU waits for the queued GPU work)."""
+    import torch
+
+    if not draws or torch.device(device).type == "cpu":
+        return draws
+    # float64 holds the int64 offsets, the booleans and the float32 values exactly
+    packed = torch.stack([v.to(torch.float64) for v in draws.values()]).to(device)
+    return {k: row.to(v.dtype) for (k, v), row in zip(draws.items(), packed, strict=True)}
 
 
 # -- batched kernels: one parameter per image ------------------------------------------------------

@@ -14,18 +14,12 @@ import os
 import signal
 import sys
 import time
+from dataclasses import fields
 
 from .config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, ConfigError, TrainConfig
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3, 130
 _FAIL_EXIT = {"config": EXIT_INVALID, "model": EXIT_INVALID, "device": EXIT_INVALID, "data": EXIT_UNREADABLE}
-
-# option -> TrainConfig field
-_FIELDS = {"dataset": "dataset", "data_root": "data_root", "epochs": "epochs", "batch_size": "batch_size",
-           "lr": "lr", "optimizer": "optimizer", "momentum": "momentum", "weight_decay": "weight_decay",
-           "scheduler": "scheduler", "loss": "loss", "seed": "seed", "device": "device", "val_split": "val_split",
-           "grad_clip": "grad_clip", "resize": "resize", "crop_padding": "crop_padding", "rotation": "rotation",
-           "color_jitter": "color_jitter", "hue": "hue", "train_limit": "train_limit", "num_workers": "num_workers"}
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,10 +77,8 @@ def build_config(args, project_training: dict) -> TrainConfig:
     cfg = TrainConfig.from_dict(project_training)
     for note in cfg.notes:
         _err(f"warning: project file: {note}")
-    changes = {field: getattr(args, opt) for opt, field in _FIELDS.items() if getattr(args, opt, None) is not None}
-    for flag in ("download", "normalize", "hflip", "nesterov", "amp"):
-        if getattr(args, flag, None) is not None:
-            changes[flag] = getattr(args, flag)
+    # Every option is named after its TrainConfig field; None means "not given".
+    changes = {f.name: v for f in fields(TrainConfig) if (v := getattr(args, f.name, None)) is not None}
     return cfg.replace(**changes)
 
 

@@ -186,7 +186,7 @@ class TrainConfig:
 
     def check(self) -> TrainConfig:
         """Raise ConfigError for the first bad value (fields set directly skip from_dict)."""
-        return TrainConfig.from_dict(self.to_dict(), strict=True)
+        return self.replace()
 
     @property
     def augments(self) -> bool:

@@ -382,12 +382,6 @@ class FolderDataset:
             # Broken after the scan (a file changed mid-run): a blank image keeps the batch shape.
             return torch.zeros((self.channels, *self.size), dtype=torch.uint8), label
 
-    @property
-    def y(self):
-        import torch
-
-        return torch.tensor([lab for _, lab in self.items], dtype=torch.int64)
-
 
 def _decode_all(items, channels, size, should_stop, skipped):
     import torch

@@ -24,7 +24,6 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -296,7 +295,7 @@ class Trainer:
         self.scheduler, per_step = _make_scheduler(cfg, self.optimizer, spe, total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if amp else None
         k = bundle.meta.num_classes
-        loss_fn = _make_loss(cfg)
+        loss_fn = _make_loss(cfg, k)
         transform = BatchTransform(cfg, bundle.mean, bundle.std, bundle.shape[0], device)
         x0, self._sample_label = bundle.probe()
         self._sample = transform(x0.unsqueeze(0).to(device))
@@ -317,7 +316,6 @@ class Trainer:
             yield self.feature_maps(ctl.feature_node)
 
         autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if amp else contextlib.nullcontext
-        mse = cfg.loss == "mse"
         clip = cfg.grad_clip
         opt, scaler, sched = self.optimizer, self.scaler, self.scheduler
         pending: list = []
@@ -353,8 +351,7 @@ class Trainer:
                 xb = transform(xb, train=True, generator=gen, memory_format=memory_format)
                 with autocast():
                     out = model(xb)
-                target = torch.nn.functional.one_hot(yb, k).float() if mse else yb
-                loss = loss_fn(out.float(), target)  # float32 loss even under autocast
+                loss = loss_fn(out.float(), yb)  # float32 loss even under autocast
                 opt.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -481,7 +478,6 @@ class Trainer:
         model = self.model
         device = self.device
         ebs = max(bs, min(4 * bs, 1024))
-        mse = self.config.loss == "mse"
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         conf = torch.zeros(k * k, dtype=torch.int64, device=device) if confusion else None
@@ -496,8 +492,7 @@ class Trainer:
                     with autocast():
                         out = model(xb)
                     out = out.float()
-                    target = torch.nn.functional.one_hot(yb, k).float() if mse else yb
-                    total_loss += loss_fn(out, target).double() * yb.shape[0]
+                    total_loss += loss_fn(out, yb).double() * yb.shape[0]
                     pred = out.argmax(1)
                     correct += (pred == yb).sum()
                     if conf is not None:
@@ -646,10 +641,15 @@ def _make_scheduler(cfg: TrainConfig, opt, steps_per_epoch: int, total_steps: in
     return None, False
 
 
-def _make_loss(cfg: TrainConfig):
+def _make_loss(cfg: TrainConfig, k: int):
+    """loss(outputs, class labels); MSE compares the outputs with one-hot targets of the k classes."""
     import torch.nn as nn
+    import torch.nn.functional as F
 
-    return {"cross_entropy": nn.CrossEntropyLoss, "nll": nn.NLLLoss, "mse": nn.MSELoss}[cfg.loss]()
+    if cfg.loss == "mse":
+        mse = nn.MSELoss()
+        return lambda out, y: mse(out, F.one_hot(y, k).float())
+    return {"cross_entropy": nn.CrossEntropyLoss, "nll": nn.NLLLoss}[cfg.loss]()
 
 
 def _place(bundle: DataBundle, device) -> DataBundle:
@@ -748,9 +748,3 @@ def feature_maps_for(graph: Graph, cfg: TrainConfig, node_id: str, bundle: DataB
     if maps is None:
         maps = np.zeros((0, 1, 1), np.float32)
     return FeatureMaps(-1, node_id, 0, maps, total, label, msg)
-
-
-def load_config_from_checkpoint(path: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
-    """The settings and graph stored in a checkpoint (for a UI that resumes from a file)."""
-    data = ckpt_mod.load_checkpoint(path)
-    return TrainConfig.from_dict(data.get("config") or {}), data
