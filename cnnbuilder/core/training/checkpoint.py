@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_write
+from .events import first_line
 
 FORMAT = "cnnbuilder-checkpoint"
 VERSION = 1
@@ -76,7 +77,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc) or type(exc).__name__
         raise CheckpointError(f"{path}: not a cnnbuilder checkpoint, or damaged ({first[:200]})") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .config import DATASETS, TrainConfig
+from .events import first_line
 from .synthetic import CLASSES as SHAPE_CLASSES
 from .synthetic import make_shapes
 
@@ -148,8 +149,8 @@ def _torchvision_error(label: str, root: str, cfg: TrainConfig, exc: BaseExcepti
 
     if cfg.download:
         if isinstance(exc, (URLError, OSError, RuntimeError)) and not isinstance(exc, PermissionError):
-            reason = getattr(exc, "reason", None) or str(exc).strip().splitlines()[0] if str(exc).strip() else type(
-                exc).__name__
+            text = first_line(exc)
+            reason = (getattr(exc, "reason", None) or text) if text else type(exc).__name__
             return DataError(f"{label} could not be downloaded into {root} ({reason}). Is this computer offline? "
                              f"Download it on a machine with internet access and copy the folder here, or "
                              f"choose another dataset.")
@@ -346,7 +347,7 @@ def _probe_headers(paths: list[str]) -> tuple[tuple[int, int, int], list[str]]:
 
 
 def _why(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = first_line(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -52,6 +52,7 @@ from .events import (
     Resumed,
     Started,
     Status,
+    first_line,
 )
 
 # Settings a resumed run may change; everything else comes from the checkpoint so that the data
@@ -563,8 +564,7 @@ class Trainer:
         for cls, kind in kinds:
             if isinstance(exc, cls):
                 return Failed(rid, str(exc), kind)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return Failed(rid, f"training stopped by an error: {type(exc).__name__}: {first[:500]}", "error",
+        return Failed(rid, f"training stopped by an error: {type(exc).__name__}: {first_line(exc)[:500]}", "error",
                       traceback.format_exc())
 
     def _release_memory(self) -> None:

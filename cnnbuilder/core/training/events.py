@@ -134,3 +134,9 @@ class Cancelled(Event):
 
 
 TERMINAL = (Finished, Failed, Cancelled)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ("" if it has none): enough for a user."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

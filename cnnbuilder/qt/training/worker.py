@@ -118,8 +118,10 @@ class TrainingWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - shown in the feature-map view, not raised
             import numpy as np
 
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            ev = FeatureMaps(req.tag, req.node_id, 0, np.zeros((0, 1, 1), np.float32), 0, 0, first)
+            from ...core.training.events import first_line
+
+            ev = FeatureMaps(req.tag, req.node_id, 0, np.zeros((0, 1, 1), np.float32), 0, 0,
+                             first_line(exc) or type(exc).__name__)
         self.event.emit(ev)
 
     @Slot(str)
