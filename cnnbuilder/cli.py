@@ -66,10 +66,10 @@ def cmd_summary(args) -> int:
 
 
 def _print_problems(g, a) -> None:
-    for p in a.problems:
+    for p in a.root_problems:
         if p.node_id is None:
             print(f"error: {p.message}")
-        elif not a.nodes[p.node_id].waiting:
+        else:
             n = g.node(p.node_id)
             print(f"error in {n.label} ({n.type}): {p.message}")
 

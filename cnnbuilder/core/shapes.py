@@ -48,6 +48,14 @@ class Analysis:
     def ok(self) -> bool:
         return not self.problems
 
+    def is_root(self, p: Problem) -> bool:
+        """A problem of its own, not a block waiting for one upstream to be fixed."""
+        return p.node_id is None or not self.nodes[p.node_id].waiting
+
+    @property
+    def root_problems(self) -> list[Problem]:
+        return [p for p in self.problems if self.is_root(p)]
+
     @property
     def input_shape(self) -> Shape | None:
         return self.nodes[self.input_id].shape if self.input_id else None

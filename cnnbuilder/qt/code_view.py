@@ -4,8 +4,10 @@ under a banner that lists the problems (each a link to its block)."""
 
 from __future__ import annotations
 
+import html
 import keyword
 import re
+from functools import partial
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -228,7 +230,7 @@ class CodePanel(QWidget):
         g = self.document.graph
         a = self.document.analysis
         items = []
-        shown = [p for p in problems if p.node_id is None or not a.nodes[p.node_id].waiting] or problems
+        shown = [p for p in problems if a.is_root(p)] or problems
         for p in shown[:6]:
             if p.node_id is not None and p.node_id in g:
                 label = _esc(g.node(p.node_id).label)
@@ -296,5 +298,4 @@ class CodePanel(QWidget):
         self.highlight_selection(self.document.selection)
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_esc = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs

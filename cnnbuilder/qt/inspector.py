@@ -8,9 +8,11 @@ refresh it like any other view.
 
 from __future__ import annotations
 
+import html
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -744,5 +746,4 @@ class InspectorPanel(QWidget):
         self.focus_name()
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_esc = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs

@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         d.path_changed.connect(self._update_title)
         d.project_replaced.connect(self._project_replaced)
         d.graph_changed.connect(self._update_totals)
-        d.selection_changed.connect(self._selection_changed)
+        d.selection_changed.connect(self._update_edit_actions)
         d.undo_stack.indexChanged.connect(self._update_edit_actions)
         self.scene.message.connect(self.show_status)
         self.scene.selectionChanged.connect(self._update_edit_actions)  # edges are selectable too
@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.palette_panel.block_activated.connect(self.append_block)
         self.code_panel.export_requested.connect(self.export_code_dialog)
-        QGuiApplication.clipboard().dataChanged.connect(self._update_edit_actions)
+        QGuiApplication.clipboard().dataChanged.connect(self._update_paste_action)
 
         self.autosave = Autosave(self.document, parent=self)
         self.autosave.start()
@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_totals()
         self._update_edit_actions()
+        self._update_paste_action()
 
     # -- public API for other panels ---------------------------------------------------
     def add_panel(self, widget: QWidget, title: str, area=Qt.BottomDockWidgetArea,
@@ -384,8 +385,7 @@ class MainWindow(QMainWindow):
         if a.ok:
             self.totals_label.setText(f"{base} · <span style='color:#1f9d55'>✓ valid</span>")
         else:
-            roots = [p for p in a.problems if p.node_id is None or not a.nodes[p.node_id].waiting]
-            k = len(roots)
+            k = len(a.root_problems)
             self.totals_label.setText(f"{base} · <span style='color:#e5484d'>⚠ {k} problem{'s' if k != 1 else ''}"
                                       "</span>")
 
@@ -397,10 +397,10 @@ class MainWindow(QMainWindow):
         self.act_duplicate.setEnabled(has_nodes)
         self.act_delete.setEnabled(has_sel)
         self.act_rename.setEnabled(len(self.document.selection) == 1)
-        self.act_paste.setEnabled(self._clipboard_clip() is not None)
 
-    def _selection_changed(self, ids: list[str]) -> None:
-        self._update_edit_actions()
+    def _update_paste_action(self) -> None:
+        # Only the clipboard decides, so this parses it when it changes, not on every click.
+        self.act_paste.setEnabled(self._clipboard_clip() is not None)
 
     def show_status(self, message: str, timeout_ms: int = 8000) -> None:
         if message:
@@ -409,8 +409,7 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def _project_replaced(self) -> None:
-        self._update_title()
-        self._update_totals()
+        # The title and totals follow path_changed, modified_changed and graph_changed, which come next.
         self._paste_round = (None, 0)
         if self.isVisible():
             self.view.show_start()
@@ -730,6 +729,7 @@ class MainWindow(QMainWindow):
             menu.addSeparator()
             menu.addActions([self.act_layout, self.act_fit])
         self._update_edit_actions()
+        self._update_paste_action()
         menu.exec(screen_pos)
 
     # -- export ------------------------------------------------------------------------

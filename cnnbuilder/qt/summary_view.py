@@ -88,7 +88,7 @@ def summary_markdown(graph: Graph, a: Analysis, title: str = "") -> str:
         if r.node_id is None:
             cells = [f"**{c}**" if c else c for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    problems = [p for p in a.problems if p.node_id is None or not a.nodes[p.node_id].waiting]
+    problems = a.root_problems
     if problems:
         lines += ["", "Problems:", ""]
         for p in problems:
@@ -206,8 +206,7 @@ class SummaryPanel(QWidget):
         lay.addWidget(self.problems)
 
         self._syncing = False
-        document.graph_changed.connect(self.refresh)
-        document.project_replaced.connect(self.refresh)
+        document.graph_changed.connect(self.refresh)  # also emitted when a project replaces the last
         document.selection_changed.connect(self._select_rows)
         self.refresh()
 
@@ -220,8 +219,8 @@ class SummaryPanel(QWidget):
 
     def _fill_problems(self, a: Analysis) -> None:
         g = self.document.graph
-        roots = [p for p in a.problems if p.node_id is None or not a.nodes[p.node_id].waiting]
-        waiting = sum(1 for p in a.problems if p.node_id is not None and a.nodes[p.node_id].waiting)
+        roots = a.root_problems
+        waiting = len(a.problems) - len(roots)
         entries = []
         for p in roots:
             if p.node_id is not None and p.node_id in g:

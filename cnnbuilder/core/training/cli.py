@@ -231,7 +231,7 @@ class _Bar:
         self._last = now
         filled = int(self.width * ev.epoch_fraction)
         bar = "█" * filled + "·" * (self.width - filled)
-        eta = "--:--" if not math.isfinite(ev.eta_s) else _clock(ev.eta_s)
+        eta = "--:--" if not math.isfinite(ev.eta_s) else format_clock(ev.eta_s)
         line = (f"\repoch {ev.epoch}/{self.epochs} {bar} step {ev.step}/{ev.total_steps} loss {ev.loss:.4f} "
                 f"acc {ev.acc:.1%} {ev.images_per_s:,.0f} img/s ETA {eta}")
         sys.stdout.write(line + "\x1b[K")
@@ -245,7 +245,7 @@ class _Bar:
             self._shown = False
 
 
-def _clock(seconds: float) -> str:
+def format_clock(seconds: float) -> str:
     s = int(seconds + 0.5)
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)

@@ -7,7 +7,9 @@ core commands.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
+from functools import partial
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -415,5 +417,4 @@ class ConnectionPreview(QGraphicsItem):
         painter.drawPath(self._path)
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_esc = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs

@@ -102,9 +102,7 @@ class GraphScene(QGraphicsScene):
         return self.document.graph
 
     def _attach(self, graph: Graph) -> None:
-        if self._graph is not None:
-            for sig, slot in self._hooks(self._graph):
-                sig.disconnect(slot)
+        self.detach()
         self._graph = graph
         for sig, slot in self._hooks(graph):
             sig.connect(slot)

@@ -106,9 +106,7 @@ class GraphView(QGraphicsView):
         pixel = event.pixelDelta()
         if not pixel.isNull() and not (event.modifiers() & Qt.ControlModifier):
             # A touchpad scroll pans; a mouse wheel (or pinch with Ctrl) zooms.
-            h, v = self.horizontalScrollBar(), self.verticalScrollBar()
-            h.setValue(h.value() - pixel.x())
-            v.setValue(v.value() - pixel.y())
+            self.pan_by(-pixel.x(), -pixel.y())
             event.accept()
             return
         steps = event.angleDelta().y() / 120.0
@@ -177,8 +175,7 @@ class GraphView(QGraphicsView):
             p = event.position().toPoint()
             d = p - self._pan_from
             self._pan_from = p
-            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - d.x())
-            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - d.y())
+            self.pan_by(-d.x(), -d.y())
             event.accept()
             return
         super().mouseMoveEvent(event)

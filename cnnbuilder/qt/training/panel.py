@@ -12,8 +12,10 @@ showing a data mismatch on the canvas.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from ...core.commands import SetParam
 from ...core.project import graph_to_dict
+from ...core.training.cli import format_clock
 from ...core.training.config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
 from ...core.training.data import DataError, DataMeta, check_fit, dataset_meta
 from ...core.training.engine import TrainControl
@@ -735,7 +738,7 @@ class TrainingPanel(QWidget):
         if ev is None or ev.run_id != self._active:
             return
         self.progress.setValue(int(1000 * ev.step / max(1, ev.total_steps)))
-        eta = "—" if not math.isfinite(ev.eta_s) else _clock(ev.eta_s)
+        eta = "—" if not math.isfinite(ev.eta_s) else format_clock(ev.eta_s)
         self.progress.setFormat(f"Epoch {ev.epoch}/{self._epochs} · step {ev.step:,}/{ev.total_steps:,} · "
                                 f"{ev.images_per_s:,.0f} img/s · ETA {eta}")
         self.status.setText(f"Training… loss {ev.loss:.4f}, accuracy this epoch {ev.acc:.1%}")
@@ -849,12 +852,5 @@ def _shapes_for(shape) -> tuple[int, int] | None:
     return None
 
 
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+_html = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs
 
-
-def _clock(seconds: float) -> str:
-    s = int(seconds + 0.5)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
