@@ -137,7 +137,6 @@ def main() -> int:
             self.t0 = self.s0 = None
             self.rate = None
             self.device = "?"
-            self.frames = 0
 
         @Slot(object)
         def on_event(self, ev):

@@ -218,9 +218,13 @@ def _is_chain(graph: Graph, a: Analysis) -> bool:
 
 def build_model(graph: Graph, analysis: Analysis | None = None):
     """Instantiate the model from its generated code (one source of truth for the trainer)."""
+    return instantiate(generate(graph, analysis=analysis))
+
+
+def instantiate(gen: Generated):
+    """A fresh model from code already generated."""
     import torch  # noqa: F401  (lazy: the editor never pays for torch)
 
-    gen = generate(graph, analysis=analysis)
     namespace: dict[str, Any] = {"__name__": "cnnbuilder_generated"}
     exec(compile(gen.code, f"<cnnbuilder:{gen.class_name}>", "exec"), namespace)
     return namespace[gen.class_name]()

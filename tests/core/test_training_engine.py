@@ -177,7 +177,7 @@ def test_model_data_mismatch_is_reported_before_training():
 def test_an_error_inside_training_ends_the_run_cleanly(monkeypatch):
     from cnnbuilder.core.training import engine
 
-    real = engine.build_model
+    real = engine.instantiate
 
     def broken(*a, **kw):
         model = real(*a, **kw)
@@ -188,7 +188,7 @@ def test_an_error_inside_training_ends_the_run_cleanly(monkeypatch):
         model.register_forward_pre_hook(explode)
         return model
 
-    monkeypatch.setattr(engine, "build_model", broken)
+    monkeypatch.setattr(engine, "instantiate", broken)
     events = run(graph(), SMALL)
     fail = events[-1]
     assert isinstance(fail, Failed) and fail.kind == "error"
@@ -199,7 +199,7 @@ def test_an_error_inside_training_ends_the_run_cleanly(monkeypatch):
 def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
     from cnnbuilder.core.training import engine
 
-    real = engine.build_model
+    real = engine.instantiate
 
     def hungry(*a, **kw):
         model = real(*a, **kw)
@@ -207,7 +207,7 @@ def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
             torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")))
         return model
 
-    monkeypatch.setattr(engine, "build_model", hungry)
+    monkeypatch.setattr(engine, "instantiate", hungry)
     fail = run(graph(), SMALL.replace(batch_size=64))[-1]
     assert isinstance(fail, Failed) and fail.kind == "oom"
     assert "batch size 64" in fail.message and "32" in fail.message

@@ -4,7 +4,7 @@
     for event in trainer.run():
         ...                          # BatchMetrics, EpochMetrics, FeatureMaps, Finished, ...
 
-The model is built from the generated code (`codegen.build_model`), on a snapshot of the graph
+The model is built from the generated code (`codegen.instantiate`), on a snapshot of the graph
 taken when the Trainer is made. Control is by `threading.Event`s checked before every batch, so
 another thread can stop or pause a run that is busy in its loop. Speed matters on a CPU as much as
 on a GPU: images stay in one uint8 tensor on the device and are batched by index, the loss and
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codegen import CodegenError, build_model, generate
+from ..codegen import CodegenError, generate, instantiate
 from ..graph import Graph
 from ..project import graph_to_dict
 from ..shapes import analyze
@@ -198,6 +198,11 @@ class Trainer:
         }
         return ckpt_mod.atomic_torch_save(data, path)
 
+    @property
+    def code(self) -> str | None:
+        """The generated code this run's model was built from (None before it is built)."""
+        return self._gen.code if self._gen is not None else None
+
     def export_weights(self, directory: str | Path, stem: str = "model", class_name: str = "Net",
                        title: str = "") -> list[Path]:
         if self.model is None:
@@ -274,7 +279,7 @@ class Trainer:
         yield Status(self.run_id, "Building the model…")
         _seed_everything(cfg.seed)
         self._gen = generate(self.graph, analysis=analysis)
-        model = build_model(self.graph, analysis)
+        model = instantiate(self._gen)
         conv = any(n.type in ("Conv2d", "ConvTranspose2d") for n in self.graph)
         use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and conv and len(bundle.shape) == 3
                                                and device.type != "mps")
@@ -739,7 +744,7 @@ def feature_maps_for(graph: Graph, cfg: TrainConfig, node_id: str, bundle: DataB
     gen = generate(graph, analysis=analysis)
     if model is None:
         torch.manual_seed(cfg.seed if seed is None else seed)
-        model = build_model(graph, analysis)
+        model = instantiate(gen)
     device = next(iter(model.parameters()), torch.zeros(())).device
     transform = BatchTransform(cfg, bundle.mean, bundle.std, bundle.shape[0], device)
     x0, label = bundle.probe()

@@ -112,12 +112,6 @@ class EvaluationView(QWidget):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.per_class.setItem(i, j, item)
 
-    def clear(self) -> None:
-        self.summary.setText("Train a model to see how it does on the test images.")
-        self.matrix.clear()
-        self.matrix.setRowCount(0)
-        self.matrix.setColumnCount(0)
-        self.per_class.setRowCount(0)
 
 
 def _pct(v: float) -> str:

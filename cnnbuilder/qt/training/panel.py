@@ -112,7 +112,7 @@ class TrainingPanel(QWidget):
         self._feature_node: str | None = None
         self._meta_cache: dict[tuple, DataMeta] = {}
         self._problems: dict[str, str] = {}
-        self._fixes: list[tuple[QPushButton, Callable[[], None]]] = []
+        self._fixes: list[QPushButton] = []
 
         self._build_ui()
         self._load_settings()
@@ -186,7 +186,7 @@ class TrainingPanel(QWidget):
         self._has_model = False
         label = f"Run {run_id}: {DATASETS[cfg.dataset]}, {OPTIMIZERS[cfg.optimizer]} lr {cfg.lr:g}, " \
                 f"batch {cfg.batch_size}" + (" (resumed)" if resume else "")
-        self.plots.begin_run(run_id, label, cfg.to_dict())
+        self.plots.begin_run(run_id, label)
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         self.status.setText("Starting…")
@@ -557,7 +557,7 @@ class TrainingPanel(QWidget):
         return self._meta_cache[key]
 
     def _update_fit(self) -> None:
-        for button, _ in self._fixes:
+        for button in self._fixes:
             self.fit_buttons.removeWidget(button)
             button.deleteLater()
         self._fixes = []
@@ -597,7 +597,7 @@ class TrainingPanel(QWidget):
         b = QPushButton(text)
         b.clicked.connect(lambda _checked=False: action())  # clicked(bool) must not fill the lambda's defaults
         self.fit_buttons.addWidget(b)
-        self._fixes.append((b, action))
+        self._fixes.append(b)
 
     def _apply(self, cmd) -> None:
         reason = self.document.push(cmd)

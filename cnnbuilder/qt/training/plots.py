@@ -87,7 +87,6 @@ class RunRecord:
     run_id: int
     label: str
     color: str
-    config: dict = field(default_factory=dict)
     steps: Buffer = field(default_factory=lambda: Buffer(np.float64))
     loss: Buffer = field(default_factory=lambda: Buffer(np.float32))
     smooth: Buffer = field(default_factory=lambda: Buffer(np.float32))
@@ -98,8 +97,6 @@ class RunRecord:
     val_loss: Buffer = field(default_factory=Buffer)
     train_acc: Buffer = field(default_factory=Buffer)
     val_acc: Buffer = field(default_factory=Buffer)
-    test_acc: float | None = None
-    status: str = "running"
     curves: dict = field(default_factory=dict)  # name -> PlotDataItem, made once
     dirty: bool = True
     _ema: float = math.nan
@@ -135,15 +132,13 @@ class RunRecord:
             self.lr_step.extend(history["lr_step"])
             self.lr.extend(history["lr"])
         for i, ep in enumerate(history.get("epoch", [])):
-            va = history["val_acc"][i]
             self.add_epoch(ep, history["train_loss"][i], history["val_loss"][i], history["train_acc"][i],
-                           None if va is None or (isinstance(va, float) and math.isnan(va)) else va)
+                           history["val_acc"][i])  # None or NaN: no validation
 
 
 class TrainingPlots(QWidget):
     """Batch loss (raw and smoothed), loss and accuracy per epoch, learning rate; plus the run list."""
 
-    visibility_changed = Signal()
     ticked = Signal()  # once per frame, after the curves got their data (the panel syncs its text)
 
     def __init__(self, parent: QWidget | None = None):
@@ -202,13 +197,13 @@ class TrainingPlots(QWidget):
         return p
 
     # -- runs ----------------------------------------------------------------------------------
-    def begin_run(self, run_id: int, label: str, config: dict | None = None) -> RunRecord:
+    def begin_run(self, run_id: int, label: str) -> None:
         # Earlier runs step back into the list, unticked: overlaying is a choice, and every shown
         # curve costs paint time while the new run trains.
         for i in range(self.run_list.count()):
             self.run_list.item(i).setCheckState(Qt.Unchecked)
         color = PALETTE[len(self.runs) % len(PALETTE)]
-        rec = RunRecord(run_id, label, color, dict(config or {}))
+        rec = RunRecord(run_id, label, color)
         self.runs[run_id] = rec
         self.current = run_id
         self._make_curves(rec)
@@ -223,14 +218,11 @@ class TrainingPlots(QWidget):
         self.run_list.blockSignals(False)
         self._apply_visibility()
         self.timer.start()
-        return rec
 
     def end_run(self, run_id: int, status: str, test_acc: float | None = None) -> None:
         rec = self.runs.get(run_id)
         if rec is None:
             return
-        rec.status = status
-        rec.test_acc = test_acc
         rec.dirty = True
         item = self._item(run_id)
         if item is not None:
@@ -292,7 +284,6 @@ class TrainingPlots(QWidget):
             for name, curve in rec.curves.items():
                 # Earlier runs overlay their smoothed curve only: raw noise of several runs is clutter.
                 curve.setVisible(shown and (name != "raw" or rec.run_id == self.current))
-        self.visibility_changed.emit()
 
     def set_checked(self, run_id: int, checked: bool) -> None:
         item = self._item(run_id)

@@ -40,17 +40,14 @@ class TrainingWorker(QObject):
     event = Signal(object)  # a core training Event
     devices_found = Signal(list)  # [(setting, label), ...]
     action_done = Signal(str, bool)  # a save/export result for the user: (message, ok)
-    run_ended = Signal(int)  # run id, after the generator has fully finished
 
     def __init__(self) -> None:
         super().__init__()
         self.trainer = None  # the last run's Trainer: its model serves feature maps, saving, exporting
         self._bundle = None  # the last loaded data, reused when the next run wants the same images
-        self._trained_code: str | None = None
 
     @Slot(object)
     def train(self, job: TrainJob) -> None:
-        from ...core.codegen import generate
         from ...core.project import graph_from_dict
         from ...core.training.config import TrainConfig
         from ...core.training.engine import Trainer
@@ -63,18 +60,12 @@ class TrainingWorker(QObject):
                               bundle=self._bundle)
         except Exception as exc:  # noqa: BLE001 - a bad snapshot must not kill the thread
             self.event.emit(Failed(job.run_id, f"cannot start training: {exc}", "error", traceback.format_exc()))
-            self.run_ended.emit(job.run_id)
             return
         self.trainer = trainer
-        try:
-            self._trained_code = generate(graph).code
-        except Exception:  # noqa: BLE001 - the engine reports an invalid model itself
-            self._trained_code = None
         for ev in trainer.run():
             self.event.emit(ev)
         if trainer.bundle is not None:
             self._bundle = trainer.bundle
-        self.run_ended.emit(job.run_id)
 
     @Slot()
     def detect_devices(self) -> None:
@@ -105,7 +96,7 @@ class TrainingWorker(QObject):
             note = "untrained weights: train to see what the blocks learn"
             try:
                 same = self.trainer is not None and self.trainer.model is not None and \
-                    generate(graph).code == self._trained_code
+                    generate(graph).code == self.trainer.code
             except Exception:  # noqa: BLE001 - an invalid graph: feature_maps_for says so
                 same = False
             if same:
