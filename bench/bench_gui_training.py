@@ -37,10 +37,9 @@ WARM = 20
 
 
 def find_data(arg: str | None) -> Path | None:
-    for cand in (arg, os.environ.get("CNNBUILDER_DATASETS"), ROOT.parent / "shared" / "datasets"):
-        if cand and (Path(cand) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-            return Path(cand)
-    return None
+    from cnnbuilder.core.training.data import find_mnist
+
+    return find_mnist(arg, os.environ.get("CNNBUILDER_DATASETS"), ROOT.parent / "shared" / "datasets")
 
 
 def headless_rate(settings: dict, steps: int, bs: int) -> float:

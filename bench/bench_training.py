@@ -29,10 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def find_data(arg: str | None) -> Path:
-    for cand in (arg, os.environ.get("CNNBUILDER_DATASETS"), ROOT.parent / "shared" / "datasets"):
-        if cand and (Path(cand) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-            return Path(cand)
-    sys.exit("MNIST not found: pass --data DIR (torchvision layout) or set CNNBUILDER_DATASETS")
+    from cnnbuilder.core.training.data import find_mnist
+
+    found = find_mnist(arg, os.environ.get("CNNBUILDER_DATASETS"), ROOT.parent / "shared" / "datasets")
+    if found is None:
+        sys.exit("MNIST not found: pass --data DIR (torchvision layout) or set CNNBUILDER_DATASETS")
+    return found
 
 
 def _graph():

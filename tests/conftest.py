@@ -12,10 +12,9 @@ EXAMPLES = ROOT / "resources" / "examples"
 
 def mnist_root() -> Path | None:
     """Real MNIST in torchvision's layout: $CNNBUILDER_DATASETS, else ../shared/datasets."""
-    for cand in (os.environ.get("CNNBUILDER_DATASETS"), ROOT.parent / "shared" / "datasets"):
-        if cand and (Path(cand) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-            return Path(cand)
-    return None
+    from cnnbuilder.core.training.data import find_mnist
+
+    return find_mnist(os.environ.get("CNNBUILDER_DATASETS"), ROOT.parent / "shared" / "datasets")
 
 
 @pytest.fixture

@@ -89,6 +89,14 @@ class DataBundle:
         return x, int(y)
 
 
+def find_mnist(*folders) -> Path | None:
+    """The first of `folders` (paths, or None to skip) that holds MNIST in torchvision's layout."""
+    for folder in folders:
+        if folder and (Path(folder) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+            return Path(folder)
+    return None
+
+
 # -- metadata without loading ---------------------------------------------------------------
 
 _TV_META = {
