@@ -61,9 +61,7 @@ def literal(value: Any) -> str:
         if not re.fullmatch(r"[a-z_\-]+", value):  # only choice strings reach here
             raise ValueError(f"unexpected string parameter {value!r}")
         return f'"{value}"'
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (bool, int)) or value is None:
+    if isinstance(value, (bool, int, float)) or value is None:
         return repr(value)
     raise ValueError(f"cannot write {value!r} as a literal")  # pragma: no cover
 
@@ -78,9 +76,7 @@ def module_expr(type_name: str, resolved: dict[str, Any]) -> str:
             continue
         value = resolved[p.name]
         if p.positional:
-            if p.inferred or p.required:
-                args.append(literal(value))
-            elif _differs(value, p.default):
+            if p.inferred or p.required or _differs(value, p.default):
                 args.append(literal(value))
             continue
         if p.required or _differs(value, p.default):
@@ -89,8 +85,6 @@ def module_expr(type_name: str, resolved: dict[str, Any]) -> str:
 
 
 def _differs(value: Any, default: Any) -> bool:
-    if isinstance(default, tuple) and isinstance(value, tuple):
-        return value != default
     if isinstance(default, tuple) and isinstance(value, int):
         return (value, value) != default
     return value != default or type(value) is not type(default)
