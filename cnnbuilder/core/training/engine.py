@@ -212,11 +212,8 @@ class Trainer:
     def feature_maps(self, node_id: str) -> FeatureMaps:
         """The block's output for the fixed sample with the current weights (after or between batches)."""
         if self.model is None or self._sample is None:
-            return FeatureMaps(self.run_id, node_id, self.progress.step, np.zeros((0, 1, 1), np.float32), 0, 0,
-                               "no model yet")
+            return FeatureMaps(self.run_id, node_id, self.progress.step, featuremaps.no_maps(), 0, 0, "no model yet")
         maps, total, msg = featuremaps.capture(self.model, self.graph, self._gen.attr_of, node_id, self._sample)
-        if maps is None:
-            maps = np.zeros((0, 1, 1), np.float32)
         return FeatureMaps(self.run_id, node_id, self.progress.step, maps, total, self._sample_label, msg)
 
     # -- the run -----------------------------------------------------------------------------
@@ -735,11 +732,11 @@ def feature_maps_for(graph: Graph, cfg: TrainConfig, node_id: str, bundle: DataB
 
     analysis = analyze(graph)
     if not analysis.ok:
-        return FeatureMaps(-1, node_id, 0, np.zeros((0, 1, 1), np.float32), 0, 0,
+        return FeatureMaps(-1, node_id, 0, featuremaps.no_maps(), 0, 0,
                            "fix the model's problems to see its feature maps")
     bundle = bundle or load_data(cfg)
     if tuple(analysis.input_shape) != tuple(bundle.shape):
-        return FeatureMaps(-1, node_id, 0, np.zeros((0, 1, 1), np.float32), 0, 0,
+        return FeatureMaps(-1, node_id, 0, featuremaps.no_maps(), 0, 0,
                            "the Input shape does not match the dataset's images")
     gen = generate(graph, analysis=analysis)
     if model is None:
@@ -750,6 +747,4 @@ def feature_maps_for(graph: Graph, cfg: TrainConfig, node_id: str, bundle: DataB
     x0, label = bundle.probe()
     sample = transform(x0.unsqueeze(0).to(device))
     maps, total, msg = featuremaps.capture(model, graph, gen.attr_of, node_id, sample)
-    if maps is None:
-        maps = np.zeros((0, 1, 1), np.float32)
     return FeatureMaps(-1, node_id, 0, maps, total, label, msg)

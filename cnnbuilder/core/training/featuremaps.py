@@ -14,15 +14,20 @@ import numpy as np
 MAX_CHANNELS = 256  # a 512-channel block would make a 100-megapixel mosaic for no insight
 
 
-def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tuple[np.ndarray | None, int, str]:
-    """(maps C×H×W float32 or None, channels before capping, message when None).
+def no_maps() -> np.ndarray:
+    """What a block with nothing to show sends: zero channels."""
+    return np.zeros((0, 1, 1), np.float32)
+
+
+def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tuple[np.ndarray, int, str]:
+    """(maps C×H×W float32, channels before capping, message when there are none to show).
 
     `sample` is one normalised input, 1×C×H×W, on the model's device. The model is put in eval
     mode for the capture and restored; no gradient, no RNG use, so training is unaffected."""
     import torch
 
     if node_id not in graph:
-        return None, 0, "that block is no longer in the model"
+        return no_maps(), 0, "that block is no longer in the model"
     node = graph.node(node_id)
     got: list = []
     handle = None
@@ -39,7 +44,7 @@ def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tupl
         elif not graph.outputs(node_id):
             handle = model.register_forward_hook(lambda m, a, out: got.append(out))
         else:
-            return None, 0, f"{node.type} {node.label} has no output of its own to show: select a block after it"
+            return no_maps(), 0, f"{node.type} {node.label} has no output of its own to show: select a block after it"
     was_training = model.training
     try:
         if not got:
@@ -51,7 +56,7 @@ def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tupl
             handle.remove()
         model.train(was_training)
     if not got or not isinstance(got[0], torch.Tensor):
-        return None, 0, f"{node.label} produced no tensor"
+        return no_maps(), 0, f"{node.label} produced no tensor"
     out = got[0].detach()[0].float().contiguous().cpu().numpy()
     return as_maps(out)
 

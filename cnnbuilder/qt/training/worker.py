@@ -107,12 +107,10 @@ class TrainingWorker(QObject):
             ev = feature_maps_for(graph, cfg, req.node_id, self._bundle, model=model)
             ev = dataclasses.replace(ev, run_id=req.tag, message=ev.message or note)
         except Exception as exc:  # noqa: BLE001 - shown in the feature-map view, not raised
-            import numpy as np
-
             from ...core.training.events import first_line
+            from ...core.training.featuremaps import no_maps
 
-            ev = FeatureMaps(req.tag, req.node_id, 0, np.zeros((0, 1, 1), np.float32), 0, 0,
-                             first_line(exc) or type(exc).__name__)
+            ev = FeatureMaps(req.tag, req.node_id, 0, no_maps(), 0, 0, first_line(exc) or type(exc).__name__)
         self.event.emit(ev)
 
     @Slot(str)
