@@ -6,6 +6,7 @@ a 1000-block file. Prints medians; figures go to docs/benchmarks.md.
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import tempfile
@@ -14,9 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cnnbuilder.core import commands  # noqa: E402
 from cnnbuilder.core.codegen import generate  # noqa: E402
 from cnnbuilder.core.graph import Graph  # noqa: E402
-from cnnbuilder.core.project import Project, load_project, save_project  # noqa: E402
+from cnnbuilder.core.project import Project, load_project, loads, project_to_dict, save_project  # noqa: E402
 from cnnbuilder.core.shapes import analyze  # noqa: E402
 
 
@@ -85,6 +87,75 @@ def main() -> None:
         ms_both = median_ms(lambda: save_project(load_project(path), path), 20)
     print(f"project file, {len(g)} blocks ({size / 1024:.0f} KiB): load {ms_load:.1f} ms, save {ms_save:.1f} ms, "
           f"load+save {ms_both:.1f} ms   (goal: <= 100 ms)")
+    print("scaling (time at 4k blocks / time at 1k: 4 is linear, 16 quadratic), median of 5:")
+    rows = [scaling(n) for n in (1000, 4000)]
+    for what in rows[0]:
+        a, b = rows[0][what], rows[1][what]
+        print(f"  {what:38s} 1k {a:8.1f} ms   4k {b:8.1f} ms   ratio {b / a:5.1f}")
+
+
+def chain(n: int) -> Graph:
+    g = Graph()
+    with g.batch():
+        prev = g.add_node("Input", {"shape": [8]}).id
+        for _ in range(n - 1):
+            nid = g.add_node("Linear", {"out_features": 8}).id
+            g.connect(prev, nid)
+            prev = nid
+    return g
+
+
+def wide_concat(branches: int) -> Graph:
+    g = Graph()
+    with g.batch():
+        x = g.add_node("Input", {"shape": [4, 8, 8]}).id
+        cat = g.add_node("Concat").id
+        for _ in range(branches):
+            b = g.add_node("ReLU").id
+            g.connect(x, b)
+            g.connect(b, cat)
+    return g
+
+
+def scaling(n: int) -> dict[str, float]:
+    """Operations the testers found quadratic: loading edges listed in reverse, delete-all, its
+    undo, duplicate-all. Each runs on a fresh n-block chain."""
+    data = project_to_dict(Project(graph=chain(n)))
+    data["edges"].reverse()
+    reversed_text = json.dumps(data)
+    assert len(loads(reversed_text).graph) == n
+    out = {"load, edges in reverse order": median_ms(lambda: loads(reversed_text), 5)}
+
+    def timed(op) -> float:
+        times = []
+        for _ in range(5):
+            g = chain(n)
+            stack = commands.UndoStack(g)
+            t0 = time.perf_counter()
+            op(g, stack)
+            times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+    def delete_all(g, stack):
+        stack.push(commands.remove_nodes(g, [x.id for x in g]))
+
+    def delete_then_undo(g, stack):
+        stack.push(commands.remove_nodes(g, [x.id for x in g]))
+        t0 = time.perf_counter()
+        stack.undo()
+        return time.perf_counter() - t0
+
+    out["delete all"] = timed(delete_all)
+    undo = []
+    for _ in range(5):
+        g = chain(n)
+        undo.append(delete_then_undo(g, commands.UndoStack(g)) * 1000)
+    out["undo delete all"] = statistics.median(undo)
+    out["duplicate all"] = timed(lambda g, stack: stack.push(commands.duplicate(g, [x.id for x in g])))
+    wide = wide_concat(n // 2)
+    out["analyze, n/2 branches into one Concat"] = median_ms(lambda: analyze(wide), 5)
+    out["build n/2 branches into one Concat"] = median_ms(lambda: wide_concat(n // 2), 5)
+    return out
 
 
 if __name__ == "__main__":

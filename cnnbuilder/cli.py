@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -174,10 +175,34 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in known:
         argv = ["gui", *argv]  # `cnnbuilder` and `cnnbuilder model.json` open the editor
     args = parser.parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalSafe(out), TerminalSafe(err)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+class TerminalSafe:
+    """Everything the CLI prints passes through here: block names, ids and paths come from files,
+    so escape sequences in them must not rewrite the user's screen, and lone surrogates (from
+    undecodable file names) must not raise UnicodeEncodeError. Each such character is written
+    as a \\uXXXX escape, which keeps --json output valid JSON."""
+
+    _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        safe = self._UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        self._stream.write(safe.encode(self.encoding or "utf-8", "backslashreplace").decode(self.encoding or "utf-8"))
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from .graph import UNSET, Graph, GraphError
+from .graph import UNSET, Graph, GraphError, check_pos
 
 
 class Command(ABC):
@@ -67,6 +67,22 @@ class AddNode(Command):
         graph.remove_node(self.node_id)
 
 
+class ConnectMany(Command):
+    """Many edges with one cycle check (pasting a long chain edge by edge is quadratic)."""
+
+    def __init__(self, edges: list[tuple[str, str]]):
+        self.edges = list(edges)
+        self.text = "Connect"
+
+    def redo(self, graph: Graph) -> None:
+        graph.connect_all([(s, d, None) for s, d in self.edges])
+
+    def undo(self, graph: Graph) -> None:
+        with graph.batch():
+            for s, d in reversed(self.edges):
+                graph.disconnect(s, d)
+
+
 class Connect(Command):
     def __init__(self, src: str, dst: str, index: int | None = None):
         self.src, self.dst, self.index = src, dst, index
@@ -93,32 +109,47 @@ class Disconnect(Command):
         graph.connect(self.src, self.dst, self.index)
 
 
-class RemoveNode(Command):
-    """Removes a block's edges first (as child steps), then the block; undo restores its place
-    in the node order and each edge's position among its target's inputs."""
+class RemoveNodes(Command):
+    """Removes blocks and their edges; undo restores each block's place in the node order and
+    each edge's position among its target's inputs. Many blocks are one pass each way, so
+    deleting and restoring a whole graph stays linear."""
 
-    def __init__(self, node_id: str):
-        self.node_id = node_id
-        self.text = "Delete block"
-        self._saved: tuple | None = None
-        self._edges: list[Disconnect] = []
+    def __init__(self, node_ids: Iterable[str]):
+        self.node_ids = list(dict.fromkeys(node_ids))
+        self.text = "Delete block" if len(self.node_ids) == 1 else "Delete"
+        self._saved: list[tuple[int, dict]] = []
+        self._edges: list[tuple[str, str, int]] = []
 
     def redo(self, graph: Graph) -> None:
-        n = graph.node(self.node_id)
-        self._saved = (graph.index_of(n.id), n.type, dict(n.params), n.name, n.pos)
-        self._edges = [Disconnect(s, n.id) for s in graph.inputs(n.id)]
-        self._edges += [Disconnect(n.id, d) for d in graph.outputs(n.id)]
-        with graph.batch():
-            for c in self._edges:
-                c.redo(graph)
-            graph.remove_node(n.id)
+        for nid in self.node_ids:
+            graph.node(nid)  # all-or-nothing: refuse before anything changes
+        place = graph.order_index()
+        chosen = set(self.node_ids)
+        ids = sorted(chosen, key=place.__getitem__)
+        self._saved = []
+        edges = {}
+        for nid in ids:
+            n = graph.node(nid)
+            self._saved.append((place[nid], {"type_name": n.type, "params": dict(n.params), "name": n.name,
+                                             "pos": n.pos, "node_id": nid}))
+            for i, s in enumerate(graph.inputs(nid)):
+                edges[(s, nid)] = i
+            for d in graph.outputs(nid):
+                edges[(nid, d)] = graph.inputs(d).index(nid)
+        # Restoring inputs in ascending position rebuilds each target's input order exactly.
+        self._edges = sorted(((s, d, i) for (s, d), i in edges.items()), key=lambda e: e[2])
+        graph.remove_nodes(ids)
 
     def undo(self, graph: Graph) -> None:
-        index, type_name, params, name, pos = self._saved
         with graph.batch():
-            graph.add_node(type_name, params, name, pos, self.node_id, index=index)
-            for c in reversed(self._edges):
-                c.undo(graph)
+            graph.insert_nodes(self._saved)
+            graph.connect_all(self._edges)
+
+
+class RemoveNode(RemoveNodes):
+    def __init__(self, node_id: str):
+        super().__init__([node_id])
+        self.node_id = node_id
 
 
 class SetParam(Command):
@@ -176,6 +207,9 @@ class Move(Command):
         return True
 
     def redo(self, graph: Graph) -> None:
+        for nid, pos in self.moves.items():  # all-or-nothing: check every block and position first
+            graph.node(nid)
+            check_pos(pos)
         for nid, pos in self.moves.items():
             prev = graph.move(nid, pos)
             self.old.setdefault(nid, prev)
@@ -185,9 +219,8 @@ class Move(Command):
             graph.move(nid, pos)
 
 
-def remove_nodes(graph: Graph, node_ids: Iterable[str]) -> Macro:
-    ids = [n for n in node_ids if n in graph]
-    return Macro("Delete" if len(ids) != 1 else "Delete block", [RemoveNode(n) for n in ids])
+def remove_nodes(graph: Graph, node_ids: Iterable[str]) -> RemoveNodes:
+    return RemoveNodes(n for n in node_ids if n in graph)
 
 
 def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dict | None = None,
@@ -252,39 +285,76 @@ def clip_of(graph: Graph, node_ids: Iterable[str]) -> dict:
     return {"nodes": nodes, "edges": edges}
 
 
-def paste(graph: Graph, clip: dict, offset: tuple[float, float] = (40.0, 40.0)) -> Macro:
+class ClipError(GraphError):
+    """Clipboard content that is not blocks this app can paste; the message says what is wrong."""
+
+
+def parse_clip(clip: Any) -> Graph:
+    """Check a clipboard (from anywhere: another app, another version, a hand-edited text) by the
+    same rules as a project file, into a scratch graph."""
+    from .project import ProjectError, graph_from_dict
+
+    if not isinstance(clip, dict) or not isinstance(clip.get("nodes"), list) or not clip["nodes"]:
+        raise ClipError("the clipboard holds no cnnbuilder blocks")
+    edges = clip.get("edges", [])
+    if not isinstance(edges, list) or not all(isinstance(e, (list, tuple)) and len(e) == 2 for e in edges):
+        raise ClipError("the clipboard's connections are not pairs of block ids")
+    try:
+        return graph_from_dict({"nodes": clip["nodes"], "edges": [{"from": s, "to": d} for s, d in edges]},
+                               "clipboard")
+    except ProjectError as exc:
+        raise ClipError(str(exc)) from None
+    except RecursionError:
+        raise ClipError("the clipboard holds data nested too deeply") from None
+
+
+def paste(graph: Graph, clip: Any, offset: tuple[float, float] = (40.0, 40.0)) -> Macro:
+    """Raises ClipError (with a reason) for anything that is not a valid clip."""
+    source = parse_clip(clip)
     children: list[Command] = []
     new_id: dict[str, str] = {}
     taken = {n.id for n in graph}
-    taken_names = {n.name for n in graph}
+    names = _FreshNames(n.name for n in graph)
     k = len(graph) + 1
-    for entry in clip["nodes"]:
+    for entry in source:
         while f"n{k}" in taken:
             k += 1
         nid = f"n{k}"
         taken.add(nid)
-        new_id[entry["id"]] = nid
-        name = entry.get("name") or None
-        if name is not None:
-            name = _fresh_name(name, taken_names)
-            taken_names.add(name)
-        pos = (entry["pos"][0] + offset[0], entry["pos"][1] + offset[1])
-        children.append(AddNode(entry["type"], entry.get("params", {}), name, pos, node_id=nid))
-    for s, d in clip["edges"]:
-        children.append(Connect(new_id[s], new_id[d]))
-    macro = Macro("Paste" if len(clip["nodes"]) != 1 else f"Paste {clip['nodes'][0]['type']}", children)
-    macro.new_ids = [new_id[e["id"]] for e in clip["nodes"]]
+        new_id[entry.id] = nid
+        name = names.fresh(entry.name) if entry.name else None
+        try:
+            pos = check_pos((entry.pos[0] + offset[0], entry.pos[1] + offset[1]))
+        except GraphError:
+            pos = entry.pos  # pasting at the canvas's edge: keep the copy where the original was
+        children.append(AddNode(entry.type, dict(entry.params), name, pos, node_id=nid))
+    if source.edges:
+        children.append(ConnectMany([(new_id[s], new_id[d]) for s, d in source.edges]))
+    macro = Macro("Paste" if len(source) != 1 else f"Paste {source.nodes[0].type}", children)
+    macro.new_ids = [new_id[n.id] for n in source]
     return macro
 
 
-def _fresh_name(name: str, taken: set[str]) -> str:
-    if name not in taken:
+class _FreshNames:
+    """Unique names for pasted copies: linear1 becomes linear2, linear3, ... without rescanning
+    every taken name for each copy."""
+
+    def __init__(self, taken: Iterable[str]):
+        self.taken = set(taken)
+        self.next: dict[str, int] = {}
+
+    def fresh(self, name: str) -> str:
+        if name not in self.taken:
+            self.taken.add(name)
+            return name
+        stem = name.rstrip("0123456789") or name
+        k = self.next.get(stem, 2)
+        while f"{stem}{k}" in self.taken:
+            k += 1
+        self.next[stem] = k + 1
+        name = f"{stem}{k}"
+        self.taken.add(name)
         return name
-    stem = name.rstrip("0123456789") or name
-    k = 2
-    while f"{stem}{k}" in taken:
-        k += 1
-    return f"{stem}{k}"
 
 
 class UndoStack:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .blocks import ParamError, UnknownBlockError, get_spec
+from .blocks.base import _show
 from .fileio import atomic_write_text
-from .graph import Graph, GraphError
+from .graph import Graph, GraphError, check_id, check_pos, clean_text
 
 FORMAT_NAME = "cnnbuilder-project"
 FORMAT_VERSION = 1
@@ -30,6 +32,15 @@ class Project:
     name: str = "Untitled"
     training: dict[str, Any] = field(default_factory=dict)  # training settings (see core.training)
     path: Path | None = None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        # Every way a name comes in (file, Save As from an undecodable file name, the GUI) ends
+        # here, so a name that could not be saved or printed never reaches the project.
+        if key == "name":
+            if not isinstance(value, str):
+                raise ProjectError(f"a project name must be text, got {type(value).__name__}")
+            value = clean_project_name(value)
+        object.__setattr__(self, key, value)
 
 
 # Each migration turns the dict of version N into version N + 1.
@@ -86,23 +97,35 @@ def save_project(project: Project, path: str | os.PathLike) -> None:
     project.path = path
 
 
-
 def load_project(path: str | os.PathLike) -> Project:
     path = Path(path)
-    where = str(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ProjectError(f"{where}: cannot open ({exc.strerror or exc})") from None
-    if size > MAX_FILE_BYTES:
-        raise ProjectError(f"{where}: {size} bytes is too large for a project file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProjectError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    project = loads(raw, where)
+    where = display_path(path)
+    project = loads(read_limited(path, MAX_FILE_BYTES, where, "a project file", ProjectError), where)
     project.path = path
     return project
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as messages show it: undecodable bytes and control characters escaped."""
+    text = os.fsdecode(path)
+    return text if clean_text(text) == text else ascii(text)[1:-1]
+
+
+def read_limited(path: Path, limit: int, where: str, what: str, error: type[Exception]) -> bytes:
+    """Read at most `limit` bytes: stat says 0 for /dev/zero and /proc files, so the size check
+    is made on what is read, and only regular files are read at all (a FIFO would block)."""
+    try:
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise error(f"{where}: not a regular file")
+            raw = f.read(limit + 1)
+    except IsADirectoryError:
+        raise error(f"{where}: is a folder, not {what}") from None
+    except OSError as exc:
+        raise error(f"{where}: cannot open ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise error(f"{where}: more than {limit // (1024 * 1024)} MiB is too large for {what}")
+    return raw
 
 
 def loads(raw: bytes | str, where: str = "<project>") -> Project:
@@ -119,7 +142,12 @@ def loads(raw: bytes | str, where: str = "<project>") -> Project:
                            "the file may be truncated or damaged") from None
     except RecursionError:
         raise ProjectError(f"{where}: nested too deeply to be a project file") from None
-    return project_from_dict(data, where)
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ProjectError(f"{where}: not a project file ({exc})") from None
+    try:
+        return project_from_dict(data, where)
+    except RecursionError:  # values nested hundreds deep inside an otherwise valid file
+        raise ProjectError(f"{where}: nested too deeply to be a project file") from None
 
 
 def project_from_dict(data: Any, where: str = "<project>") -> Project:
@@ -133,7 +161,7 @@ def project_from_dict(data: Any, where: str = "<project>") -> Project:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ProjectError(f"{where}: field 'version' must be a positive whole number (got {_short(version)})")
     if version > FORMAT_VERSION:
-        raise ProjectError(f"{where}: written by a newer cnnbuilder (format version {version}; this version "
+        raise ProjectError(f"{where}: written by a newer cnnbuilder (format version {_short(version)}; this version "
                            f"reads up to {FORMAT_VERSION}). Update cnnbuilder to open it.")
     while version < FORMAT_VERSION:
         data = MIGRATIONS[version](data)
@@ -144,8 +172,31 @@ def project_from_dict(data: Any, where: str = "<project>") -> Project:
     training = data.get("training", {})
     if not isinstance(training, dict):
         raise ProjectError(f"{where}: field 'training' must be an object")
+    _check_plain(training, f"{where}: training", 0)
     graph = graph_from_dict(data, where)
-    return Project(graph=graph, name=name[:200], training=training)
+    return Project(graph=graph, name=clean_project_name(name), training=training)
+
+
+def clean_project_name(name: str) -> str:
+    return clean_text(name).strip()[:200] or "Untitled"
+
+
+def _check_plain(value: Any, at: str, depth: int) -> None:
+    """Training settings are flat values and small lists; anything deeper, or text that could
+    not be written back, is damage (and would fail only later, at save time)."""
+    if depth > 4:
+        raise ProjectError(f"{at}: nested too deeply")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if clean_text(k) != k:
+                raise ProjectError(f"{at}: a setting name holds control or unencodable characters")
+            _check_plain(v, f"{at}.{k}", depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{at}[{i}]", depth + 1)
+    elif isinstance(value, str):
+        if clean_text(value) != value:
+            raise ProjectError(f"{at}: holds control or unencodable characters")
 
 
 def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
@@ -164,8 +215,10 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
             if not isinstance(entry, dict):
                 raise ProjectError(f"{at}: expected an object")
             nid = entry.get("id")
-            if not isinstance(nid, str) or not nid or len(nid) > 64:
-                raise ProjectError(f"{at}.id: expected a non-empty text id (got {_short(nid)})")
+            try:
+                check_id(nid)
+            except GraphError as exc:
+                raise ProjectError(f"{at}.id: {exc}") from None
             at = f"{where}: block {nid!r}"
             unknown = set(entry) - {"id", "type", "name", "params", "pos"}
             if unknown:
@@ -176,23 +229,24 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
             try:
                 get_spec(type_name)
             except UnknownBlockError:
-                raise ProjectError(f"{at}.type: unknown block type {type_name!r}") from None
+                raise ProjectError(f"{at}.type: unknown block type {_short(type_name)}") from None
             params = entry.get("params", {})
             if not isinstance(params, dict):
                 raise ProjectError(f"{at}.params: expected an object")
-            pos = entry.get("pos", [0, 0])
-            if (not isinstance(pos, list) or len(pos) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e9 for v in pos)):
-                raise ProjectError(f"{at}.pos: expected [x, y] (got {_short(pos)})")
+            try:
+                pos = check_pos(entry.get("pos", [0, 0]))
+            except GraphError as exc:
+                raise ProjectError(f"{at}.pos: {exc}") from None
             name = entry.get("name", "")
             if not isinstance(name, str):
                 raise ProjectError(f"{at}.name: expected text")
             try:
-                graph.add_node(type_name, params, name=name, pos=tuple(pos), node_id=nid)
+                graph.add_node(type_name, params, name=name, pos=pos, node_id=nid)
             except ParamError as exc:
                 raise ProjectError(f"{at}.params.{exc.param}: {exc.reason}") from None
             except GraphError as exc:
                 raise ProjectError(f"{at}: {exc}") from None
+        pairs = []
         for i, e in enumerate(edges):
             at = f"{where}: edges[{i}]"
             if not isinstance(e, dict) or set(e) != {"from", "to"}:
@@ -201,13 +255,13 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
             for key, nid in (("from", src), ("to", dst)):
                 if not isinstance(nid, str) or nid not in graph:
                     raise ProjectError(f"{at}.{key}: no block with id {_short(nid)}")
-            try:
-                graph.connect(src, dst)
-            except GraphError as exc:
-                raise ProjectError(f"{at}: {exc}") from None
+            pairs.append((src, dst, None))
+        try:
+            graph.connect_all(pairs)
+        except GraphError as exc:
+            raise ProjectError(f"{where}: edges[{getattr(exc, 'edge_index', '?')}]: {exc}") from None
     return graph
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return _show(value)

@@ -4,11 +4,12 @@ shape or a reason it cannot work. Pure arithmetic, no tensors: fast enough to ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import ParamError, Shape, ShapeError, fmt_shape, get_spec
-from .blocks.base import Ctx
+from .blocks.base import MAX_INT, Ctx
 from .graph import CycleError, Graph
 from .stats import ZERO, BlockStats, block_stats
 
@@ -116,6 +117,11 @@ def analyze(graph: Graph) -> Analysis:
             continue
         if any(d < 1 for d in info.shape):
             info.error = f"the output would be empty ({fmt_shape(info.shape)})"
+            info.shape = None
+            continue
+        if math.prod(info.shape) > MAX_INT:
+            info.error = (f"the output would have {math.prod(info.shape):.3g} values per sample, more than "
+                          f"a PyTorch tensor can hold ({MAX_INT:.3g})")
             info.shape = None
             continue
         info.stats = block_stats(spec, resolved, info.inputs, info.shape)

@@ -3,7 +3,9 @@ statistics and code. Nothing here knows about Qt or tensors."""
 
 from __future__ import annotations
 
+import functools
 import math
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,7 @@ SHAPE = "shape"  # list of ints (Input shape, LayerNorm normalized_shape)
 DIM = "dim"  # int, a tensor dimension counted with the batch first, as torch does
 
 MAX_SIZE = 1 << 20  # channels, features, kernel sizes: larger values are surely typos
+MAX_INT = (1 << 63) - 1  # torch sizes are int64: no whole-number parameter may exceed this
 
 
 class ShapeError(Exception):
@@ -52,6 +55,10 @@ class Param:
     positional: bool = False  # written positionally in generated code
     ctor: bool = True  # passed to the torch.nn constructor
 
+    @functools.cached_property
+    def canonical_default(self) -> Any:
+        return self.default if self.default is None else self.normalize(self.default)
+
     def normalize(self, value: Any) -> Any:
         """Check a value and return its canonical Python form (pairs become tuples)."""
         if value is None:
@@ -66,7 +73,10 @@ class Param:
         if k == FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamError(self.name, f"expected a number, got {_show(value)}")
-            v = float(value)
+            try:
+                v = float(value)
+            except OverflowError:  # a 400-digit integer in a float field
+                raise ParamError(self.name, f"{_show(value)} is too large") from None
             if not math.isfinite(v):
                 raise ParamError(self.name, "must be a finite number")
             self._bounds(v)
@@ -141,6 +151,8 @@ def _as_int(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise ParamError(name, f"expected a whole number, got {_show(value)}")
     if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ParamError(name, f"{_show(value)} is beyond what PyTorch can hold (at most {MAX_INT})")
         return value
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
@@ -148,12 +160,33 @@ def _as_int(name: str, value: Any) -> int:
 
 
 def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(v)
+    if isinstance(v, int):
+        return _show(v)
+    return str(int(v)) if v.is_integer() else repr(v)
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A short, always-printable rendering of a user's value for a message: no RecursionError on
+    deep nesting, no ValueError on a 5,000-digit integer, no raw control characters."""
+    return _SHOW.repr(value)
+
+
+class _ShortRepr(reprlib.Repr):
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxtuple, self.maxdict, self.maxstring, self.maxother = 2, 4, 4, 4, 30, 30
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 64:
+            return f"a {len(str(abs(x))) if x.bit_length() < 13000 else 'many'}-digit number"
+        return repr(x)
+
+    def repr(self, x: Any) -> str:
+        text = super().repr(x)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+
+_SHOW = _ShortRepr()
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -210,7 +243,8 @@ class LayerSpec:
         return {p.name: p.default for p in self.params if p.required}
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
-        out = {p.name: p.default for p in self.params}
+        # Defaults in their canonical form too: a file that omits kernel_size gets (3, 3), not 3.
+        out = {p.name: p.canonical_default for p in self.params}
         out.update(params)
         return out
 
