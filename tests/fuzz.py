@@ -26,7 +26,8 @@ TYPES = sorted(REGISTRY)
 
 def fuzz_settings(default: int, long: int):
     return settings(max_examples=long if LONG else default, deadline=None, derandomize=not LONG,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])  # tests make their own per example
 
 
 # Names nn.Module, Python and the generated code care about, plus text that breaks terminals,

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..core.blocks import get_spec
 from ..core.codegen import CodegenError, generate
-from ..core.commands import AddNode, Connect, Macro, Move, clip_of, duplicate, paste
+from ..core.commands import AddNode, ClipError, Connect, Macro, Move, clip_of, duplicate, paste
 from ..core.fileio import atomic_write_text
 from ..core.project import Project, ProjectError
 from ..core.stats import human
@@ -627,8 +627,8 @@ class MainWindow(QMainWindow):
         offset = (40.0 * rounds, 40.0 * rounds)  # repeated pastes cascade instead of stacking
         try:
             cmd = paste(self.document.graph, clip, offset)
-        except (KeyError, TypeError, ValueError, IndexError):
-            self.show_status("The clipboard holds no cnnbuilder blocks")
+        except ClipError as exc:
+            self.show_status(f"Cannot paste: {exc}")
             return []
         problem = self.document.push(cmd)
         if problem:
