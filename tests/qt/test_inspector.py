@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnbuilder.core.commands import AddNode, Connect
 from cnnbuilder.core.graph import UNSET
-from cnnbuilder.qt.inspector import AutoEditor, IntEditor, PaddingEditor, PairEditor, ShapeEditor
+from cnnbuilder.qt.param_editors import AutoEditor, IntEditor, PaddingEditor, PairEditor, ShapeEditor
 
 from .helpers import node_by_name
 
