@@ -12,8 +12,8 @@ import html
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QFormLayout,
@@ -184,7 +184,20 @@ class InspectorPanel(QWidget):
             old.deleteLater()
         self.scroll.setWidget(host)
         self.form_host = host
+        for w in host.findChildren(QWidget):
+            w.installEventFilter(self)
         self.refresh()
+
+    def eventFilter(self, obj, event) -> bool:
+        # Editors commit as the user types, so there is nothing of their own to undo: Ctrl+Z and
+        # redo go to the document's undo stack, as from anywhere else. Only the name field holds
+        # text that is not committed yet (until Enter or leaving it), and undoes that itself.
+        if event.type() == QEvent.ShortcutOverride and (any(event.matches(k) for k in _UNDO_KEYS)
+                                                        or QKeySequence(event.keyCombination()) == _CTRL_Y):
+            if not (obj is self.name_edit and self.name_edit.isModified()):
+                event.ignore()
+                return True
+        return super().eventFilter(obj, event)
 
     # -- reading the graph back -------------------------------------------------------
     def refresh(self) -> None:
@@ -287,4 +300,6 @@ class InspectorPanel(QWidget):
         self.focus_name()
 
 
+_UNDO_KEYS = (QKeySequence.Undo, QKeySequence.Redo)
+_CTRL_Y = QKeySequence("Ctrl+Y")
 _esc = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs

@@ -1,0 +1,61 @@
+"""Defects found trying the app as a new user (issue 9, section 5)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QSpinBox
+
+from cnnbuilder.qt.theme import light_palette
+
+
+def test_theme_switch_after_deselecting_a_block_restyles_everything(window, qtbot):
+    conv = window.document.graph.find("conv1").id
+    window.document.set_selection([conv])
+    window.document.set_selection([])
+    qtbot.wait(10)  # the old form is deleted
+    before = window.act_undo.icon().cacheKey()
+    try:
+        window.set_theme("dark")  # raised "Internal C++ object (QLabel) already deleted"
+        assert window.act_undo.icon().cacheKey() != before  # icons follow the new theme
+        window.document.set_selection([conv])
+        window.set_theme("light")
+    finally:
+        QApplication.instance().setPalette(light_palette())
+        window.settings.setValue("theme", "system")
+
+
+def _focused_spin(window, qtbot, name: str) -> QSpinBox:
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
+    window.document.set_selection([window.document.graph.find(name).id])
+    spin = window.inspector.editors["out_channels"].widget.findChild(QSpinBox) \
+        or window.inspector.editors["out_channels"].widget
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=3000)
+    return spin
+
+
+def test_ctrl_z_in_an_inspector_field_undoes_the_document(window, qtbot):
+    g = window.document.graph
+    conv = g.find("conv1")
+    spin = _focused_spin(window, qtbot, "conv1")
+    spin.setValue(24)
+    assert conv.params["out_channels"] == 24
+    qtbot.keyClick(spin, Qt.Key_Z, Qt.ControlModifier)
+    assert conv.params["out_channels"] == 16
+    qtbot.keyClick(spin, Qt.Key_Y, Qt.ControlModifier)
+    assert conv.params["out_channels"] == 24
+    qtbot.keyClick(spin, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # nothing left to redo
+    assert conv.params["out_channels"] == 24
+
+
+def test_ctrl_z_in_the_name_field_undoes_its_own_typing_first(window, qtbot):
+    g = window.document.graph
+    spin = _focused_spin(window, qtbot, "conv1")
+    spin.setValue(20)
+    name = window.inspector.name_edit
+    name.setFocus()
+    qtbot.keyClicks(name, "xyz")
+    qtbot.keyClick(name, Qt.Key_Z, Qt.ControlModifier)  # uncommitted typing: the field's own undo
+    assert g.find("conv1").params["out_channels"] == 20
+    assert name.text() != "conv1xyz"
