@@ -405,3 +405,33 @@ class UndoStack:
 
     def is_clean(self) -> bool:
         return self._clean_index == len(self._done)
+
+
+def delete_and_reconnect(graph: Graph, node_ids: Iterable[str]) -> Macro:
+    """Delete blocks and join what fed each one to what it fed, so a chain stays a chain (one
+    undo step). Raises GraphError with the reason where ports or shapes make that impossible."""
+    from .shapes import analyze
+
+    chosen = [n for n in node_ids if n in graph]
+    if not chosen:
+        raise GraphError("select the blocks to delete")
+    scratch = graph.copy()
+    picked = set(chosen)
+    steps: list[Command] = []
+    for nid in (n for n in scratch.topo_order() if n in picked):
+        node = scratch.node(nid)
+        ins, outs = scratch.inputs(nid), scratch.outputs(nid)
+        if len(ins) != 1:
+            raise GraphError(f"{node.label} has {'no input' if not ins else f'{len(ins)} inputs'}, so there is "
+                             "nothing unambiguous to reconnect its outputs to; use Delete")
+        rejoin = [Connect(ins[0], d, scratch.inputs(d).index(nid)) for d in outs]
+        step = Macro(f"Delete {node.label}", [RemoveNode(nid), *rejoin])
+        step.redo(scratch)  # refuses (e.g. already connected) with the graph's own reason
+        steps.append(step)
+    before, after = analyze(graph), analyze(scratch)
+    for n in scratch:
+        info = after.nodes[n.id]
+        if info.error and not info.waiting and before.nodes[n.id].error is None:
+            gone = ", ".join(graph.node(c).label for c in chosen)
+            raise GraphError(f"without {gone}, {n.label} would fail: {info.error}")
+    return Macro("Delete and reconnect", steps)

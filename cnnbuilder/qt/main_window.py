@@ -38,7 +38,18 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..core.blocks import get_spec
 from ..core.codegen import CodegenError, generate
-from ..core.commands import AddNode, ClipError, Connect, Macro, Move, clip_of, duplicate, paste
+from ..core.commands import (
+    AddNode,
+    ClipError,
+    Connect,
+    Macro,
+    Move,
+    clip_of,
+    delete_and_reconnect,
+    duplicate,
+    paste,
+)
+from ..core.graph import GraphError
 from ..core.fileio import atomic_write_text
 from ..core.project import Project, ProjectError
 from ..core.stats import human
@@ -264,6 +275,8 @@ class MainWindow(QMainWindow):
         self.act_duplicate = A("&Duplicate", self.duplicate, "Ctrl+D", "duplicate", "Duplicate the selected blocks")
         self.act_delete = A("De&lete", self.delete, [K.Delete, "Backspace"], "delete",
                             "Delete the selected blocks and connections")
+        self.act_delete_reconnect = A("Delete and Re&connect", self.delete_and_reconnect, "Ctrl+Shift+Delete", None,
+                                      "Delete the selected blocks and join what fed them to what they fed")
         self.act_select_all = A("Select &All", self.select_all, K.SelectAll, None, "Select every block")
         self.act_rename = A("&Rename Block", self.rename_selected, "F2", None, "Rename the selected block")
         self.act_find = A("&Find Block Type", self.focus_palette_search, K.Find, "search",
@@ -325,7 +338,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Edit")
         m.addActions([self.act_undo, self.act_redo])
         m.addSeparator()
-        m.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete])
+        m.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate, self.act_delete,
+                      self.act_delete_reconnect])
         m.addSeparator()
         m.addActions([self.act_select_all, self.act_rename, self.act_find])
         m = mb.addMenu("&View")
@@ -396,6 +410,7 @@ class MainWindow(QMainWindow):
         self.act_cut.setEnabled(has_nodes)
         self.act_duplicate.setEnabled(has_nodes)
         self.act_delete.setEnabled(has_sel)
+        self.act_delete_reconnect.setEnabled(has_nodes)
         self.act_rename.setEnabled(len(self.document.selection) == 1)
 
     def _update_paste_action(self) -> None:
@@ -653,6 +668,20 @@ class MainWindow(QMainWindow):
     def delete(self) -> bool:
         return self.scene.delete_selection()
 
+    def delete_and_reconnect(self) -> bool:
+        ids = self.document.selection
+        try:
+            cmd = delete_and_reconnect(self.document.graph, ids)
+        except GraphError as exc:
+            self.show_status(f"Cannot delete and reconnect: {exc}")
+            return False
+        problem = self.document.push(cmd)
+        if problem:
+            self.show_status(f"Cannot delete and reconnect: {problem}")
+            return False
+        self.show_status(f"Deleted {len(ids)} block{'s' if len(ids) != 1 else ''} and reconnected the chain")
+        return True
+
     def select_all(self) -> None:
         self.document.set_selection([n.id for n in self.document.graph])
 
@@ -721,7 +750,7 @@ class MainWindow(QMainWindow):
         if isinstance(item, NodeItem):
             menu.addActions([self.act_rename, self.act_duplicate, self.act_copy, self.act_cut])
             menu.addSeparator()
-            menu.addAction(self.act_delete)
+            menu.addActions([self.act_delete, self.act_delete_reconnect])
         elif isinstance(item, EdgeItem):
             menu.addAction(icon("delete"), "Delete Connection", self.delete)
         else:

@@ -56,7 +56,7 @@ def summary_rows(graph: Graph, a: Analysis) -> list[Row]:
                         info.stats.params if ok else None, info.stats.macs if ok else None,
                         info.stats.memory if ok else None,
                         info.error if info is not None else None, bool(info is not None and info.waiting)))
-    rows.append(Row(None, "Total", f"{len(graph)} blocks",
+    rows.append(Row(None, "Total", f"{len(graph)} block{'' if len(graph) == 1 else 's'}",
                     fmt_shape(a.output_shape) if a.ok and a.output_shape else ("—" if not a.ok else ""),
                     a.total_params, a.total_macs, a.total_memory, None, False))
     return rows

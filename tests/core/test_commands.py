@@ -182,3 +182,44 @@ def test_failed_macro_rolls_back():
     with pytest.raises(GraphError):
         C.UndoStack(g).push(bad)
     assert graph_to_dict(g) == before
+
+
+def test_delete_and_reconnect_joins_the_chain_in_one_step():
+    g = load_project("resources/examples/mnist_cnn.json").graph
+    stack = C.UndoStack(g)
+    before = graph_to_dict(g)
+    relu1, pool1, conv2 = (g.find(n).id for n in ("relu1", "pool1", "conv2"))
+    stack.push(C.delete_and_reconnect(g, [relu1]))
+    assert relu1 not in g and g.inputs(pool1) == [g.find("conv1").id]
+    assert analyze(g).ok
+    stack.undo()
+    assert graph_to_dict(g) == before
+    # Linear cannot take the feature map that Flatten turned into features: refused, graph untouched.
+    with pytest.raises(GraphError, match="without flatten1, fc1 would fail: "):
+        C.delete_and_reconnect(g, [g.find("flatten1").id])
+    assert graph_to_dict(g) == before
+    # Neighbours at once, in any order: conv1 -> conv2 directly (fc1's inferred size follows).
+    stack.push(C.delete_and_reconnect(g, [pool1, relu1]))
+    assert g.inputs(conv2) == [g.find("conv1").id] and analyze(g).ok
+
+
+def test_delete_and_reconnect_refuses_with_reasons():
+    g = load_project("resources/examples/resnet_small.json").graph
+    add = next(n for n in g if n.type == "Add")
+    with pytest.raises(GraphError, match="2 inputs"):
+        C.delete_and_reconnect(g, [add.id])
+    with pytest.raises(GraphError, match="no input"):
+        C.delete_and_reconnect(g, [next(n for n in g if n.type == "Input").id])
+    # A block on a residual branch whose source already feeds the Add: the join would duplicate it.
+    from cnnbuilder.core.graph import Graph
+
+    r = Graph()
+    x, a, s = r.add_node("Input", {"shape": [4]}).id, r.add_node("ReLU").id, r.add_node("Add").id
+    r.connect(x, a)
+    r.connect(a, s)
+    r.connect(x, s)
+    with pytest.raises(GraphError, match="already connected"):
+        C.delete_and_reconnect(r, [a])
+    assert r.inputs(s) == [a, x]
+    with pytest.raises(GraphError, match="select"):
+        C.delete_and_reconnect(g, ["ghost"])

@@ -59,3 +59,30 @@ def test_ctrl_z_in_the_name_field_undoes_its_own_typing_first(window, qtbot):
     qtbot.keyClick(name, Qt.Key_Z, Qt.ControlModifier)  # uncommitted typing: the field's own undo
     assert g.find("conv1").params["out_channels"] == 20
     assert name.text() != "conv1xyz"
+
+
+def test_delete_and_reconnect_from_the_edit_menu(window):
+    g = window.document.graph
+    relu1, pool1 = g.find("relu1").id, g.find("pool1").id
+    assert window.act_delete_reconnect.shortcut().toString() == "Ctrl+Shift+Del"
+    window.document.set_selection([relu1])
+    window.act_delete_reconnect.trigger()
+    assert relu1 not in g and g.inputs(pool1) == [g.find("conv1").id]
+    assert window.document.undo_stack.undoText() == "Delete and reconnect"
+    window.document.undo_stack.undo()
+    assert g.inputs(pool1) == [relu1]
+    window.document.set_selection([g.find("flatten1").id])
+    window.act_delete_reconnect.trigger()
+    assert g.find("flatten1") is not None
+    assert "fc1 would fail" in window.statusBar().currentMessage()
+
+
+def test_summary_total_counts_one_block_in_the_singular(make_window):
+    from cnnbuilder.core.commands import remove_nodes
+
+    w = make_window("mnist_cnn", show=False)
+    g = w.document.graph
+    w.document.push(remove_nodes(g, [n.id for n in g][1:]))
+    model = w.summary_panel.table.model()
+    texts = [model.index(model.rowCount() - 1, c).data() for c in range(model.columnCount())]
+    assert "1 block" in texts and "1 blocks" not in texts
