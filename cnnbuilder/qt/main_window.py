@@ -49,8 +49,8 @@ from ..core.commands import (
     duplicate,
     paste,
 )
-from ..core.graph import GraphError
 from ..core.fileio import atomic_write_text
+from ..core.graph import GraphError
 from ..core.project import Project, ProjectError
 from ..core.stats import human
 from .autosave import Autosave
