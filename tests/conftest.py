@@ -28,3 +28,12 @@ def mnist_dir() -> Path:
 @pytest.fixture(params=sorted(p.stem for p in EXAMPLES.glob("*.json")))
 def example_path(request) -> Path:
     return EXAMPLES / f"{request.param}.json"
+
+
+def pytest_collection_modifyitems(config, items):
+    # CNNB_FUZZ=long runs the fuzzers for as long as their example counts take, past the
+    # per-test timeout that guards CI against hangs.
+    if os.environ.get("CNNB_FUZZ") == "long":
+        for item in items:
+            if "fuzz" in item.module.__name__:
+                item.add_marker(pytest.mark.timeout(0))

@@ -14,7 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QMimeData, QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QGuiApplication, QImage, QKeySequence, QPainter
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QColor,
+    QCursor,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QPainter,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -47,10 +57,12 @@ from ..core.commands import (
     clip_of,
     delete_and_reconnect,
     duplicate,
+    parse_clip,
     paste,
 )
 from ..core.fileio import atomic_write_text
 from ..core.graph import GraphError
+from ..core.placement import centre_on, free_shift
 from ..core.project import Project, ProjectError
 from ..core.stats import human
 from .autosave import Autosave
@@ -84,7 +96,6 @@ class MainWindow(QMainWindow):
         self._dark = is_dark()
         self._saved_docks: set[str] = set()  # panels whose place the restored layout knows
         self._fit_pending = True
-        self._paste_round = (None, 0)
         self.setWindowIcon(app_icon())
         self.setDockNestingEnabled(True)
         self.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
@@ -425,7 +436,6 @@ class MainWindow(QMainWindow):
 
     def _project_replaced(self) -> None:
         # The title and totals follow path_changed, modified_changed and graph_changed, which come next.
-        self._paste_round = (None, 0)
         if self.isVisible():
             self.view.show_start()
         else:
@@ -636,11 +646,8 @@ class MainWindow(QMainWindow):
         if clip is None:
             self.show_status("The clipboard holds no cnnbuilder blocks")
             return []
-        key = json.dumps(clip, sort_keys=True)
-        rounds = self._paste_round[1] + 1 if self._paste_round[0] == key else 1
-        self._paste_round = (key, rounds)
-        offset = (40.0 * rounds, 40.0 * rounds)  # repeated pastes cascade instead of stacking
         try:
+            offset = self._paste_offset(clip)
             cmd = paste(self.document.graph, clip, offset)
         except ClipError as exc:
             self.show_status(f"Cannot paste: {exc}")
@@ -652,11 +659,25 @@ class MainWindow(QMainWindow):
         self.document.set_selection(cmd.new_ids)
         return list(cmd.new_ids)
 
+    def _paste_offset(self, clip) -> tuple[float, float]:
+        """Centred where the user looks, then moved right past any block in the way, so repeated
+        pastes sit side by side and never on top of existing blocks."""
+        source = parse_clip(clip)
+        group = [n.pos for n in source]
+        size = (NODE_W, NODE_H)
+        dx, dy = centre_on(group, size, self._paste_anchor())
+        moved = [(x + dx, y + dy) for x, y in group]
+        sx, sy = free_shift((n.pos for n in self.document.graph), moved, size, (DX, 0.0))
+        return (round(dx + sx, 1), round(dy + sy, 1))
+
     def duplicate(self) -> list[str]:
         ids = self.document.selection
         if not ids:
             return []
-        cmd = duplicate(self.document.graph, ids)
+        g = self.document.graph
+        moved = [(g.node(n).pos[0] + 40.0, g.node(n).pos[1] + 40.0) for n in ids]
+        sx, sy = free_shift((n.pos for n in g), moved, (NODE_W, NODE_H), (DX, 0.0))
+        cmd = duplicate(g, ids, (40.0 + sx, 40.0 + sy))
         cmd.text = "Duplicate"
         problem = self.document.push(cmd)
         if problem:
@@ -704,10 +725,15 @@ class MainWindow(QMainWindow):
 
     def _free_spot(self, x: float, y: float) -> tuple[float, float]:
         """(x, y) moved right until no block is in the way."""
-        taken = [n.pos for n in self.document.graph]
-        while any(abs(px - x) < NODE_W + 10 and abs(py - y) < NODE_H + 10 for px, py in taken):
-            x += DX
-        return (x, y)
+        sx, sy = free_shift((n.pos for n in self.document.graph), [(x, y)], (NODE_W, NODE_H), (DX, 0.0))
+        return (x + sx, y + sy)
+
+    def _paste_anchor(self) -> tuple[float, float]:
+        """Where a paste goes: under the mouse when it is over the canvas, else the view's centre."""
+        vp = self.view.viewport()
+        at = vp.mapFromGlobal(QCursor.pos())
+        c = self.view.mapToScene(at if vp.rect().contains(at) else vp.rect().center())
+        return (c.x(), c.y())
 
     def append_block(self, type_name: str) -> str | None:
         """Palette double-click: add the block below the selected one and connect them."""

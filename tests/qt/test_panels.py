@@ -125,6 +125,15 @@ def test_summary_problems_list_jumps_to_the_block(window):
     assert "1 problem" in window.totals_label.text()
 
 
+def assert_no_overlaps(g):
+    from cnnbuilder.qt.canvas.items import NODE_H, NODE_W
+
+    pos = [n.pos for n in g]
+    for i, (x, y) in enumerate(pos):
+        for px, py in pos[i + 1:]:
+            assert abs(px - x) >= NODE_W or abs(py - y) >= NODE_H, f"blocks at {(x, y)} and {(px, py)} overlap"
+
+
 def test_copy_paste_and_duplicate_through_the_clipboard(window):
     g = window.document.graph
     conv1, relu1 = node_by_name(g, "conv1"), node_by_name(g, "relu1")
@@ -137,13 +146,19 @@ def test_copy_paste_and_duplicate_through_the_clipboard(window):
     assert len(new) == 2 and len(g) == 11
     assert g.inputs(new[1]) == [new[0]]  # the edge between the copies came along
     assert g.node(new[0]).params == g.node(conv1).params
-    assert g.node(new[0]).pos == (g.node(conv1).pos[0] + 40, g.node(conv1).pos[1] + 40)
+    # The copies keep their layout relative to each other, near the view's centre, on free canvas.
+    a, b = g.node(new[0]).pos, g.node(new[1]).pos
+    assert (b[0] - a[0], b[1] - a[1]) == (g.node(relu1).pos[0] - g.node(conv1).pos[0],
+                                          g.node(relu1).pos[1] - g.node(conv1).pos[1])
+    assert_no_overlaps(g)
     assert window.document.selection == new
-    again = window.paste()  # a second paste cascades instead of stacking on the first
-    assert g.node(again[0]).pos == (g.node(conv1).pos[0] + 80, g.node(conv1).pos[1] + 80)
+    again = window.paste()  # a second paste goes beside the first, never on it
+    assert g.node(again[0]).pos != a
+    assert_no_overlaps(g)
     window.document.set_selection([relu1])
     dup = window.duplicate()
     assert len(dup) == 1 and g.node(dup[0]).type == "ReLU"
+    assert_no_overlaps(g)
     assert window.document.undo_stack.undoText() == "Duplicate"
     # Cut removes the originals; pasting plain JSON text works too.
     window.document.set_selection([dup[0]])
