@@ -35,3 +35,14 @@ def centre_on(group: list[Pos], size: Pos, anchor: Pos) -> Pos:
     """The shift that puts the middle of the group's bounding box at `anchor`."""
     xs, ys = [p[0] for p in group], [p[1] for p in group]
     return (anchor[0] - (min(xs) + max(xs) + size[0]) / 2, anchor[1] - (min(ys) + max(ys) + size[1]) / 2)
+
+
+def block_above(candidates: Iterable[tuple[str, Pos]], pos: Pos, size: Pos, reach: float = 120.0) -> str | None:
+    """The block a drop at `pos` sits just below: its bottom edge within `reach` above the new
+    block's top and the two mostly side by side. The nearest wins; None if there is none."""
+    best, best_gap = None, math.inf
+    for nid, (x, y) in candidates:
+        gap = pos[1] - (y + size[1])
+        if 0 <= gap <= reach and abs(x - pos[0]) < size[0] * 0.6 and gap < best_gap:
+            best, best_gap = nid, gap
+    return best

@@ -86,3 +86,38 @@ def test_summary_total_counts_one_block_in_the_singular(make_window):
     model = w.summary_panel.table.model()
     texts = [model.index(model.rowCount() - 1, c).data() for c in range(model.columnCount())]
     assert "1 block" in texts and "1 blocks" not in texts
+
+
+def test_a_block_dropped_just_below_a_free_output_is_connected(window, qtbot):
+    from PySide6.QtCore import QPointF
+
+    from cnnbuilder.qt.canvas.items import NODE_H, NODE_W
+
+    from .helpers import drop_block
+
+    g = window.document.graph
+    fc1 = g.find("fc1")  # the model's last block: its output is free
+    at = QPointF(fc1.pos[0] + NODE_W / 2 + 20, fc1.pos[1] + NODE_H + 40 + NODE_H / 2)
+    window.view.centerOn(at)
+    drop_block(window.view, "ReLU", at)
+    new = g.nodes[-1]
+    assert g.inputs(new.id) == [fc1.id]
+    assert "Connected fc1" in window.statusBar().currentMessage()
+    window.document.undo_stack.undo()  # one step removes block and connection
+    assert new.id not in g and g.outputs(fc1.id) == []
+    # Far below (or beside) a block nothing is wired.
+    far = QPointF(fc1.pos[0] + NODE_W / 2, fc1.pos[1] + NODE_H + 400)
+    window.view.centerOn(far)
+    drop_block(window.view, "ReLU", far)
+    assert g.inputs(g.nodes[-1].id) == []
+
+
+def test_block_above_geometry():
+    from cnnbuilder.core.placement import block_above
+
+    size = (180.0, 74.0)
+    blocks = [("a", (0.0, 0.0)), ("b", (0.0, 200.0)), ("c", (400.0, 0.0))]
+    assert block_above(blocks, (10.0, 74.0 + 30), size) == "a"
+    assert block_above(blocks, (10.0, 274.0 + 5), size) == "b"
+    assert block_above(blocks, (200.0, 104.0), size) is None  # beside, not below
+    assert block_above(blocks, (10.0, 74.0 + 500), size) is None

@@ -26,6 +26,7 @@ from ...core.commands import (
     splice_into_edge,
     splice_refusal,
 )
+from ...core.placement import block_above
 from ...core.graph import Graph, GraphError, Node
 from ...core.shapes import NodeInfo
 from ..document import Document
@@ -342,6 +343,25 @@ class GraphScene(QGraphicsScene):
         self.document.set_selection([cmd.node_id])
         return cmd.node_id
 
+    def drop_below(self, type_name: str, center: QPointF) -> str | None:
+        """A block dropped just below one whose output is free continues that chain: added and
+        connected in one undo step. None (nothing done) where there is no such block."""
+        if get_spec(type_name).max_inputs == 0:
+            return None
+        pos = self.snapped(center.x() - NODE_W / 2, center.y() - NODE_H / 2)
+        free = ((n.id, n.pos) for n in self.graph if not self.graph.outputs(n.id))
+        src = block_above(free, pos, (NODE_W, NODE_H))
+        if src is None:
+            return None
+        new_id = self.graph.new_id()
+        cmd = Macro(f"Add {type_name}", [AddNode(type_name, pos=pos, node_id=new_id), Connect(src, new_id)])
+        if self.document.push(cmd):
+            return None  # e.g. the block above takes no more outputs: add it unconnected instead
+        self.document.set_selection([new_id])
+        self.message.emit(f"Connected {self.graph.node(src).label} → {self.graph.node(new_id).label} "
+                          "(dropped just below it; Ctrl+Z to undo)")
+        return new_id
+
     def drop_block(self, type_name: str, scene_pos: QPointF) -> str | None:
         """What dropping a palette block does: insert it into the edge under the mouse, or add
         it where it was dropped. Returns the new block's id (None if refused)."""
@@ -352,7 +372,7 @@ class GraphScene(QGraphicsScene):
             return None
         edge = self.edge_at(scene_pos)
         if edge is None:
-            return self.add_block(type_name, scene_pos)
+            return self.drop_below(type_name, scene_pos) or self.add_block(type_name, scene_pos)
         src, dst = edge.key
         if spec.max_inputs == 0:
             self.message.emit(f"Cannot insert {type_name} into a connection: it takes no inputs")
