@@ -26,8 +26,8 @@ from ...core.commands import (
     splice_into_edge,
     splice_refusal,
 )
-from ...core.placement import block_above
 from ...core.graph import Graph, GraphError, Node
+from ...core.placement import block_above
 from ...core.shapes import NodeInfo
 from ..document import Document
 from ..theme import canvas_colors
