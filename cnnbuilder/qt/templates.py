@@ -23,6 +23,7 @@ from ..core.blocks import fmt_shape
 from ..core.graph import Graph
 from ..core.project import Project, loads
 from ..core.shapes import analyze
+from ..core.training.config import shapes_fitting
 from ..core.stats import human
 from .canvas.scene import GraphScene
 from .document import Document
@@ -43,6 +44,8 @@ class Template:
             return empty_project()
         project = loads(self.text, f"example {self.key}")
         project.path = None
+        # Opens ready to train on the built-in data: shapes drawn at the Input's size and channels.
+        project.training = shapes_fitting(analyze(project.graph).input_shape, project.training)
         return project
 
     def describe(self) -> str:

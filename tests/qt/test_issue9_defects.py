@@ -121,3 +121,27 @@ def test_block_above_geometry():
     assert block_above(blocks, (10.0, 274.0 + 5), size) == "b"
     assert block_above(blocks, (200.0, 104.0), size) is None  # beside, not below
     assert block_above(blocks, (10.0, 74.0 + 500), size) is None
+
+
+def test_every_template_opens_ready_to_train_on_the_built_in_data(window):
+    from cnnbuilder.qt.templates import templates
+
+    for t in templates():
+        if not t.text:
+            continue
+        window.answers["template"] = t.project()
+        window.new_project()
+        panel = window.training_panel
+        assert panel.config().dataset == "shapes"
+        assert not panel.fit_frame.isVisibleTo(panel), (t.key, panel.fit_label.text())
+        assert panel.block_problems() == {}, t.key
+
+
+def test_shapes_fitting_follows_the_config_rules():
+    from cnnbuilder.core.training.config import shapes_fitting
+
+    assert shapes_fitting((3, 32, 32), {}) == {"dataset": "shapes", "shapes_channels": 3, "shapes_size": 32}
+    assert shapes_fitting((3, 32, 16), {"epochs": 2}) == {"epochs": 2}  # not square: unchanged
+    assert shapes_fitting((2, 32, 32), {}) == {}  # two channels: shapes cannot
+    assert shapes_fitting((1, 8, 8), {}) == {}  # below the smallest size shapes draws
+    assert shapes_fitting((1, 28, 28), {"dataset": "mnist"}) == {"dataset": "mnist"}

@@ -248,3 +248,20 @@ def default_data_root() -> str:
     from platformdirs import user_data_dir
 
     return os.path.join(user_data_dir("cnnbuilder", appauthor=False), "datasets")
+
+
+def shapes_fitting(input_shape: tuple[int, ...] | None, settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings on which the built-in shapes dataset matches a model's Input (it can be drawn
+    at any square size in 1 or 3 channels), so an example opens ready to train. Settings that
+    name another dataset, or an input shapes cannot match, come back unchanged."""
+    if settings.get("dataset", "shapes") != "shapes" or not input_shape or len(input_shape) != 3:
+        return settings
+    c, h, w = input_shape
+    fitted = {**settings, "dataset": "shapes", "shapes_channels": c, "shapes_size": h}
+    if h != w:
+        return settings
+    try:
+        TrainConfig.from_dict(fitted, strict=True)
+    except ConfigError:
+        return settings
+    return fitted

@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 from ...core.commands import SetParam
 from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
-from ...core.training.config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from ...core.training.config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig, shapes_fitting
 from ...core.training.data import DataError, DataMeta, check_fit, dataset_meta
 from ...core.training.engine import TrainControl
 from ...core.training.events import (
@@ -579,11 +579,12 @@ class TrainingPanel(QWidget):
                     if m.param == "shape":
                         self._add_fix(f"Set Input to {'×'.join(map(str, m.value))}",
                                       lambda nid=m.node_id, v=m.value: self._apply(SetParam(nid, "shape", v)))
-                        alt = _shapes_for(a.input_shape) if cfg.dataset == "shapes" else None
-                        if alt is not None:
-                            self._add_fix(f"Make the shapes {alt[0]}×{alt[1]}×{alt[1]}",
-                                          lambda c=alt[0], s=alt[1]: self._set_fields(shapes_channels=c,
-                                                                                       shapes_size=s))
+                        now = cfg.to_dict()
+                        alt = shapes_fitting(a.input_shape, now) if cfg.dataset == "shapes" else now
+                        if alt != now:
+                            c, s = alt["shapes_channels"], alt["shapes_size"]
+                            self._add_fix(f"Make the shapes {c}×{s}×{s}",
+                                          lambda c=c, s=s: self._set_fields(shapes_channels=c, shapes_size=s))
                     elif m.param == "out_features":
                         self._add_fix(f"Set {node.label} to {m.value} outputs",
                                       lambda nid=m.node_id, v=m.value: self._apply(SetParam(nid, "out_features", v)))
@@ -840,16 +841,6 @@ class TrainingPanel(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.shutdown()
         super().closeEvent(event)
-
-
-def _shapes_for(shape) -> tuple[int, int] | None:
-    """(channels, size) of the built-in dataset that matches an Input shape, if it can."""
-    if shape is None or len(shape) != 3:
-        return None
-    c, h, w = shape
-    if c in (1, 3) and h == w and 16 <= h <= 512:
-        return c, h
-    return None
 
 
 _html = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs
