@@ -23,8 +23,8 @@ from ..core.blocks import fmt_shape
 from ..core.graph import Graph
 from ..core.project import Project, loads
 from ..core.shapes import analyze
-from ..core.training.config import shapes_fitting
 from ..core.stats import human
+from ..core.training.config import shapes_fitting
 from .canvas.scene import GraphScene
 from .document import Document
 
