@@ -90,7 +90,8 @@ def test_stop_pause_and_resume_buttons(qtbot, make_panel):
     qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=60_000)
     qtbot.mouseClick(panel.pause_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=10_000)
-    assert panel.status.text().startswith("Paused")
+    qtbot.wait(300)  # frames that were queued before the pause must not overwrite it
+    assert panel.status.text().startswith("Paused") and panel.progress.format().startswith("Paused")
     qtbot.mouseClick(panel.pause_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: panel.pause_button.text() == "Pause", timeout=10_000)
     qtbot.mouseClick(panel.stop_button, Qt.LeftButton)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -201,43 +202,80 @@ class TrainConfig:
         return self.data_root or default_data_root()
 
 
-CHECKS = {
-    "dataset": _choice(tuple(DATASETS)),
-    "data_root": _text,
-    "download": _bool,
-    "val_split": _num(0.0, 0.9),
-    "train_limit": _num(0, 10**9, integer=True),
-    "shapes_train": _num(20, 2_000_000, integer=True),
-    "shapes_test": _num(10, 1_000_000, integer=True),
-    "shapes_size": _num(16, 512, integer=True),
-    "shapes_channels": _channels,
-    "resize": _num(0, 4096, integer=True),
-    "normalize": _bool,
-    "crop_padding": _num(0, 64, integer=True),
-    "hflip": _bool,
-    "rotation": _num(0.0, 180.0),
-    "color_jitter": _num(0.0, 0.9),
-    "hue": _num(0.0, 0.5),
-    "optimizer": _choice(tuple(OPTIMIZERS)),
-    "lr": _num(1e-12, 100.0),
-    "momentum": _num(0.0, 0.999999),
-    "nesterov": _bool,
-    "weight_decay": _num(0.0, 10.0),
-    "scheduler": _choice(tuple(SCHEDULERS)),
-    "step_size": _num(1, 10**6, integer=True),
-    "gamma": _num(1e-6, 1.0),
-    "loss": _choice(tuple(LOSSES)),
-    "epochs": _num(1, 100_000, integer=True),
-    "batch_size": _num(1, 1 << 20, integer=True),
-    "seed": _num(0, 2**31 - 1, integer=True),
-    "grad_clip": _num(0.0, 1e6),
-    "device": _device,
-    "amp": _bool,
-    "channels_last": _choice(TOGGLES),
-    "num_workers": _num(-1, 64, integer=True),
-    "log_interval": _num(0.0, 60.0),
-    "feature_interval": _num(0.0, 600.0),
-}
+@dataclass(frozen=True)
+class Setting:
+    """One training setting, described once: the core checks values with it, the GUI's form is
+    built from it (so its bounds are the core's, and a value the core accepts is shown and kept
+    exactly), and the docs name it."""
+
+    name: str
+    check: Callable[[str, Any], Any]
+    label: str = ""
+    group: str = ""  # form section; "" = not in the form (advanced: project file and CLI only)
+    kind: str = ""  # the editor: "choice", "int", "float", "bool", "path", "device"
+    lo: float | None = None
+    hi: float | None = None
+    step: float = 1.0
+    log: bool = False  # spans decades: stepped along 1-2-5 and shown as 1e-05, not 0.00001
+    choices: dict[Any, str] | None = None
+    help: str = ""
+    when: Callable[[TrainConfig], bool] | None = None  # shown only when it applies
+
+
+def _s(name: str, kind: str, label: str, group: str, lo: float | None = None, hi: float | None = None, *,
+       step: float = 1.0, log: bool = False, choices: dict | None = None, help: str = "",
+       when: Callable[[TrainConfig], bool] | None = None, check: Callable[[str, Any], Any] | None = None) -> Setting:
+    if check is None:
+        check = {"int": _num(lo, hi, integer=True), "float": _num(lo, hi), "bool": _bool, "path": _text,
+                 "device": _device}.get(kind) or _choice(tuple(choices or ()))
+    return Setting(name, check, label, group, kind, lo, hi, step, log, choices, help, when)
+
+
+DATA, AUG, OPT, HW = "Data", "Augmentation (training images)", "Optimisation", "Hardware"
+_shapes = lambda c: c.dataset == "shapes"  # noqa: E731
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    _s("dataset", "choice", "Dataset", DATA, choices=DATASETS),
+    _s("data_root", "path", "Data folder", DATA, when=lambda c: c.dataset != "shapes",
+       help="Folder with the dataset in torchvision's layout, or your image folder (one subfolder per class, "
+            "optionally inside train/ and test/)"),
+    _s("download", "bool", "Download if missing (needs internet)", DATA,
+       when=lambda c: c.dataset not in ("shapes", "folder")),
+    _s("shapes_train", "int", "Images", DATA, 20, 2_000_000, step=1000, when=_shapes),
+    _s("shapes_test", "int", "Test images", "", 10, 1_000_000),
+    _s("shapes_channels", "choice", "Colours", DATA, choices={1: "grayscale", 3: "colour"}, check=_channels,
+       when=_shapes),
+    _s("shapes_size", "int", "Image size (px)", DATA, 16, 512, step=4, when=_shapes),
+    _s("val_split", "float", "Validation share", DATA, 0.0, 0.9, step=0.05),
+    _s("train_limit", "int", "Use at most (0: all)", DATA, 0, 10**9, step=1000),
+    _s("resize", "int", "Resize to (px, 0: keep)", DATA, 0, 4096, step=4),
+    _s("normalize", "bool", "Normalize (dataset mean and std)", DATA),
+    _s("crop_padding", "int", "Random crop, padding (px)", AUG, 0, 64),
+    _s("hflip", "bool", "Random horizontal flip", AUG),
+    _s("rotation", "float", "Random rotation (±°)", AUG, 0.0, 180.0, step=5.0),
+    _s("color_jitter", "float", "Colour jitter (±)", AUG, 0.0, 0.9, step=0.05),
+    _s("hue", "float", "Hue jitter (±, colour only)", AUG, 0.0, 0.5, step=0.02),
+    _s("optimizer", "choice", "Optimizer", OPT, choices=OPTIMIZERS),
+    _s("lr", "float", "Learning rate", OPT, 1e-12, 100.0, log=True),
+    _s("momentum", "float", "Momentum", OPT, 0.0, 0.999999, step=0.05,
+       when=lambda c: c.optimizer in ("sgd", "rmsprop")),
+    _s("nesterov", "bool", "Nesterov momentum", OPT, when=lambda c: c.optimizer == "sgd"),
+    _s("weight_decay", "float", "Weight decay", OPT, 0.0, 10.0, log=True),
+    _s("scheduler", "choice", "Schedule", OPT, choices=SCHEDULERS),
+    _s("step_size", "int", "Decay every (epochs)", OPT, 1, 10**6, when=lambda c: c.scheduler == "step"),
+    _s("gamma", "float", "Decay factor", OPT, 1e-6, 1.0, step=0.05, when=lambda c: c.scheduler == "step"),
+    _s("loss", "choice", "Loss", OPT, choices=LOSSES),
+    _s("epochs", "int", "Epochs", OPT, 1, 100_000),
+    _s("batch_size", "int", "Batch size", OPT, 1, 1 << 20, step=16),
+    _s("seed", "int", "Seed", OPT, 0, 2**31 - 1),
+    _s("grad_clip", "float", "Clip gradient norm (0: off)", OPT, 0.0, 1e6, step=0.5),
+    _s("device", "device", "Device", HW, choices={"auto": "Auto (detecting…)", "cpu": "CPU"}),
+    _s("amp", "bool", "Mixed precision (CUDA only)", HW),
+    _s("channels_last", "choice", "Channels-last memory format", "", choices=dict.fromkeys(TOGGLES, "")),
+    _s("num_workers", "int", "Data loader workers (-1: pick)", "", -1, 64),
+    _s("log_interval", "float", "Seconds between batch events", "", 0.0, 60.0),
+    _s("feature_interval", "float", "Seconds between feature-map frames", "", 0.0, 600.0),
+)}
+CHECKS = {name: s.check for name, s in SETTINGS.items()}
 
 
 def default_data_root() -> str:

@@ -17,29 +17,20 @@ import math
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,7 +38,7 @@ from PySide6.QtWidgets import (
 from ...core.commands import SetParam
 from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
-from ...core.training.config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig, shapes_fitting
+from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig, shapes_fitting
 from ...core.training.data import DataError, DataMeta, check_fit, dataset_meta
 from ...core.training.engine import TrainControl
 from ...core.training.events import (
@@ -68,6 +59,7 @@ from ..document import Document
 from .evaluation import EvaluationView
 from .feature_maps import FeatureMapView
 from .plots import TrainingPlots
+from .settings_form import SettingsForm
 from .worker import FeatureRequest, TrainingWorker, TrainJob
 
 
@@ -99,8 +91,6 @@ class TrainingPanel(QWidget):
     def __init__(self, document: Document, parent: QWidget | None = None):
         super().__init__(parent)
         self.document = document
-        self._fields: dict[str, tuple[QWidget, Callable[[], Any], Callable[[Any], None]]] = {}
-        self._loading = False
         self._run_counter = 0
         self._feature_tag = 0
         self._active: int | None = None  # run id being trained
@@ -225,7 +215,7 @@ class TrainingPanel(QWidget):
 
     def config(self) -> TrainConfig:
         """The settings as the widgets show them."""
-        data = {name: get() for name, (_w, get, _s) in self._fields.items()}
+        data = self.settings_form.values()
         base = TrainConfig.from_dict(self.document.project.training).to_dict()
         base.update(data)
         return TrainConfig.from_dict(base)
@@ -259,61 +249,10 @@ class TrainingPanel(QWidget):
 
     # -- building the UI -------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        form_box = QWidget()
-        form = QVBoxLayout(form_box)
-        form.setContentsMargins(4, 4, 4, 4)
-
-        data = self._group(form, "Data")
-        self._combo(data, "dataset", "Dataset", DATASETS)
-        root = QLineEdit()
-        root.setPlaceholderText("default data folder")
-        root.setToolTip("Folder with the dataset in torchvision's layout, or your image folder "
-                        "(one subfolder per class, optionally inside train/ and test/)")
-        browse = QToolButton()
-        browse.setText("…")
-        browse.clicked.connect(self._browse_root)
-        row = QWidget()
-        rl = QHBoxLayout(row)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(root, 1)
-        rl.addWidget(browse)
-        root.editingFinished.connect(self._settings_edited)
-        self._register(data, "data_root", "Data folder", row, root.text, lambda v: root.setText(v or ""))
-        self._check(data, "download", "Download if missing (needs internet)")
-        self._spin(data, "shapes_train", "Images", 100, 2_000_000, 1000)
-        self._combo(data, "shapes_channels", "Colours", {1: "grayscale", 3: "colour"})
-        self._spin(data, "shapes_size", "Image size (px)", 16, 512, 4)
-        self._dspin(data, "val_split", "Validation share", 0.0, 0.9, 0.05, 2)
-        self._spin(data, "train_limit", "Use at most (0: all)", 0, 10**9, 1000)
-        self._spin(data, "resize", "Resize to (px, 0: keep)", 0, 4096, 4)
-        self._check(data, "normalize", "Normalize (dataset mean and std)")
-
-        aug = self._group(form, "Augmentation (training images)")
-        self._spin(aug, "crop_padding", "Random crop, padding (px)", 0, 64, 1)
-        self._check(aug, "hflip", "Random horizontal flip")
-        self._dspin(aug, "rotation", "Random rotation (±°)", 0.0, 180.0, 5.0, 1)
-        self._dspin(aug, "color_jitter", "Colour jitter (±)", 0.0, 0.9, 0.05, 2)
-        self._dspin(aug, "hue", "Hue jitter (±, colour only)", 0.0, 0.5, 0.02, 2)
-
-        opt = self._group(form, "Optimisation")
-        self._combo(opt, "optimizer", "Optimizer", OPTIMIZERS)
-        self._dspin(opt, "lr", "Learning rate", 1e-6, 10.0, 0.0005, 6)
-        self._dspin(opt, "momentum", "Momentum", 0.0, 0.999, 0.05, 3)
-        self._check(opt, "nesterov", "Nesterov momentum")
-        self._dspin(opt, "weight_decay", "Weight decay", 0.0, 1.0, 0.0001, 6)
-        self._combo(opt, "scheduler", "Schedule", SCHEDULERS)
-        self._spin(opt, "step_size", "Decay every (epochs)", 1, 10**6, 1)
-        self._dspin(opt, "gamma", "Decay factor", 0.001, 1.0, 0.05, 3)
-        self._combo(opt, "loss", "Loss", LOSSES)
-        self._spin(opt, "epochs", "Epochs", 1, 100_000, 1)
-        self._spin(opt, "batch_size", "Batch size", 1, 1 << 16, 16)
-        self._spin(opt, "seed", "Seed", 0, 2**31 - 1, 1)
-        self._dspin(opt, "grad_clip", "Clip gradient norm (0: off)", 0.0, 1e6, 0.5, 2)
-
-        hw = self._group(form, "Hardware")
-        self._combo(hw, "device", "Device", {"auto": "Auto (detecting…)", "cpu": "CPU"})
-        self._check(hw, "amp", "Mixed precision (CUDA only)")
-        form.addStretch(1)
+        self.settings_form = form_box = SettingsForm()
+        form_box.edited.connect(self._settings_edited)
+        form_box.browse_requested.connect(self._browse_root)
+        self._fields = form_box.fields
 
         scroll = QScrollArea()
         scroll.setWidget(form_box)
@@ -417,61 +356,6 @@ class TrainingPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
 
-    def _group(self, parent_layout, title: str) -> QFormLayout:
-        box = QGroupBox(title)
-        fl = QFormLayout(box)
-        fl.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        parent_layout.addWidget(box)
-        return fl
-
-    def _register(self, form: QFormLayout, name: str, label: str, widget: QWidget, get, set_) -> None:
-        if label:
-            form.addRow(label, widget)
-        else:
-            form.addRow(widget)
-        self._fields[name] = (widget, get, set_)
-
-    def _combo(self, form, name, label, options: dict) -> QComboBox:
-        w = QComboBox()
-        for key, text in options.items():
-            w.addItem(text, key)
-
-        def set_(v):
-            i = w.findData(v)
-            if i < 0 and name == "device":  # a device this machine lacks (project from another PC)
-                w.addItem(str(v), v)
-                i = w.count() - 1
-            w.setCurrentIndex(max(0, i))
-
-        w.currentIndexChanged.connect(self._settings_edited)
-        self._register(form, name, label, w, w.currentData, set_)
-        return w
-
-    def _spin(self, form, name, label, lo, hi, step) -> QSpinBox:
-        w = QSpinBox()
-        w.setRange(lo, min(hi, 2**31 - 1))
-        w.setSingleStep(step)
-        w.setKeyboardTracking(False)  # one edit per finished number, not per keystroke
-        w.valueChanged.connect(self._settings_edited)
-        self._register(form, name, label, w, w.value, lambda v: w.setValue(int(v)))
-        return w
-
-    def _dspin(self, form, name, label, lo, hi, step, decimals) -> QDoubleSpinBox:
-        w = QDoubleSpinBox()
-        w.setDecimals(decimals)
-        w.setRange(lo, hi)
-        w.setSingleStep(step)
-        w.setKeyboardTracking(False)
-        w.valueChanged.connect(self._settings_edited)
-        self._register(form, name, label, w, w.value, lambda v: w.setValue(float(v)))
-        return w
-
-    def _check(self, form, name, label) -> QCheckBox:
-        w = QCheckBox(label)
-        w.toggled.connect(self._settings_edited)
-        self._register(form, name, "", w, w.isChecked, lambda v: w.setChecked(bool(v)))
-        return w
-
     # -- settings ----------------------------------------------------------------------------------
     def _load_settings(self) -> None:
         cfg = TrainConfig.from_dict(self.document.project.training)
@@ -480,17 +364,9 @@ class TrainingPanel(QWidget):
             self._log(f"project training settings: {note}")
 
     def _write_fields(self, cfg: TrainConfig) -> None:
-        self._loading = True
-        try:
-            for name, (_w, _get, set_) in self._fields.items():
-                set_(getattr(cfg, name))
-        finally:
-            self._loading = False
-        self._update_visibility()
+        self.settings_form.write(cfg)
 
     def _settings_edited(self, *_args) -> None:
-        if self._loading:
-            return
         cfg = self.config()
         self.document.set_training(cfg.to_dict())
         self._update_visibility()
@@ -509,41 +385,17 @@ class TrainingPanel(QWidget):
         self._update_fit()
 
     def _update_visibility(self) -> None:
-        cfg = self.config()
-        shapes = cfg.dataset == "shapes"
-        show = {
-            "data_root": not shapes, "download": cfg.dataset not in ("shapes", "folder"),
-            "shapes_train": shapes, "shapes_channels": shapes, "shapes_size": shapes,
-            "momentum": cfg.optimizer in ("sgd", "rmsprop"), "nesterov": cfg.optimizer == "sgd",
-            "step_size": cfg.scheduler == "step", "gamma": cfg.scheduler == "step",
-        }
-        for name, visible in show.items():
-            widget = self._fields[name][0]
-            widget.setVisible(visible)
-            form = widget.parentWidget().layout()
-            if isinstance(form, QFormLayout):
-                label = form.labelForField(widget)
-                if label is not None:
-                    label.setVisible(visible)
+        self.settings_form.update_visibility(self.config())
 
     def _browse_root(self) -> None:
         path = self.ask_data_root()
         if path:
-            self._fields["data_root"][2](path)
+            self.settings_form.set_values(data_root=path)
             self._meta_cache.clear()
             self._settings_edited()
 
     def _on_devices(self, devices: list) -> None:
-        combo: QComboBox = self._fields["device"][0]
-        current = self.config().device
-        self._loading = True
-        try:
-            combo.clear()
-            for key, label in devices:
-                combo.addItem(label, key)
-            self._fields["device"][2](current)
-        finally:
-            self._loading = False
+        self.settings_form.set_devices(devices, self.config().device)
         auto = next((label for key, label in devices if key == "auto"), "Auto")
         self.device_label.setText(f"Device: {auto[6:-1] if auto.startswith('Auto (') else auto}")
 
@@ -608,12 +460,7 @@ class TrainingPanel(QWidget):
             self._clear_error()
 
     def _set_fields(self, **values) -> None:
-        self._loading = True
-        try:
-            for name, v in values.items():
-                self._fields[name][2](v)
-        finally:
-            self._loading = False
+        self.settings_form.set_values(**values)
         self._settings_edited()
 
     # -- run control ---------------------------------------------------------------------------------
@@ -699,7 +546,9 @@ class TrainingPanel(QWidget):
             self.status.setText(ev.message.splitlines()[0])
         elif isinstance(ev, Paused):
             self._paused = True
+            self._last_batch = None  # a frame queued before the pause must not say "Training…" again
             self.status.setText(f"Paused at step {ev.step:,}")
+            self.progress.setFormat(f"Paused at step {ev.step:,} · Resume to continue")
             self._update_buttons()
         elif isinstance(ev, Resumed):
             self._paused = False
@@ -736,7 +585,7 @@ class TrainingPanel(QWidget):
 
     def _show_progress(self) -> None:
         ev, self._last_batch = self._last_batch, None
-        if ev is None or ev.run_id != self._active:
+        if ev is None or ev.run_id != self._active or self._paused:
             return
         self.progress.setValue(int(1000 * ev.step / max(1, ev.total_steps)))
         eta = "—" if not math.isfinite(ev.eta_s) else format_clock(ev.eta_s)
