@@ -36,29 +36,41 @@ class ConfigError(ValueError):
         self.name = name
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """repr() for a message, safe and short for any value (a 5,000-digit int cannot even be printed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        sign = "a negative" if value < 0 else "a"
+        return f"{sign} number with about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. a list holding a huge int
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _num(lo: float | None = None, hi: float | None = None, integer: bool = False):
     def check(name: str, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise ConfigError(name, f"expected a number, got {value!r}") from None
-            else:
-                raise ConfigError(name, f"expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(name, "must be a finite number")
+        given = value
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(name, f"expected a number, got {shown(value)}")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(name, f"expected a number, got {shown(value)}") from None
+        # Huge ints are compared as ints: float() of a 400-digit int raises OverflowError.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(name, f"must be a finite number (got {shown(given)})")
         if integer:
-            if value != int(value):
-                raise ConfigError(name, f"expected a whole number, got {value}")
-            value = int(value)
-        else:
-            value = float(value)
+            if isinstance(value, float):
+                if value != int(value):
+                    raise ConfigError(name, f"expected a whole number, got {value}")
+                value = int(value)
         if lo is not None and value < lo:
-            raise ConfigError(name, f"must be at least {lo:g} (got {value:g})")
+            raise ConfigError(name, f"must be at least {lo:g} (got {shown(value)})")
         if hi is not None and value > hi:
-            raise ConfigError(name, f"must be at most {hi:g} (got {value:g})")
-        return value
+            raise ConfigError(name, f"must be at most {hi:g} (got {shown(value)})")
+        return value if integer else float(value)
 
     return check
 
@@ -66,7 +78,7 @@ def _num(lo: float | None = None, hi: float | None = None, integer: bool = False
 def _choice(options):
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str) or value not in options:
-            raise ConfigError(name, f"expected one of {', '.join(options)}, got {value!r}")
+            raise ConfigError(name, f"expected one of {', '.join(options)}, got {shown(value)}")
         return value
 
     return check
@@ -79,30 +91,30 @@ def _bool(name: str, value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
         return value.lower() in ("true", "yes", "on")
-    raise ConfigError(name, f"expected true or false, got {value!r}")
+    raise ConfigError(name, f"expected true or false, got {shown(value)}")
 
 
 def _text(name: str, value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, (str, os.PathLike)):
-        raise ConfigError(name, f"expected text, got {value!r}")
+        raise ConfigError(name, f"expected text, got {shown(value)}")
     return os.fspath(value)
 
 
 def _channels(name: str, value: Any) -> int:
     if isinstance(value, bool) or value not in (1, 3, "1", "3"):
-        raise ConfigError(name, f"expected 1 (grayscale) or 3 (colour), got {value!r}")
+        raise ConfigError(name, f"expected 1 (grayscale) or 3 (colour), got {shown(value)}")
     return int(value)
 
 
 def _device(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {shown(value)}")
     v = value.strip().lower()
     if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
         return v
-    raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
+    raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {shown(value)}")
 
 
 @dataclass
