@@ -291,7 +291,6 @@ class Trainer:
         model = model.to(device)
         if use_cl:
             model = model.to(memory_format=torch.channels_last)
-        self.model = model
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels once
         amp = amp_enabled(cfg.amp, device)
@@ -313,6 +312,7 @@ class Trainer:
         p = self.progress
         if saved is not None:
             self._restore(saved, model, spe, per_step)
+        self.model = model  # only now: a checkpoint that failed to load leaves nothing to save or export
         acc_loss = torch.tensor(p.loss_sum, dtype=torch.float32, device=device)
         acc_correct = torch.tensor(p.correct, dtype=torch.int64, device=device)
         self._acc_loss, self._acc_correct = acc_loss, acc_correct
