@@ -189,6 +189,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except Exception as exc:  # noqa: BLE001 - a damaged zip or pickle raises many types
         raise damaged(path, f"not a readable checkpoint file ({type(exc).__name__}: {first_line(exc)[:200]})") from None
+    if isinstance(data, dict) and CHECKSUM in data:  # first: a flipped byte in "format" is damage too
+        try:
+            _check_sum(data)
+        except (_Bad, TypeError, RecursionError) as exc:
+            raise damaged(path, str(exc) if isinstance(exc, _Bad) else "its contents cannot be checked") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnnbuilder checkpoint (a bare state_dict? use it with the exported "
                               "code instead)")
@@ -280,6 +285,11 @@ def _short(v) -> str:
     return shown(v, 40)
 
 
+def _check_sum(d: dict) -> None:
+    if not isinstance(d[CHECKSUM], str) or d[CHECKSUM] != digest(d):
+        raise _Bad("its checksum does not match its contents (the file was changed or corrupted)")
+
+
 def _validate(d: Any) -> None:
     import torch
 
@@ -291,11 +301,13 @@ def _validate(d: Any) -> None:
     version = _int(d.get("version"), "version", 1, VERSION)
     _dict(d, "the file", FIELDS + ((CHECKSUM,) if version >= 2 or CHECKSUM in d else ()))
     if CHECKSUM in d:
-        if not isinstance(d[CHECKSUM], str) or d[CHECKSUM] != digest(d):
-            raise _Bad("its checksum does not match its contents (the file was changed or corrupted)")
+        _check_sum(d)
 
+    config = _dict(d["config"], "config")
+    if version >= 2:  # older files may lack settings added since; they take their defaults
+        _dict(config, "config", TrainConfig().to_dict())
     try:
-        TrainConfig.from_dict(_dict(d["config"], "config"), strict=True)
+        TrainConfig.from_dict(config, strict=True)
     except ConfigError as exc:
         raise _Bad(f"config: {exc}") from None
     try:
@@ -422,19 +434,25 @@ def _check_optimizer(saved: dict, reference: dict, entry: dict, params: list) ->
                                    else _same_kind(v, ref[k]))
             if not ok:
                 raise _Bad(f"{where}.{k} is {_kind(v)}, expected {_kind(ref[k])}")
-    for k, st in saved["state"].items():
+    state = saved["state"]
+    if state and entry and set(state) != set(range(len(params))):
+        # Every parameter has state after the first step (none has yet when mixed precision skipped it).
+        extra = sorted(set(state) - set(range(len(params))))
+        raise _Bad(f"optimizer.state has an entry for parameter {extra[0]}, but the model has {len(params)}"
+                   if extra else "optimizer.state lacks some parameters")
+    for k, st in state.items():
         if k >= len(params):
             raise _Bad(f"optimizer.state has an entry for parameter {k}, but the model has {len(params)}")
         if set(st) != set(entry):
-            raise _Bad(f"optimizer.state[{k}] holds {sorted(map(str, st))}, expected {sorted(entry)}")
+            raise _Bad(f"optimizer.state[{k}] holds {_short(sorted(map(str, st)))}, expected {sorted(entry)}")
         p = params[k]
         for key, ref in entry.items():
             v, where = st[key], f"optimizer.state[{k}].{key}"
             if ref == "like":
                 _tensor(v, where, p.dtype, tuple(p.shape))
-            elif ref == "scalar":
-                _tensor(v, where, shape=())
-                if not (v.is_floating_point() and math.isfinite(float(v)) and float(v) >= 0):
+            elif isinstance(ref, tuple):  # ("scalar", dtype)
+                _tensor(v, where, ref[1], ())
+                if not (math.isfinite(float(v)) and float(v) >= 0):
                     raise _Bad(f"{where} should be a non-negative step count")
             elif ref is None and v is not None:
                 raise _Bad(f"{where} is {_kind(v)}, expected None")
@@ -444,7 +462,7 @@ def _check_optimizer(saved: dict, reference: dict, entry: dict, params: list) ->
 
 def state_entry(optimizer_factory) -> dict[str, Any]:
     """What one step puts in the state of a one-element parameter: key -> "like" (a tensor shaped
-    like the parameter), "scalar" (a 0-d tensor), "number" or None. Empty when the optimiser keeps
+    like the parameter), ("scalar", dtype) (a 0-d tensor), "number" or None. Empty when the optimiser keeps
     no state (SGD without momentum)."""
     import torch
 
@@ -456,7 +474,7 @@ def state_entry(optimizer_factory) -> dict[str, Any]:
     out = {}
     for k, v in st.items():
         if isinstance(v, torch.Tensor):
-            out[k] = "like" if v.dim() == 2 else "scalar"
+            out[k] = "like" if v.dim() == 2 else ("scalar", v.dtype)
         else:
             out[k] = None if v is None else "number"
     return out
