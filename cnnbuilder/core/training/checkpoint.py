@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import math
 import os
 import random
@@ -184,9 +185,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        raw = path.read_bytes()  # read first: an OSError from torch.load below is damage, not the disk
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a damaged zip or pickle raises many types
         raise damaged(path, f"not a readable checkpoint file ({type(exc).__name__}: {first_line(exc)[:200]})") from None
     if isinstance(data, dict) and CHECKSUM in data:  # first: a flipped byte in "format" is damage too
@@ -311,7 +314,7 @@ def _validate(d: Any) -> None:
     except ConfigError as exc:
         raise _Bad(f"config: {exc}") from None
     try:
-        graph_from_dict(_dict(d["graph"], "graph"), "graph")
+        graph_from_dict(_dict(d["graph"], "graph", ("nodes", "edges")), "graph")
     except ProjectError as exc:
         raise _Bad(str(exc)) from None
 
