@@ -19,7 +19,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.project import Project
 from cnnbuilder.core.training.checkpoint import (
     CHECKSUM,
@@ -28,30 +27,19 @@ from cnnbuilder.core.training.checkpoint import (
     digest,
     load_checkpoint,
 )
-from cnnbuilder.core.training.config import TrainConfig
 from cnnbuilder.core.training.engine import TrainControl, Trainer
 from cnnbuilder.core.training.events import BatchMetrics, CheckpointSaved, Failed, Finished, Notice, Started
 
+from .tiny_training import TINY_CFG, tiny_graph
+
 SCALE = 20 if os.environ.get("CNNB_FUZZ") == "long" else 1
-CFG = TrainConfig(shapes_train=200, shapes_test=40, shapes_size=16, val_split=0.1, batch_size=64, epochs=2,
-                  lr=0.002, scheduler="onecycle", log_interval=0.0)
+CFG = TINY_CFG
 
 
 def fuzz(examples: int):
     return settings(max_examples=examples * SCALE, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
-
-
-def tiny_graph() -> Graph:
-    """Convolution, BatchNorm (buffers) and Linear: every kind of state, at almost no cost per resume."""
-    g = Graph()
-    ids = [g.add_node(t, p).id for t, p in (("Input", {"shape": [1, 16, 16]}),
-                                             ("Conv2d", {"out_channels": 2, "kernel_size": 3}),
-                                             ("BatchNorm2d", {}), ("Flatten", {}), ("Linear", {"out_features": 10}))]
-    for a, b in zip(ids, ids[1:], strict=False):
-        g.connect(a, b)
-    return g
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -107,6 +107,13 @@ def _feed(h, obj: Any) -> None:
 
 def _reason(exc: BaseException) -> str:
     """Why a write failed, in a few words."""
+    seen = []  # torch's zip writer turns the OSError of a full disk into a RuntimeError: find the cause
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen and not isinstance(cause, OSError):
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, OSError):
+        exc = cause
     if isinstance(exc, OSError):
         known = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
                  errno.EACCES: "no permission to write there", errno.EPERM: "no permission to write there",
