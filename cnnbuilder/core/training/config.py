@@ -87,7 +87,7 @@ def _choice(options):
 def _bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if value in (0, 1):
+    if type(value) is int and value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
         return value.lower() in ("true", "yes", "on")
@@ -103,7 +103,7 @@ def _text(name: str, value: Any) -> str:
 
 
 def _channels(name: str, value: Any) -> int:
-    if isinstance(value, bool) or value not in (1, 3, "1", "3"):
+    if type(value) not in (int, str) or value not in (1, 3, "1", "3"):
         raise ConfigError(name, f"expected 1 (grayscale) or 3 (colour), got {shown(value)}")
     return int(value)
 
@@ -178,10 +178,10 @@ class TrainConfig:
             return cfg
         known = {f.name for f in fields(cls)} - {"notes"}
         for key, value in data.items():
-            if key not in known:
+            if not isinstance(key, str) or key not in known:
                 if strict:
-                    raise ConfigError(key, "unknown setting")
-                cfg.notes.append(f"ignored unknown training setting {key!r}")
+                    raise ConfigError(key[:60] if isinstance(key, str) else shown(key), "unknown setting")
+                cfg.notes.append(f"ignored unknown training setting {shown(key)}")
                 continue
             try:
                 setattr(cfg, key, CHECKS[key](key, value))
