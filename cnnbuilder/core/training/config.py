@@ -40,7 +40,9 @@ def shown(value: Any, limit: int = 60) -> str:
     """repr() for a message, safe and short for any value (a 5,000-digit int cannot even be printed)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
         sign = "a negative" if value < 0 else "a"
-        return f"{sign} number with about {int(value.bit_length() * 0.30103) + 1:,} digits"
+        digits = math.floor(math.log10(abs(value))) + 1
+        digits -= 10 ** (digits - 1) > abs(value)  # log10 rounds 99…9 up to the next power of ten
+        return f"{sign} number with {digits:,} digits"
     try:
         text = repr(value)
     except Exception:  # noqa: BLE001 - e.g. a list holding a huge int
