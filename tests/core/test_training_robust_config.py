@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from cnnbuilder.core.training.config import CHECKS, ConfigError, TrainConfig
 
+from .tiny_training import TINY_CFG, tiny_graph
+
 SCALE = 20 if os.environ.get("CNNB_FUZZ") == "long" else 1
 HUGE = 10**400
 VAST = 10**5000 + 1  # beyond Python's 4,300-digit limit for printing an int
@@ -50,10 +52,9 @@ def test_odd_keys_are_notes():
 
 def test_the_command_line_names_the_setting(tmp_path, capsys):
     from cnnbuilder.cli import main
-    from cnnbuilder.core.project import load_project, save_project
+    from cnnbuilder.core.project import Project, save_project
 
-    project = load_project(os.path.join(os.path.dirname(__file__), "..", "..", "resources", "examples",
-                                        "mnist_cnn.json"))
+    project = Project(graph=tiny_graph(), name="tiny", training=TINY_CFG.to_dict())
     save_project(project, tmp_path / "p.json")
     for args, needle in ((["--lr", "1" * 400], "bad setting lr: must be a finite number (got inf)"),
                          (["--epochs", "9" * 400], "bad setting epochs: must be at most 100000 (got a number with "
@@ -64,7 +65,7 @@ def test_the_command_line_names_the_setting(tmp_path, capsys):
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1, err
     # A hand-edited file: defaults, with notes naming the settings.
-    project.training = {"lr": HUGE, "epochs": -HUGE, "shapes_train": 200, "shapes_test": 40}
+    project.training = {**TINY_CFG.to_dict(), "lr": HUGE, "epochs": -HUGE}
     save_project(project, tmp_path / "q.json")
     assert main(["train", str(tmp_path / "q.json"), "--epochs", "1", "--quiet"]) == 0
     err = capsys.readouterr().err

@@ -15,48 +15,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import cnnbuilder.core.training.checkpoint as ckpt
 from cnnbuilder.cli import main
 from cnnbuilder.core.project import Project, save_project
 from cnnbuilder.core.training.checkpoint import SaveError, load_checkpoint
 from cnnbuilder.core.training.engine import TrainControl, Trainer
 from cnnbuilder.core.training.events import BatchMetrics, CheckpointFailed, CheckpointSaved, Finished
 
-from .tiny_training import TINY_CFG, tiny_graph
+from .tiny_training import TINY_CFG, failing_disk, tiny_graph
 
 TORCH_FULL = "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
-
-
-class _FullFile:
-    """A file that takes `room` bytes, then fails the way a full disk does."""
-
-    def __init__(self, f, room: int, exc: BaseException):
-        self._f, self._room, self._exc = f, room, exc
-
-    def write(self, data) -> int:
-        n = len(memoryview(data).cast("B"))
-        if n > self._room:
-            raise self._exc
-        self._room -= n
-        return self._f.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-
-def failing_disk(monkeypatch, exc: BaseException, room: int = 1000, after: int = 0):
-    """Every atomic write in the checkpoint module after the first `after` ones fails with `exc`."""
-    real = ckpt.atomic_write
-    calls = []
-
-    def write(path, fn):
-        calls.append(Path(path))
-        if len(calls) <= after:
-            return real(path, fn)
-        return real(path, lambda f: fn(_FullFile(f, room, exc)))
-
-    monkeypatch.setattr(ckpt, "atomic_write", write)
-    return calls
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
 """A model and settings that train in a blink, for tests of what surrounds training (checkpoints,
-saving, resuming) rather than of training itself."""
+saving, resuming) rather than of training itself; and a disk that fills up."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cnnbuilder.core.training.checkpoint as ckpt
 from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.training.config import TrainConfig
 
@@ -19,3 +22,35 @@ def tiny_graph() -> Graph:
     for a, b in zip(ids, ids[1:], strict=False):
         g.connect(a, b)
     return g
+
+
+class _FullFile:
+    """A file that takes `room` bytes, then fails the way a full disk does."""
+
+    def __init__(self, f, room: int, exc: BaseException):
+        self._f, self._room, self._exc = f, room, exc
+
+    def write(self, data) -> int:
+        n = len(memoryview(data).cast("B"))
+        if n > self._room:
+            raise self._exc
+        self._room -= n
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+def failing_disk(monkeypatch, exc: BaseException, room: int = 1000, after: int = 0):
+    """Every atomic write in the checkpoint module after the first `after` ones fails with `exc`."""
+    real = ckpt.atomic_write
+    calls = []
+
+    def write(path, fn):
+        calls.append(Path(path))
+        if len(calls) <= after:
+            return real(path, fn)
+        return real(path, lambda f: fn(_FullFile(f, room, exc)))
+
+    monkeypatch.setattr(ckpt, "atomic_write", write)
+    return calls
