@@ -193,7 +193,7 @@ def build(base: Path, plan, links, top):
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{name}.txt").write_text("notes")
                 files.append((c, folder / f"{name}.txt"))
-    made = []
+    made, dangling = [], set()
     for k, (at, target, pick) in enumerate(links):
         c, folder = dirs[at % len(dirs)]
         others = [d for d in dirs if d[0] != c and d[1].parent == root]
@@ -227,7 +227,8 @@ def build(base: Path, plan, links, top):
         real = os.path.realpath(link)
         inside = real == os.path.realpath(root / c) or real.startswith(os.path.realpath(root / c) + os.sep)
         if name.endswith(".png") and inside and not os.path.exists(real):
-            listed[c] += 1
+            dangling.add((c, real))  # links that end in the same place are one entry
+    listed.update(c for c, _ in dangling)
     for k, target in enumerate(top):
         os.symlink(root if target == "root" else outside, root / f"top{k}")
     return root, expected, listed
