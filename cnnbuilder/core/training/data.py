@@ -394,7 +394,8 @@ def scan_folder(root: str) -> FolderScan:
         raise DataError(f"the image folder {base} does not exist")
     walker = _Walker(base)
     try:
-        base.iterdir().close()
+        with os.scandir(base):
+            pass
     except OSError as exc:
         raise DataError(f"cannot read {base} ({exc.strerror or exc})") from None
     top = walker.top_dirs(base)
