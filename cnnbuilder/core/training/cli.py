@@ -2,7 +2,8 @@
 
 Settings start from the project's saved training settings; options given here override them.
 Exit codes: 0 trained, 1 invalid project or settings (or a model that does not fit the data),
-2 unreadable project, missing data or checkpoint, 3 training failed (diverged, out of memory,
+2 unreadable project, missing data, a missing or damaged checkpoint, or a checkpoint or weights
+that cannot be written, 3 training failed (diverged, out of memory,
 error), 130 stopped with Ctrl-C (a checkpoint is still written when --checkpoint is given).
 """
 
@@ -19,7 +20,8 @@ from dataclasses import fields
 from .config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, ConfigError, TrainConfig
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3, 130
-_FAIL_EXIT = {"config": EXIT_INVALID, "model": EXIT_INVALID, "device": EXIT_INVALID, "data": EXIT_UNREADABLE}
+_FAIL_EXIT = {"config": EXIT_INVALID, "model": EXIT_INVALID, "device": EXIT_INVALID, "data": EXIT_UNREADABLE,
+              "checkpoint": EXIT_UNREADABLE}
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -99,10 +101,12 @@ def cmd_train(args) -> int:
         _err(f"{args.resume}: no such checkpoint file")
         return EXIT_UNREADABLE
 
+    from .checkpoint import CheckpointError, SaveError
     from .engine import TrainControl, Trainer
     from .events import (
         BatchMetrics,
         Cancelled,
+        CheckpointFailed,
         CheckpointSaved,
         EpochMetrics,
         Failed,
@@ -110,6 +114,7 @@ def cmd_train(args) -> int:
         Notice,
         Started,
         Status,
+        first_line,
     )
 
     control = TrainControl()
@@ -155,6 +160,9 @@ def cmd_train(args) -> int:
             elif isinstance(ev, CheckpointSaved):
                 bar.clear()
                 print(f"wrote checkpoint {ev.path}")
+            elif isinstance(ev, CheckpointFailed):
+                bar.clear()
+                _err(ev.message)
             elif isinstance(ev, (Finished, Failed, Cancelled)):
                 bar.clear()
                 outcome = ev
@@ -179,15 +187,22 @@ def cmd_train(args) -> int:
         try:
             path = trainer.save_checkpoint(args.checkpoint)
             print(f"wrote checkpoint {path}")
+        except (SaveError, CheckpointError) as exc:  # one line that names the file
+            _err(str(exc))
+            code = code or EXIT_UNREADABLE
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            _err(f"cannot write the checkpoint {args.checkpoint}: {exc}")
+            _err(f"cannot write the checkpoint {args.checkpoint}: {type(exc).__name__}: {first_line(exc)[:200]}")
             code = code or EXIT_UNREADABLE
     if args.export_weights and isinstance(outcome, Finished):
         try:
             paths = trainer.export_weights(args.export_weights, title=project.name)
             print("wrote " + ", ".join(str(p) for p in paths))
+        except (SaveError, CheckpointError) as exc:
+            _err(str(exc))
+            code = code or EXIT_UNREADABLE
         except Exception as exc:  # noqa: BLE001
-            _err(f"cannot export the weights to {args.export_weights}: {exc}")
+            _err(f"cannot export the weights to {args.export_weights}: {type(exc).__name__}: "
+                 f"{first_line(exc)[:200]}")
             code = code or EXIT_UNREADABLE
     return code
 

@@ -37,29 +37,43 @@ class ConfigError(ValueError):
         self.name = name
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """repr() for a message, safe and short for any value (a 5,000-digit int cannot even be printed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        sign = "a negative" if value < 0 else "a"
+        digits = math.floor(math.log10(abs(value))) + 1
+        digits -= 10 ** (digits - 1) > abs(value)  # log10 rounds 99…9 up to the next power of ten
+        return f"{sign} number with {digits:,} digits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. a list holding a huge int
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _num(lo: float | None = None, hi: float | None = None, integer: bool = False):
     def check(name: str, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    raise ConfigError(name, f"expected a number, got {value!r}") from None
-            else:
-                raise ConfigError(name, f"expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(name, "must be a finite number")
+        given = value
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(name, f"expected a number, got {shown(value)}")
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(name, f"expected a number, got {shown(value)}") from None
+        # Huge ints are compared as ints: float() of a 400-digit int raises OverflowError.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(name, f"must be a finite number (got {shown(given)})")
         if integer:
-            if value != int(value):
-                raise ConfigError(name, f"expected a whole number, got {value}")
-            value = int(value)
-        else:
-            value = float(value)
+            if isinstance(value, float):
+                if value != int(value):
+                    raise ConfigError(name, f"expected a whole number, got {value}")
+                value = int(value)
         if lo is not None and value < lo:
-            raise ConfigError(name, f"must be at least {lo:g} (got {value:g})")
+            raise ConfigError(name, f"must be at least {lo:g} (got {shown(value)})")
         if hi is not None and value > hi:
-            raise ConfigError(name, f"must be at most {hi:g} (got {value:g})")
-        return value
+            raise ConfigError(name, f"must be at most {hi:g} (got {shown(value)})")
+        return value if integer else float(value)
 
     return check
 
@@ -67,7 +81,7 @@ def _num(lo: float | None = None, hi: float | None = None, integer: bool = False
 def _choice(options):
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str) or value not in options:
-            raise ConfigError(name, f"expected one of {', '.join(options)}, got {value!r}")
+            raise ConfigError(name, f"expected one of {', '.join(options)}, got {shown(value)}")
         return value
 
     return check
@@ -76,34 +90,34 @@ def _choice(options):
 def _bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if value in (0, 1):
+    if type(value) is int and value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
         return value.lower() in ("true", "yes", "on")
-    raise ConfigError(name, f"expected true or false, got {value!r}")
+    raise ConfigError(name, f"expected true or false, got {shown(value)}")
 
 
 def _text(name: str, value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, (str, os.PathLike)):
-        raise ConfigError(name, f"expected text, got {value!r}")
+        raise ConfigError(name, f"expected text, got {shown(value)}")
     return os.fspath(value)
 
 
 def _channels(name: str, value: Any) -> int:
-    if isinstance(value, bool) or value not in (1, 3, "1", "3"):
-        raise ConfigError(name, f"expected 1 (grayscale) or 3 (colour), got {value!r}")
+    if type(value) not in (int, str) or value not in (1, 3, "1", "3"):
+        raise ConfigError(name, f"expected 1 (grayscale) or 3 (colour), got {shown(value)}")
     return int(value)
 
 
 def _device(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {shown(value)}")
     v = value.strip().lower()
     if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
         return v
-    raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {value!r}")
+    raise ConfigError(name, f"expected auto, cpu, cuda, cuda:N or mps, got {shown(value)}")
 
 
 @dataclass
@@ -167,10 +181,10 @@ class TrainConfig:
             return cfg
         known = {f.name for f in fields(cls)} - {"notes"}
         for key, value in data.items():
-            if key not in known:
+            if not isinstance(key, str) or key not in known:
                 if strict:
-                    raise ConfigError(key, "unknown setting")
-                cfg.notes.append(f"ignored unknown training setting {key!r}")
+                    raise ConfigError(key[:60] if isinstance(key, str) else shown(key), "unknown setting")
+                cfg.notes.append(f"ignored unknown training setting {shown(key)}")
                 continue
             try:
                 setattr(cfg, key, CHECKS[key](key, value))

@@ -43,6 +43,7 @@ class DataMeta:
     shape: tuple[int, int, int]  # C, H, W after resizing
     num_classes: int
     class_names: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # e.g. empty classes, links not followed
 
 
 @dataclass
@@ -116,14 +117,15 @@ def dataset_meta(cfg: TrainConfig) -> DataMeta:
     if cfg.dataset == "shapes":
         shape = (cfg.shapes_channels, cfg.shapes_size, cfg.shapes_size)
         classes = SHAPE_CLASSES
-    elif cfg.dataset == "folder":
+    warnings: tuple[str, ...] = ()
+    if cfg.dataset == "folder":
         scan = scan_folder(cfg.data_root)
-        shape, classes = scan.shape, scan.classes
-    else:
+        shape, classes, warnings = scan.shape, scan.classes, tuple(scan.notes)
+    elif cfg.dataset != "shapes":
         shape, classes = _TV_META[cfg.dataset]
     if cfg.resize:
         shape = (shape[0], cfg.resize, cfg.resize)
-    return DataMeta(name, tuple(shape), len(classes), tuple(classes))
+    return DataMeta(name, tuple(shape), len(classes), tuple(classes), warnings)
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -276,19 +278,109 @@ class FolderScan:
     files: dict[str, list[tuple[str, int]]]  # split name -> (path, class index)
     shape: tuple[int, int, int]  # most common C, H, W among the sampled headers
     skipped: list[str]
+    notes: list[str] = field(default_factory=list)  # links not followed, empty classes
 
 
-def _class_dirs(path: Path) -> list[Path]:
-    return sorted((p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+def _is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
-def _images_in(path: Path) -> list[str]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(os.path.join(dirpath, f) for f in sorted(filenames)
-                   if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
-    return out
+def _inside(path: str, folder: str) -> bool:
+    """Is the real path `path` the real folder `folder` or below it?"""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+class _Walker:
+    """Lists an image folder without being fooled by links.
+
+    A link is followed only where it stays inside the folder being listed: inside the image folder
+    for a split or class folder, inside its own class folder below that (so no image is labelled
+    with another class's name, and a link to the root or a parent cannot loop). Each real folder is
+    read once, and each real image counted once, the first time it is reached (splits in the order
+    train, val, test; classes and names alphabetically)."""
+
+    def __init__(self, root: Path):
+        self.root = os.path.realpath(root)
+        self.seen_dirs: set[str] = set()
+        self.file_links = False  # seen_dirs keeps folders unique; only a link to a file can repeat an image
+        self.out_of_bounds: list[str] = []  # links not followed: they leave their folder
+        self.repeats: list[str] = []  # links to folders or images already read
+        self.unreadable: list[str] = []  # "path: reason" for folders that cannot be listed
+
+    def _listing(self, path: str) -> list[os.DirEntry]:
+        try:
+            with os.scandir(path) as it:
+                return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as exc:
+            self.unreadable.append(f"{path}: {exc.strerror or _why(exc)}")
+            return []
+
+    def top_dirs(self, path: Path, avoid: tuple[str, ...] = ()) -> list[Path]:
+        """Sub-folders of the root or a split folder; a link must lead to a folder inside the root
+        that holds neither the root nor any folder in `avoid` (the splits)."""
+        out = []
+        for e in self._listing(str(path)):
+            try:
+                if not e.is_dir():
+                    continue
+            except OSError:
+                continue
+            if e.is_symlink():
+                real = os.path.realpath(e.path)
+                if not _inside(real, self.root) or real == self.root or any(_inside(a, real) for a in avoid):
+                    self.out_of_bounds.append(e.path)
+                    continue
+            out.append(Path(e.path))
+        return out
+
+    def images(self, folder: Path) -> list[tuple[str, str]]:
+        """(path, real path) of every image under one class folder, depth first in name order."""
+        real = os.path.realpath(folder)
+        if real in self.seen_dirs:
+            self.repeats.append(str(folder))
+            return []
+        self.seen_dirs.add(real)
+        boundary = real
+        out: list[tuple[str, str]] = []
+        stack = [(str(folder), real)]
+        while stack:
+            path, rpath = stack.pop()
+            subdirs = []
+            for e in self._listing(path):
+                try:
+                    if e.is_symlink():
+                        target = os.path.realpath(e.path)
+                        if not _inside(target, boundary):
+                            self.out_of_bounds.append(e.path)
+                        elif os.path.isdir(target):
+                            if target in self.seen_dirs:
+                                self.repeats.append(e.path)
+                            else:
+                                self.seen_dirs.add(target)
+                                subdirs.append((e.path, target))
+                        elif _is_image_name(e.name):
+                            self.file_links = True
+                            out.append((e.path, target))  # a broken link is listed as unreadable later
+                    elif e.is_dir(follow_symlinks=False):
+                        sub = os.path.join(rpath, e.name)
+                        if sub not in self.seen_dirs:  # reached before through a link
+                            self.seen_dirs.add(sub)
+                            subdirs.append((e.path, sub))
+                    elif _is_image_name(e.name):
+                        out.append((e.path, os.path.join(rpath, e.name)))
+                except OSError as exc:
+                    self.unreadable.append(f"{e.path}: {exc.strerror or _why(exc)}")
+            stack.extend(reversed(subdirs))
+        return out
+
+    def notes(self) -> list[str]:
+        out = []
+        for items, what in ((self.out_of_bounds, "link(s) leading out of their folder were not followed"),
+                            (self.repeats, "link(s) to folders already read were not read again")):
+            if items:
+                more = f", … ({len(items) - 5} more)" if len(items) > 5 else ""
+                out.append(f"{len(items)} {what}: {', '.join(items[:5])}{more}")
+        return out
 
 
 def scan_folder(root: str) -> FolderScan:
@@ -300,38 +392,64 @@ def scan_folder(root: str) -> FolderScan:
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"the image folder {base} does not exist")
+    walker = _Walker(base)
     try:
-        top = _class_dirs(base)
+        with os.scandir(base):
+            pass
     except OSError as exc:
         raise DataError(f"cannot read {base} ({exc.strerror or exc})") from None
+    top = walker.top_dirs(base)
     names = {p.name.lower(): p for p in top}
     split_dirs = {s: names[s] for s in ("train", "val", "valid", "validation", "test") if s in names}
     if "train" in split_dirs:
-        classes = tuple(p.name for p in _class_dirs(split_dirs["train"]))
         splits = {"train": split_dirs["train"]}
         for key, alias in (("val", ("val", "valid", "validation")), ("test", ("test",))):
             found = next((split_dirs[a] for a in alias if a in split_dirs), None)
             if found is not None:
                 splits[key] = found
+        avoid = tuple(os.path.realpath(p) for p in splits.values())
+        classes = tuple(p.name for p in walker.top_dirs(splits["train"], avoid))
     else:
         classes = tuple(p.name for p in top)
         splits = {"all": base}
+        avoid = ()
     if len(classes) < 2:
         raise DataError(f"{base} needs at least two class folders (one subfolder per class, holding its images); "
                         f"found {len(classes)}")
-    index = {c: i for i, c in enumerate(classes)}
     files: dict[str, list[tuple[str, int]]] = {}
     for split, path in splits.items():
-        items = []
-        for c in classes:
-            cdir = path / c
-            if cdir.is_dir():
-                items.extend((f, index[c]) for f in _images_in(cdir))
+        allowed = {p.name for p in walker.top_dirs(path, avoid)} if split in ("val", "test") else set(classes)
+        items: list[tuple[str, str, int]] = []
+        for i, c in enumerate(classes):
+            if c in allowed:
+                items.extend((f, real, i) for f, real in walker.images(path / c))
         files[split] = items
+    if walker.file_links:
+        seen: set[str] = set()
+        for split, items in files.items():
+            files[split] = [it for it in items if not (it[1] in seen or seen.add(it[1]))]
+    files = {split: [(f, i) for f, _, i in items] for split, items in files.items()}
     if not any(files.values()):
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...) found under {base}")
+    notes = walker.notes() + _empty_classes(files, classes, splits)
     shape, skipped = _probe_headers([f for items in files.values() for f, _ in items[:: max(1, len(items) // 50)]])
-    return FolderScan(base, classes, files, shape, skipped)
+    return FolderScan(base, classes, files, shape, walker.unreadable + skipped, notes)
+
+
+def _empty_classes(files, classes, splits) -> list[str]:
+    """A class with no images still gets an output the model never learns: say so, do not stop."""
+    out = []
+    for split, items in files.items():
+        counts = Counter(i for _, i in items)
+        empty = [c for i, c in enumerate(classes) if not counts[i]]
+        if not empty or (split != "all" and split != "train" and not items):
+            continue
+        where = "" if split == "all" else f" in {splits[split].name}/"
+        names = ", ".join(empty[:10]) + (f", … ({len(empty) - 10} more)" if len(empty) > 10 else "")
+        out.append(f"no images for class(es) {names}{where}" +
+                   (": the model keeps an output for each that it never learns to predict"
+                    if split in ("all", "train") else ""))
+    return out
 
 
 def _probe_headers(paths: list[str]) -> tuple[tuple[int, int, int], list[str]]:
@@ -424,8 +542,8 @@ def _load_folder(cfg: TrainConfig, should_stop) -> DataBundle:
     if cfg.resize:
         h = w = cfg.resize
     skipped = list(scan.skipped)
-    notes = []
-    meta = DataMeta(DATASETS["folder"], (c, h, w), len(scan.classes), scan.classes)
+    notes = list(scan.notes)
+    meta = DataMeta(DATASETS["folder"], (c, h, w), len(scan.classes), scan.classes, tuple(scan.notes))
     files = scan.files
     pool = files.get("train", files.get("all", []))
     tr_idx, va_idx = split_indices(len(pool), 0.0 if "val" in files else cfg.val_split, cfg.seed)

@@ -34,13 +34,14 @@ from ..shapes import analyze
 from . import checkpoint as ckpt_mod
 from . import featuremaps
 from .augment import BatchTransform, batch_generator, epoch_permutation
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, SaveError
 from .config import ConfigError, TrainConfig
 from .data import DataBundle, DataError, check_fit, load_data
 from .devices import DeviceError, amp_enabled, device_name, resolve_device
 from .events import (
     BatchMetrics,
     Cancelled,
+    CheckpointFailed,
     CheckpointSaved,
     EpochMetrics,
     Event,
@@ -124,8 +125,7 @@ class _Progress:
 
 
 def new_history() -> dict[str, list[float]]:
-    return {k: [] for k in ("epoch", "epoch_step", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_lr",
-                            "step", "loss", "lr_step", "lr")}
+    return {k: [] for k in ckpt_mod.HISTORY_KEYS}
 
 
 def batches_per_epoch(n: int, batch_size: int) -> int:
@@ -173,7 +173,7 @@ class Trainer:
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Everything to continue this run exactly. Call between batches (from the run's thread)
-        or after the run has ended."""
+        or after the run has ended. A failed write is a SaveError naming the file."""
         if self.model is None:
             raise CheckpointError("nothing to save yet: the model has not been built")
         p = self.progress
@@ -196,7 +196,7 @@ class Trainer:
             "rng": ckpt_mod.rng_state(),
             "finished": self.result is not None,
         }
-        return ckpt_mod.atomic_torch_save(data, path)
+        return ckpt_mod.save_checkpoint(data, path)
 
     @property
     def code(self) -> str | None:
@@ -224,7 +224,14 @@ class Trainer:
         cfg = self.config.check()
         saved = None
         if self.resume is not None:
-            saved = self.resume if isinstance(self.resume, dict) else ckpt_mod.load_checkpoint(self.resume)
+            if isinstance(self.resume, dict):
+                saved = self.resume
+                ckpt_mod.validate(saved, self._resume_name)
+            else:
+                saved = ckpt_mod.load_checkpoint(self.resume)
+            if ckpt_mod.CHECKSUM not in saved:
+                yield Notice(self.run_id, f"checkpoint {self._resume_name} was written by an older cnnbuilder and "
+                                          "carries no checksum: damage to its weights cannot be detected")
             cfg, notes = _resume_config(saved, cfg)
             for note in notes:
                 yield Notice(self.run_id, note)
@@ -284,7 +291,6 @@ class Trainer:
         model = model.to(device)
         if use_cl:
             model = model.to(memory_format=torch.channels_last)
-        self.model = model
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest kernels once
         amp = amp_enabled(cfg.amp, device)
@@ -294,7 +300,7 @@ class Trainer:
         bs = min(cfg.batch_size, n_train)
         spe = batches_per_epoch(n_train, bs)
         total_steps = spe * cfg.epochs
-        self.optimizer = _make_optimizer(cfg, model, device)
+        self.optimizer = _make_optimizer(cfg, _trainable(model), device)
         self.scheduler, per_step = _make_scheduler(cfg, self.optimizer, spe, total_steps)
         self.scaler = torch.amp.GradScaler("cuda") if amp else None
         k = bundle.meta.num_classes
@@ -305,7 +311,8 @@ class Trainer:
 
         p = self.progress
         if saved is not None:
-            self._restore(saved, model)
+            self._restore(saved, model, spe, per_step)
+        self.model = model  # only now: a checkpoint that failed to load leaves nothing to save or export
         acc_loss = torch.tensor(p.loss_sum, dtype=torch.float32, device=device)
         acc_correct = torch.tensor(p.correct, dtype=torch.int64, device=device)
         self._acc_loss, self._acc_correct = acc_loss, acc_correct
@@ -517,34 +524,58 @@ class Trainer:
             path = self.control._checkpoints.get()
             try:
                 written = self.save_checkpoint(path)
-            except (OSError, RuntimeError) as exc:
-                yield Notice(self.run_id, f"could not save the checkpoint {path}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a failed save must not end the run
+                message = str(exc) if isinstance(exc, SaveError) else \
+                    f"cannot write the checkpoint {path}: {type(exc).__name__}: {first_line(exc)[:200]}"
+                yield CheckpointFailed(self.run_id, str(path), message)
             else:
                 yield CheckpointSaved(self.run_id, str(written), self.progress.step)
 
-    def _restore(self, saved: dict, model) -> None:
+    @property
+    def _resume_name(self) -> str:
+        return "(given in memory)" if isinstance(self.resume, dict) else str(self.resume)
+
+    def _restore(self, saved: dict, model, spe: int, per_step: bool) -> None:
+        """Load a validated checkpoint into the freshly built run, after checking every state dict
+        against what this run built: nothing is resumed from a checkpoint that does not fit."""
+        import torch
+
+        name = self._resume_name
+        if saved["batch"] > spe:
+            raise CheckpointError(f"checkpoint {name} does not fit this data: it stopped at batch {saved['batch']} "
+                                  f"of an epoch that now has {spe} (did the images change since it was saved?)")
+        ckpt_mod.check_model(saved["model"], model, name)
+        params = _trainable(model)
+        cfg = self.config
+        entry = ckpt_mod.state_entry(lambda ps: _make_optimizer(cfg, ps, torch.device("cpu")))
+        reference = self.optimizer.state_dict()
+        ckpt_mod.check_optimizer(saved["optimizer"], reference, entry, params, name)
+        if self.scheduler is not None:
+            expected = saved["step"] if per_step else saved["epoch"]
+            ckpt_mod.check_scheduler(saved["scheduler"], self.scheduler.state_dict(), expected,
+                                     _SCHEDULE_LABEL.get(cfg.scheduler, cfg.scheduler), name)
+        else:
+            ckpt_mod.check_scheduler(saved["scheduler"], None, 0, "", name)
         try:
             model.load_state_dict(saved["model"])
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            raise CheckpointError("the checkpoint was saved from a different model (its layers or sizes differ): "
-                                  + (first[1].strip() if len(first) > 1 else first[0])[:300]) from None
-        self.optimizer.load_state_dict(saved["optimizer"])
-        if self.scheduler is not None and saved.get("scheduler") is not None:
-            self.scheduler.load_state_dict(saved["scheduler"])
-        if self.scaler is not None and saved.get("scaler") is not None:
-            self.scaler.load_state_dict(saved["scaler"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            for group, ref in zip(self.optimizer.param_groups, reference["param_groups"], strict=True):
+                group.update({k: ref[k] for k in ckpt_mod.IMPLEMENTATION_FLAGS if k in ref})
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(saved["scheduler"])
+            if self.scaler is not None and saved["scaler"] is not None:
+                self.scaler.load_state_dict(saved["scaler"])
+            ckpt_mod.set_rng_state(saved["rng"])
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            raise ckpt_mod.damaged(name, f"{type(exc).__name__}: {first_line(exc)[:300]}") from None
         p = self.progress
-        p.epoch, p.batch, p.step = int(saved["epoch"]), int(saved["batch"]), int(saved["step"])
-        acc = saved.get("accum", {})
-        p.loss_sum, p.correct, p.seen = float(acc.get("loss_sum", 0.0)), int(acc.get("correct", 0)), \
-            int(acc.get("seen", 0))
+        p.epoch, p.batch, p.step = saved["epoch"], saved["batch"], saved["step"]
+        acc = saved["accum"]
+        p.loss_sum, p.correct, p.seen = acc["loss_sum"], acc["correct"], acc["seen"]
         hist = new_history()
-        for key, values in (saved.get("history") or {}).items():
-            if key in hist:
-                hist[key] = [float(v) for v in values]
+        for key, values in saved["history"].items():
+            hist[key] = [float(v) for v in values]
         self.history = hist
-        ckpt_mod.set_rng_state(saved["rng"])
 
     def _failure(self, exc: Exception) -> Failed:
         import torch
@@ -561,7 +592,7 @@ class Trainer:
             bs = self.config.batch_size
             return Failed(rid, f"the GPU ran out of memory with batch size {bs}: use a smaller batch "
                                f"(try {max(1, bs // 2)}), mixed precision, or a smaller model.", "oom")
-        kinds = ((ConfigError, "config"), (DeviceError, "device"), (DataError, "data"), (CheckpointError, "config"),
+        kinds = ((ConfigError, "config"), (DeviceError, "device"), (DataError, "data"), (CheckpointError, "checkpoint"),
                  (CodegenError, "model"))
         for cls, kind in kinds:
             if isinstance(exc, cls):
@@ -605,10 +636,16 @@ def _lr(opt) -> float:
     return float(opt.param_groups[0]["lr"])
 
 
-def _make_optimizer(cfg: TrainConfig, model, device):
+def _trainable(model) -> list:
+    return [q for q in model.parameters() if q.requires_grad]
+
+
+_SCHEDULE_LABEL = {"step": "step-decay", "cosine": "cosine", "onecycle": "one-cycle"}
+
+
+def _make_optimizer(cfg: TrainConfig, params: list, device):
     import torch
 
-    params = [q for q in model.parameters() if q.requires_grad]
     if not params:
         raise ConfigError("model", "the model has no trainable parameters (add a Conv2d or Linear block)")
     wd = cfg.weight_decay

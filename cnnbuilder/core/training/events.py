@@ -107,6 +107,14 @@ class CheckpointSaved(Event):
 
 
 @dataclass(frozen=True)
+class CheckpointFailed(Event):
+    """A checkpoint asked for during a run could not be written; the run goes on."""
+
+    path: str
+    message: str  # one line naming the file and why
+
+
+@dataclass(frozen=True)
 class Finished(Event):
     epochs: int
     step: int
@@ -123,7 +131,7 @@ class Finished(Event):
 @dataclass(frozen=True)
 class Failed(Event):
     message: str
-    kind: str = "error"  # config | model | data | device | nan | oom | error
+    kind: str = "error"  # config | model | data | checkpoint | device | nan | oom | error
     details: str = ""  # traceback for "error"; shown on request, never instead of the message
 
 

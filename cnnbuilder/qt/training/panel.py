@@ -44,6 +44,7 @@ from ...core.training.engine import TrainControl
 from ...core.training.events import (
     BatchMetrics,
     Cancelled,
+    CheckpointFailed,
     CheckpointSaved,
     EpochMetrics,
     Failed,
@@ -173,7 +174,7 @@ class TrainingPanel(QWidget):
             control.set_feature_node(self._feature_node)
         self._active, self._control = run_id, control
         self._paused = False
-        self._has_model = False
+        self._model_before, self._has_model = self._has_model, False
         label = f"Run {run_id}: {DATASETS[cfg.dataset]}, {OPTIMIZERS[cfg.optimizer]} lr {cfg.lr:g}, " \
                 f"batch {cfg.batch_size}" + (" (resumed)" if resume else "")
         self.plots.begin_run(run_id, label)
@@ -424,6 +425,7 @@ class TrainingPanel(QWidget):
                 lines.append(str(exc))
                 meta = None
             if meta is not None:
+                lines.extend(_html(w) for w in meta.warnings)  # e.g. empty classes: train anyway, but know
                 for m in check_fit(self.document.graph, a, meta):
                     node = self.document.graph.node(m.node_id)
                     problems[m.node_id] = m.message
@@ -557,6 +559,9 @@ class TrainingPanel(QWidget):
         elif isinstance(ev, CheckpointSaved):
             self._log(f"saved checkpoint {ev.path} (step {ev.step:,})")
             self.status.setText(f"Saved checkpoint {Path(ev.path).name}")
+        elif isinstance(ev, CheckpointFailed):  # the run goes on; the user may save elsewhere
+            self._log(ev.message)
+            self._show_error(ev.message)
         elif isinstance(ev, Finished):
             self.evaluation.show_result(ev)
             self.plots.end_run(ev.run_id, "finished", ev.test_acc)
@@ -582,6 +587,7 @@ class TrainingPanel(QWidget):
 
     _epochs = 0
     _last_batch: BatchMetrics | None = None
+    _model_before = False
 
     def _show_progress(self) -> None:
         ev, self._last_batch = self._last_batch, None
@@ -594,6 +600,8 @@ class TrainingPanel(QWidget):
         self.status.setText(f"Training… loss {ev.loss:.4f}, accuracy this epoch {ev.acc:.1%}")
 
     def _end_run(self) -> None:
+        if not self._has_model:  # ended before building a model: the worker keeps the last run's
+            self._has_model = self._model_before
         self._active = None
         self._paused = False
         self._update_buttons()

@@ -61,9 +61,10 @@ class TrainingWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - a bad snapshot must not kill the thread
             self.event.emit(Failed(job.run_id, f"cannot start training: {exc}", "error", traceback.format_exc()))
             return
-        self.trainer = trainer
         for ev in trainer.run():
             self.event.emit(ev)
+        if trainer.model is not None:  # a run that failed before building its model keeps the last one's
+            self.trainer = trainer
         if trainer.bundle is not None:
             self._bundle = trainer.bundle
 
@@ -120,8 +121,8 @@ class TrainingWorker(QObject):
             return
         try:
             written = self.trainer.save_checkpoint(path)
-        except Exception as exc:  # noqa: BLE001
-            self.action_done.emit(f"could not save the checkpoint: {exc}", False)
+        except Exception as exc:  # noqa: BLE001 - a message in the panel; the run's state stays for a retry
+            self.action_done.emit(_save_message(exc, f"cannot write the checkpoint {path}"), False)
         else:
             self.action_done.emit(f"saved checkpoint {written}", True)
 
@@ -133,6 +134,16 @@ class TrainingWorker(QObject):
         try:
             paths = self.trainer.export_weights(directory, stem="model", title=title)
         except Exception as exc:  # noqa: BLE001
-            self.action_done.emit(f"could not export the weights: {exc}", False)
+            self.action_done.emit(_save_message(exc, f"cannot export the weights to {directory}"), False)
         else:
             self.action_done.emit("exported " + ", ".join(p.name for p in paths) + f" to {directory}", True)
+
+
+def _save_message(exc: Exception, what: str) -> str:
+    """One line: the core's own message for the errors it expects, else what failed and why."""
+    from ...core.training.checkpoint import CheckpointError, SaveError
+    from ...core.training.events import first_line
+
+    if isinstance(exc, (SaveError, CheckpointError)):
+        return str(exc)
+    return f"{what}: {type(exc).__name__}: {first_line(exc)[:200]}"
