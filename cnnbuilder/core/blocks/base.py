@@ -189,9 +189,13 @@ class LayerSpec:
     summary: Callable[[dict], str] | None = None
     module: bool = True  # emitted as an nn.Module; Input/Add/Concat are written in forward
     param_map: dict[str, Param] = field(init=False, repr=False, compare=False)
+    resolved_defaults: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_map", {p.name: p for p in self.params})
+        # In canonical form (kernel_size 3 -> (3, 3)), as a value that was set would be: a file may leave any out.
+        object.__setattr__(self, "resolved_defaults",
+                           {p.name: None if p.default is None else p.normalize(p.default) for p in self.params})
 
     # -- parameters -------------------------------------------------------------------
     def check_param(self, name: str, value: Any) -> Any:
@@ -210,7 +214,7 @@ class LayerSpec:
         return {p.name: p.default for p in self.params if p.required}
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
-        out = {p.name: p.default for p in self.params}
+        out = dict(self.resolved_defaults)
         out.update(params)
         return out
 
