@@ -231,7 +231,7 @@ def test_inplace_relu_after_a_branch_keeps_the_branch_value():
 def test_inplace_is_kept_where_it_is_safe_and_dropped_where_it_is_not():
     g = Graph()
     x = g.add_node("Input", {"shape": [2, 6, 6]})
-    relu0, _, _, relu1, drop1, _, silu, drop2, _, _, relu2, _ = _chain(
+    on_input, _, _, after_bn, drop_after_relu, _, silu, drop_after_silu, _, _, after_sigmoid, _ = _chain(
         g, x.id,
         ("ReLU", {"inplace": True}),  # would overwrite the caller's tensor
         ("Conv2d", {"out_channels": 3, "padding": "same"}), ("BatchNorm2d", {}),
@@ -245,13 +245,13 @@ def test_inplace_is_kept_where_it_is_safe_and_dropped_where_it_is_not():
         ("Flatten", {}))
     _chain(g, g.nodes[-1].id, ("Linear", {"out_features": 2}))
     gen = check_against_reference(g)
-    assert gen.not_in_place == {relu0: "its input is the model's input",
-                                drop1: "relu2 (in place) needs its output for gradients",
-                                relu2: "sigmoid1 (Sigmoid) needs its output for gradients"}
+    assert gen.not_in_place == {on_input: "its input is the model's input",
+                                drop_after_relu: "relu2 (in place) needs its output for gradients",
+                                after_sigmoid: "sigmoid1 (Sigmoid) needs its output for gradients"}
     assert "            # not in place: its input is the model's input\n            nn.ReLU(),  # relu1: 2×6×6\n" \
         in gen.code
     assert gen.code.count("inplace=True") == 3  # relu2, silu1, dropout2
-    assert relu1 not in gen.not_in_place and silu not in gen.not_in_place and drop2 not in gen.not_in_place
+    assert after_bn not in gen.not_in_place and silu not in gen.not_in_place and drop_after_silu not in gen.not_in_place
 
 
 def test_sequential_torch_would_fail_to_train_is_written_out_of_place():
