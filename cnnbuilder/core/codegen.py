@@ -2,51 +2,122 @@
 the trainer builds its model by executing it (see `build_model`).
 
 A chain becomes one nn.Sequential; a graph with branches or skips gets one attribute per layer
-and an explicit forward. Every forward line carries the shape it produces. Block names become
-identifiers through `identifier()`, which keeps only [a-z0-9_]: a name can never inject code.
+and an explicit forward. Every forward line carries the shape it produces.
+
+Names: block names become identifiers through `identifier()`, which keeps only [a-z0-9_] (so a
+name can never inject code) and steers clear of RESERVED: nn.Module's own attributes (`self.half`
+would be the method, not the layer), Python keywords and builtins, and the names the generated code
+uses itself. Where the identifier differs from the user's name, the name stays in a comment.
+
+In place: a block with inplace=True overwrites its input tensor. `_inplace_plan` keeps that only
+where nothing else can still need the old value; elsewhere the block is written out of place with
+a comment saying why, so the code always computes what was drawn.
 """
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import get_spec
 from .blocks.base import fmt_shape
 from .graph import Graph
-from .shapes import Analysis, analyze
+from .shapes import Analysis, Problem, analyze
 
-RESERVED = set(keyword.kwlist) | {"self", "x", "nn", "torch", "forward", "super", "print", "input", "layers",
-                                  "model", "Net", "None", "True", "False"}
+# Public attributes of torch.nn.Module (class and instance), across torch 2.x. A test checks this
+# against the installed torch; `instantiate` refuses code whose names a newer torch has taken.
+MODULE_ATTRS = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu",
+    "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "hpu", "ipu", "load_state_dict", "modules", "mps", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook",
+    "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "training", "type", "xpu", "zero_grad",
+})
+# Names the generated file itself uses: imports, the forward's input, the Sequential, the demo.
+OWN_NAMES = frozenset({"torch", "nn", "F", "self", "x", "layers", "forward", "model"})
+# Names ruff objects to: E741/E742 (l, I, O look like digits) and UP005 (`self.assert_` is unittest's old alias).
+LINT_NAMES = frozenset({"l", "I", "O", "assert_"})
+RESERVED = (frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | MODULE_ATTRS
+            | OWN_NAMES | LINT_NAMES)
+MAX_IDENT = 40
+LINE = 120  # the line length the generated file keeps (ruff's, as the project uses)
 
 
 class CodegenError(Exception):
     """The graph has problems; code is only generated for a graph that works."""
 
-    def __init__(self, analysis: Analysis):
+    def __init__(self, analysis: Analysis | None = None, problem: Problem | None = None):
+        if problem is not None:  # one block the code cannot serve
+            self.problems = [problem]
+            super().__init__(f"{problem.node_id}: {problem.message}")
+            return
         self.problems = analysis.problems
         lines = [p.message if p.node_id is None else f"{p.node_id}: {p.message}" for p in analysis.problems[:10]]
         super().__init__("cannot generate code while the graph has problems:\n  " + "\n  ".join(lines))
 
 
 def identifier(text: str, fallback: str = "layer") -> str:
-    ident = re.sub(r"[^0-9a-zA-Z_]+", "_", text).strip("_").lower()
-    ident = re.sub(r"_+", "_", ident)[:40].rstrip("_")
+    """A lowercase ASCII identifier for a name: accents dropped (Ünïcödé -> unicode), anything else
+    that is not a letter or digit becomes `_`; empty falls back, digits first get the fallback in
+    front, reserved names get a trailing `_`."""
+    ident = re.sub(r"[^0-9a-zA-Z]+", "_", _ascii(text)).strip("_").lower()[:MAX_IDENT].rstrip("_")
     if not ident:
         ident = fallback
     if ident[0].isdigit():
-        ident = f"{fallback}_{ident}"
-    if ident in RESERVED or keyword.iskeyword(ident):
+        ident = f"{fallback}_{ident}"[:MAX_IDENT].rstrip("_")
+    if ident in RESERVED:
         ident += "_"
+        if ident in RESERVED:
+            ident = ident[:-1] + "_layer"
     return ident
 
 
+def _unique(base: str, taken: set[str]) -> str:
+    """`base`, else base_2, base_3, ...: never taken, never reserved."""
+    name, k = base, 2
+    while name in taken or name in RESERVED:
+        suffix = f"_{k}"
+        name, k = base[:MAX_IDENT - len(suffix)].rstrip("_") + suffix, k + 1
+    return name
+
+
+def display_name(text: str, limit: int = 40) -> str:
+    """A user's name as it may appear in a comment: printable characters only (no line or
+    paragraph separators, no bidi controls, no surrogates), at most `limit` columns wide."""
+    return _clip("".join(c if c.isprintable() else "?" for c in text).strip(), limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    if _width(text) <= limit:
+        return text
+    while _width(text) > limit - 2:  # the ellipsis counts two
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _width(text: str) -> int:
+    # Comments may hold wide characters; counting every non-ASCII one as two columns errs on the safe side.
+    return sum(1 if ord(c) < 128 else 2 for c in text)
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
 def class_identifier(text: str) -> str:
-    words = re.findall(r"[0-9a-zA-Z]+", text)
+    """CamelCase from the words of a name; "Net" in front where it would start with a digit or
+    shadow a builtin (`class Exception`)."""
+    words = re.findall(r"[0-9a-zA-Z]+", _ascii(text))
     name = "".join(w[:1].upper() + w[1:] for w in words)[:60]
-    if not name or name[0].isdigit() or keyword.iskeyword(name):
+    if not name or name[0].isdigit() or name in RESERVED:
         name = "Net" + name
     return name
 
@@ -69,6 +140,10 @@ def literal(value: Any) -> str:
 def module_expr(type_name: str, resolved: dict[str, Any]) -> str:
     """`nn.Conv2d(1, 16, kernel_size=5, padding=2)`: positional for the sizes, keywords for the
     rest, and only the values that differ from torch's defaults."""
+    return f"nn.{type_name}({', '.join(module_args(type_name, resolved))})"
+
+
+def module_args(type_name: str, resolved: dict[str, Any]) -> list[str]:
     spec = get_spec(type_name)
     args: list[str] = []
     for p in spec.params:
@@ -81,7 +156,7 @@ def module_expr(type_name: str, resolved: dict[str, Any]) -> str:
             continue
         if p.required or _differs(value, p.default):
             args.append(f"{p.name}={literal(value)}")
-    return f"nn.{type_name}({', '.join(args)})"
+    return args
 
 
 def _differs(value: Any, default: Any) -> bool:
@@ -96,6 +171,89 @@ class Generated:
     class_name: str
     attr_of: dict[str, str]  # node id -> attribute name (or Sequential index path)
     lines_of: dict[str, list[int]]  # node id -> 1-based line numbers that belong to it
+    not_in_place: dict[str, str] = field(default_factory=dict)  # node id -> why its inplace=True was not kept
+
+
+# Why a block may be written in place after another (checked against torch by tests/core/test_codegen_fuzz.py).
+# Blocks whose output is a fresh tensor their backward does not read:
+FRESH_OUTPUT = frozenset({"Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+                          "AdaptiveMaxPool2d", "LeakyReLU", "ELU", "GELU", "SiLU", "BatchNorm2d", "BatchNorm1d",
+                          "GroupNorm", "LayerNorm", "Linear", "Upsample", "Add", "Concat"})
+# Blocks that may return their input itself or a view of it (Dropout does in eval mode):
+PASS_THROUGH = frozenset({"Identity", "Flatten", "Dropout", "Dropout2d"})
+# In-place blocks whose backward does not read the tensor they overwrote (ReLU, LeakyReLU, ELU do):
+INPLACE_UNREAD = frozenset({"SiLU", "Dropout", "Dropout2d"})
+
+
+def _inplace_plan(graph: Graph, a: Analysis, name: dict[str, str]) -> dict[str, str]:
+    """Node id -> why its inplace=True must not be kept. Overwriting is safe only when the tensor
+    (and every alias of it back to the block that made it) has no other reader, is not the model's
+    input, and is not needed by an earlier block's backward."""
+    why: dict[str, str] = {}
+    kept: set[str] = set()
+    nodes, inputs, outputs = graph._nodes, graph._inputs, graph._outputs
+    for nid in a.order:
+        if not a.nodes[nid].resolved.get("inplace"):
+            continue
+        reason, reader, cur = None, nid, inputs[nid][0]
+        while True:  # back through the blocks that hand on the same tensor, to the one that made it
+            t = nodes[cur].type
+            others = [r for r in outputs[cur] if r != reader]
+            if t == "Input":
+                reason = "its input is the model's input"
+            elif others:
+                reason = f"{name[cur]}'s output is also read by {name[others[0]]}"
+            elif cur in kept and t not in INPLACE_UNREAD:
+                reason = f"{name[cur]} (in place) needs its output for gradients"
+            elif cur not in kept and t not in PASS_THROUGH and t not in FRESH_OUTPUT:
+                reason = f"{name[cur]} ({t}) needs its output for gradients"
+            if reason is not None or (cur not in kept and t in FRESH_OUTPUT):
+                break
+            reader, cur = cur, inputs[cur][0]
+        if reason is None:
+            kept.add(nid)
+        else:
+            why[nid] = reason
+    return why
+
+
+class _Writer:
+    """Lines of the file, each remembered with the block it belongs to, laid out as ruff format
+    would lay them out (so the file stays ruff-clean whatever the names)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.owner: dict[int, str] = {}
+
+    def emit(self, text: str, nid: str | None = None) -> None:
+        self.lines.append(text.rstrip())
+        if nid is not None:
+            self.owner[len(self.lines)] = nid
+
+    def statement(self, indent: int, head: str, parts: list[str], close: str, comment: str = "",
+                  nid: str | None = None, op: str = "") -> None:
+        """`head` + parts joined + `close`: a call (parts are its arguments) or, with `op`, a chain
+        of binary operators. Too long for one line, it is split the way ruff format splits it, and
+        a comment that does not fit after the code goes on a line of its own above it."""
+        pad, inner = " " * indent, " " * (indent + 4)
+        joined = (f" {op} " if op else ", ").join(parts)
+        if _width(pad + head + joined + close) <= LINE:
+            out = [pad + head + joined + close]
+        elif op:  # `a = (` / `    b + c` / `)`, or one operand a line when even that is too long
+            body = [inner + joined] if _width(inner + joined) <= LINE else \
+                [inner + parts[0]] + [f"{inner}{op} {p}" for p in parts[1:]]
+            out = [pad + head + "(", *body, pad + ")" + close]
+        elif _width(inner + joined) <= LINE:  # the arguments together on a line of their own
+            out = [pad + head, inner + joined, pad + close]
+        else:  # a magic trailing comma keeps one argument a line
+            out = [pad + head, *(f"{inner}{p}," for p in parts), pad + close]
+        if comment:
+            if _width(f"{out[-1]}  # {comment}") <= LINE:
+                out[-1] += f"  # {comment}"
+            else:
+                out.insert(0, f"{pad}# {comment}")
+        for line in out:
+            self.emit(line, nid)
 
 
 def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: Analysis | None = None) -> Generated:
@@ -113,23 +271,26 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
     used: set[str] = set()
     for nid in order:
         n = nodes[nid]
-        base = identifier(n.name or n.spec.short, n.spec.short)
-        name, k = base, 2
-        while name in used:
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        attr[nid] = name
+        attr[nid] = _unique(identifier(n.name or n.spec.short, n.spec.short), used)
+        used.add(attr[nid])
+    shown = {nid: display_name(n.name) or attr.get(nid, n.spec.short) for nid, n in nodes.items()}
+    short = {nid: display_name(s, 20) for nid, s in shown.items()}  # for reasons: two names fit a line
+    not_in_place = _inplace_plan(graph, a, short)
+
+    def ctor_args(nid: str) -> tuple[str, list[str]]:
+        n, info = nodes[nid], a.nodes[nid]
+        resolved = {**info.resolved, "inplace": False} if nid in not_in_place else info.resolved
+        return f"nn.{n.type}(", module_args(n.type, resolved)
+
+    def named(nid: str, text: str) -> str:
+        """The user's name in front of a comment where the code does not show it as written."""
+        return f"{shown[nid]}: {text}" if shown[nid] != attr[nid] else text
 
     is_chain = _is_chain(graph, a)
-    lines: list[str] = []
-    owner: dict[int, str] = {}
+    w = _Writer()
+    emit = w.emit
 
-    def emit(text: str, nid: str | None = None) -> None:
-        lines.append(text)
-        if nid is not None:
-            owner[len(lines)] = nid
-
-    doc_title = re.sub(r"[^\w \-.,()/+]", "", title).strip()[:80] or cls
+    doc_title = _clip(re.sub(r"[^\w \-.,()/+]", "", title).strip(), 80) or cls
     emit(f'"""{doc_title}: generated by cnnbuilder.')
     emit("")
     emit(f"Input: N×{fmt_shape(in_shape)}. Output: N×{fmt_shape(out_shape)}. "
@@ -145,59 +306,81 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
     emit("        super().__init__()")
     if is_chain:
         emit("        self.layers = nn.Sequential(")
-        for i, nid in enumerate(order):
-            n, info = nodes[nid], a.nodes[nid]
-            emit(f"            {module_expr(n.type, info.resolved)},  # {attr[nid]}: {fmt_shape(info.shape)}", nid)
-            attr[nid] = f"layers.{i}"
+        for nid in order:
+            if nid in not_in_place:
+                emit(f"            # not in place: {not_in_place[nid]}", nid)
+            head, args = ctor_args(nid)
+            w.statement(12, head, args, "),", f"{shown[nid]}: {fmt_shape(a.nodes[nid].shape)}", nid)
         emit("        )")
         emit("")
         emit("    def forward(self, x: torch.Tensor) -> torch.Tensor:")
         emit(f"        return self.layers(x)  # {fmt_shape(in_shape)} -> {fmt_shape(out_shape)}")
+        attr = {nid: f"layers.{i}" for i, nid in enumerate(order)}
     else:
         for nid in order:
-            n, info = nodes[nid], a.nodes[nid]
-            if n.spec.module:
-                emit(f"        self.{attr[nid]} = {module_expr(n.type, info.resolved)}", nid)
+            if nodes[nid].spec.module:
+                if nid in not_in_place:
+                    emit(f"        # not in place: {not_in_place[nid]}", nid)
+                head, args = ctor_args(nid)
+                comment = f"block {shown[nid]}" if shown[nid] != attr[nid] else ""
+                w.statement(8, f"self.{attr[nid]} = {head}", args, ")", comment, nid)
         emit("")
         emit("    def forward(self, x: torch.Tensor) -> torch.Tensor:")
-        var = {a.input_id: "x"}
-        last_use = {}
-        for i, nid in enumerate(order):
-            for src in graph._inputs[nid]:
-                last_use[src] = i
-        live: set[str] = {"x"}
-        for i, nid in enumerate(order):
-            n, info = nodes[nid], a.nodes[nid]
-            args = [var[s] for s in graph._inputs[nid]]
-            # Reuse an input's variable once this is its last reader; else name the value.
-            reusable = [var[s] for s in graph._inputs[nid] if last_use[s] == i]
-            target = "x" if "x" in reusable else (reusable[0] if reusable else None)
-            if target is None:
-                target = attr[nid] if attr[nid] not in live else f"{attr[nid]}_out"
-            if n.type == "Add":
-                expr = " + ".join(args)
-            elif n.type == "Concat":
-                expr = f"torch.cat([{', '.join(args)}], dim={info.resolved['dim']})"
-            else:
-                expr = f"self.{attr[nid]}({args[0]})"
-            for s in graph._inputs[nid]:
-                if last_use[s] == i:
-                    live.discard(var[s])
-            live.add(target)
-            var[nid] = target
-            emit(f"        {target} = {expr}  # {fmt_shape(info.shape)}", nid)
-        emit(f"        return {var[a.output_id]}")
+        _forward(graph, a, order, attr, named, w)
     emit("")
     emit("")
     emit('if __name__ == "__main__":')
     emit(f"    model = {cls}()")
     emit(f"    x = torch.randn(1, {', '.join(str(d) for d in in_shape)})")
     emit(f"    print(model(x).shape)  # torch.Size([1, {', '.join(str(d) for d in out_shape)}])")
-    code = "\n".join(lines) + "\n"
+    code = "\n".join(w.lines) + "\n"
     lines_of: dict[str, list[int]] = {}
-    for ln, nid in owner.items():
+    for ln, nid in sorted(w.owner.items()):
         lines_of.setdefault(nid, []).append(ln)
-    return Generated(code, cls, attr, lines_of)
+    return Generated(code, cls, attr, lines_of, not_in_place)
+
+
+def _forward(graph: Graph, a: Analysis, order: list[str], attr: dict[str, str], named, w: _Writer) -> None:
+    """The forward of a graph with branches: one line per block. A value's variable is reused
+    once its last reader has run; otherwise the value gets a name of its own."""
+    inputs = graph._inputs
+    var = {a.input_id: "x"}
+    last_use: dict[str, int] = {}
+    for i, nid in enumerate(order):
+        for src in inputs[nid]:
+            last_use[src] = i
+    live: set[str] = {"x"}
+    for i, nid in enumerate(order):
+        n, info = graph._nodes[nid], a.nodes[nid]
+        args = [var[s] for s in inputs[nid]]
+        dying = [var[s] for s in inputs[nid] if last_use[s] == i]
+        if dying:
+            target = "x" if "x" in dying else dying[0]
+        else:
+            target = attr[nid] if attr[nid] not in live else _unique(f"{attr[nid]}_out", live)
+        live.difference_update(dying)
+        live.add(target)
+        var[nid] = target
+        comment = fmt_shape(info.shape)
+        if n.type == "Add":
+            w.statement(8, f"{target} = ", args, "", named(nid, comment), nid, op="+")
+        elif n.type == "Concat":
+            dim = info.resolved["dim"]
+            listed = f"[{', '.join(args)}]"
+            if _width(f"            {listed},") <= LINE:
+                w.statement(8, f"{target} = torch.cat(", [listed, f"dim={dim}"], ")",
+                            named(nid, comment), nid)
+            else:  # ruff's layout of a call whose list does not fit: both exploded, trailing commas
+                w.emit(f"        {target} = torch.cat(", nid)
+                w.emit("            [", nid)
+                for arg in args:
+                    w.emit(f"                {arg},", nid)
+                w.emit("            ],", nid)
+                w.emit(f"            dim={dim},", nid)
+                w.emit(f"        )  # {named(nid, comment)}", nid)
+        else:
+            w.statement(8, f"{target} = self.{attr[nid]}(", args, ")", comment, nid)
+    w.emit(f"        return {var[a.output_id]}")
 
 
 def _is_chain(graph: Graph, a: Analysis) -> bool:
@@ -217,8 +400,15 @@ def build_model(graph: Graph, analysis: Analysis | None = None):
 
 def instantiate(gen: Generated):
     """A fresh model from code already generated."""
-    import torch  # noqa: F401  (lazy: the editor never pays for torch)
+    from torch import nn  # lazy: the editor never pays for torch
 
+    # RESERVED is checked against the torch the tests ran with; a newer torch may have taken a name since.
+    taken = set(dir(nn.Module)) | set(vars(nn.Module()))
+    for nid, path in gen.attr_of.items():
+        top = path.split(".")[0]
+        if top in taken:
+            raise CodegenError(problem=Problem(f"its layer name '{top}' is taken by torch.nn.Module in this torch "
+                                               "version: rename the block", nid))
     namespace: dict[str, Any] = {"__name__": "cnnbuilder_generated"}
     exec(compile(gen.code, f"<cnnbuilder:{gen.class_name}>", "exec"), namespace)
     return namespace[gen.class_name]()

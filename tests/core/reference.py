@@ -14,7 +14,8 @@ from cnnbuilder.core.shapes import analyze
 
 class Interpreter(nn.Module):
     """Runs a graph directly. Modules are registered in the same order codegen emits them, so a
-    state_dict's values can be zipped across."""
+    state_dict's values can be zipped across. Nothing runs in place (inplace=True is dropped), so
+    every value a block reads is exactly what its source produced."""
 
     def __init__(self, graph: Graph):
         super().__init__()
@@ -30,7 +31,10 @@ class Interpreter(nn.Module):
             spec = graph.node(nid).spec
             resolved = a.nodes[nid].resolved
             if spec.module:
-                self.mods[nid] = getattr(nn, spec.type)(**spec.ctor_kwargs(resolved))
+                kwargs = spec.ctor_kwargs(resolved)
+                if "inplace" in kwargs:
+                    kwargs["inplace"] = False
+                self.mods[nid] = getattr(nn, spec.type)(**kwargs)
             elif spec.type == "Concat":
                 self.dims[nid] = resolved["dim"]
 

@@ -19,6 +19,15 @@ def _exec(code: str):
     return ns
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny tensors: a second intra-op thread only adds contention on a busy CI machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _same_outputs(graph: Graph, seed: int = 0):
     torch.manual_seed(seed)
     model = build_model(graph).eval()
@@ -29,7 +38,8 @@ def _same_outputs(graph: Graph, seed: int = 0):
     with torch.no_grad():
         y1, y2 = model(x), ref(x)
     assert y1.shape == y2.shape
-    assert torch.equal(y1, y2)
+    # Tight, not bitwise: a loaded machine may pick another oneDNN kernel for the same conv.
+    assert torch.allclose(y1, y2, rtol=1e-5, atol=1e-6), (y1 - y2).abs().max()
     a = analyze(graph)
     assert tuple(y1.shape[1:]) == a.output_shape
     assert sum(p.numel() for p in model.parameters()) == a.total_params

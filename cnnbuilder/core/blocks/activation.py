@@ -5,7 +5,8 @@ from __future__ import annotations
 from .base import BOOL, CHOICE, DIM, FLOAT, Ctx, LayerSpec, Param
 from .rules import normalize_dim
 
-INPLACE = Param("inplace", BOOL, False, "Overwrite the input tensor to save memory (not after a branch).")
+INPLACE = Param("inplace", BOOL, False, "Overwrite the input tensor to save memory; the code keeps this only where "
+                                        "no other block still needs that tensor.")
 
 
 def _same(ctx: Ctx):

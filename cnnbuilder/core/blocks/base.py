@@ -3,7 +3,6 @@ statistics and code. Nothing here knows about Qt or tensors."""
 
 from __future__ import annotations
 
-import functools
 import math
 import reprlib
 from collections.abc import Callable
@@ -54,10 +53,6 @@ class Param:
     required: bool = False  # torch.nn has no default: always written out in code
     positional: bool = False  # written positionally in generated code
     ctor: bool = True  # passed to the torch.nn constructor
-
-    @functools.cached_property
-    def canonical_default(self) -> Any:
-        return self.default if self.default is None else self.normalize(self.default)
 
     def normalize(self, value: Any) -> Any:
         """Check a value and return its canonical Python form (pairs become tuples)."""
@@ -222,9 +217,13 @@ class LayerSpec:
     summary: Callable[[dict], str] | None = None
     module: bool = True  # emitted as an nn.Module; Input/Add/Concat are written in forward
     param_map: dict[str, Param] = field(init=False, repr=False, compare=False)
+    resolved_defaults: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_map", {p.name: p for p in self.params})
+        # In canonical form (kernel_size 3 -> (3, 3)), as a value that was set would be: a file may leave any out.
+        object.__setattr__(self, "resolved_defaults",
+                           {p.name: None if p.default is None else p.normalize(p.default) for p in self.params})
 
     # -- parameters -------------------------------------------------------------------
     def check_param(self, name: str, value: Any) -> Any:
@@ -243,8 +242,7 @@ class LayerSpec:
         return {p.name: p.default for p in self.params if p.required}
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
-        # Defaults in their canonical form too: a file that omits kernel_size gets (3, 3), not 3.
-        out = {p.name: p.canonical_default for p in self.params}
+        out = dict(self.resolved_defaults)
         out.update(params)
         return out
 

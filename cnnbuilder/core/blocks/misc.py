@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from math import prod
 
+from .activation import INPLACE
 from .base import (
     BOOL,
     CHOICE,
@@ -75,7 +76,7 @@ def _dropout(type_name: str, doc: str, short: str, ranks: tuple[int, ...] | None
     return LayerSpec(
         type=type_name, category="Utility", doc=doc, short=short,
         params=(Param("p", FLOAT, 0.5, "Probability of zeroing an element.", min=0.0, max=1.0, positional=True),
-                Param("inplace", BOOL, False, "Overwrite the input tensor.")),
+                INPLACE),
         infer=infer,
         summary=lambda p: f"{type_name} {p['p']:g}",
     )

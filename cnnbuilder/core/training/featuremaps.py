@@ -19,6 +19,11 @@ def no_maps() -> np.ndarray:
     return np.zeros((0, 1, 1), np.float32)
 
 
+def _kept(t):
+    # A copy: an in-place block further on (ReLU(inplace=True)) would overwrite the tensor itself.
+    return t.detach().clone() if hasattr(t, "detach") else t
+
+
 def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tuple[np.ndarray, int, str]:
     """(maps C×H×W float32, channels before capping, message when there are none to show).
 
@@ -35,12 +40,12 @@ def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tupl
         got.append(sample)
     elif node_id in attr_of and node.spec.module:
         module = model.get_submodule(attr_of[node_id])
-        handle = module.register_forward_hook(lambda m, a, out: got.append(out))
+        handle = module.register_forward_hook(lambda m, a, out: got.append(_kept(out)))
     else:
         consumer = next((d for d in graph.outputs(node_id) if d in attr_of and graph.node(d).spec.module), None)
         if consumer is not None:
             module = model.get_submodule(attr_of[consumer])
-            handle = module.register_forward_pre_hook(lambda m, args: got.append(args[0]))
+            handle = module.register_forward_pre_hook(lambda m, args: got.append(_kept(args[0])))
         elif not graph.outputs(node_id):
             handle = model.register_forward_hook(lambda m, a, out: got.append(out))
         else:
