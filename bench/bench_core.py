@@ -1,7 +1,9 @@
-"""Core speed: shape inference + statistics for 10/100/1000-block graphs, and project load+save of
-a 1000-block file. Prints medians; figures go to docs/benchmarks.md.
+"""Core speed: shape inference + statistics for 10/100/1000-block graphs, project load+save of
+a 1000-block file, and how load, delete-all, its undo, duplicate-all and wide merges scale from
+1k to 4k blocks. Prints medians; figures go to docs/benchmarks.md.
 
     .venv/bin/python bench/bench_core.py
+    PYTHONPATH=/path/to/older/checkout .venv/bin/python bench/bench_core.py --scaling   # the same table there
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: --scaling can compare
 
 from cnnbuilder.core import commands  # noqa: E402
 from cnnbuilder.core.codegen import generate  # noqa: E402
@@ -67,6 +69,9 @@ def median_ms(fn, repeat: int) -> float:
 
 def main() -> None:
     print(f"python {sys.version.split()[0]}")
+    if "--scaling" in sys.argv:  # only the 1k-vs-4k table (e.g. with PYTHONPATH at an older checkout)
+        print_scaling()
+        return
     print("shape inference + statistics (analyze), median of repeated runs:")
     for n in (10, 100, 1000):
         g = resnet_like(n)
@@ -87,7 +92,14 @@ def main() -> None:
         ms_both = median_ms(lambda: save_project(load_project(path), path), 20)
     print(f"project file, {len(g)} blocks ({size / 1024:.0f} KiB): load {ms_load:.1f} ms, save {ms_save:.1f} ms, "
           f"load+save {ms_both:.1f} ms   (goal: <= 100 ms)")
-    print("scaling (time at 4k blocks / time at 1k: 4 is linear, 16 quadratic), median of 5:")
+    print_scaling()
+
+
+def print_scaling() -> None:
+    import cnnbuilder
+
+    print(f"scaling of {Path(cnnbuilder.__file__).parent.parent} "
+          "(time at 4k blocks / time at 1k: 4 is linear, 16 quadratic), median of 5:")
     rows = [scaling(n) for n in (1000, 4000)]
     for what in rows[0]:
         a, b = rows[0][what], rows[1][what]
