@@ -58,7 +58,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket)", str(path))
+            raise OSError(errno.EINVAL, "not a regular file but a device, pipe or socket", str(path))
         if not force and is_read_only(target, st):
             raise ReadOnlyError(path)
     remove_stale_temps(target)
@@ -80,7 +80,7 @@ def ensure_regular_file(path: str | os.PathLike) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     if not stat.S_ISREG(st.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket)", str(path))
+        raise OSError(errno.EINVAL, "not a regular file but a device, pipe or socket", str(path))
 
 
 def describe_error(exc: BaseException, limit: int = 300) -> str:

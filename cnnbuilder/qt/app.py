@@ -8,7 +8,7 @@ import logging
 import sys
 from types import TracebackType
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -51,10 +51,10 @@ class ErrorGuard:
     traceback, tells the user once with a dialog (later ones go to the log and the status bar, so
     a repeating error cannot bury the window in dialogs), and keeps running."""
 
+
     def __init__(self, window_of=None):
         self.window_of = window_of or _active_main_window
         self.errors = 0
-        self._showing = False
         self._previous = None
 
     def install(self) -> ErrorGuard:
@@ -78,18 +78,16 @@ class ErrorGuard:
         window = self.window_of()
         if window is not None and hasattr(window, "show_status"):
             window.show_status(f"Unexpected error: {reason}", 30_000)
-        if self.errors == 1 and not self._showing:
-            self._showing = True
-            try:
-                self.show_dialog(window, reason)
-            finally:
-                self._showing = False
+        if self.errors == 1:
+            # Later, from the event loop: not from inside sys.excepthook.
+            QTimer.singleShot(0, lambda: self.show_dialog(self.window_of(), reason))
 
     def show_dialog(self, parent: QWidget | None, reason: str) -> None:
-        QMessageBox.warning(
-            parent, "Unexpected error",
-            f"cnnbuilder hit an unexpected error and carried on:\n\n{reason}\n\nSaving your work under a new "
-            "name is a good idea. The details were written to the log (standard error).")
+        from .main_window import show_message
+
+        show_message(parent, QMessageBox.Warning, "Unexpected error",
+                     f"cnnbuilder hit an unexpected error and carried on:\n\n{reason}\n\nSaving your work under a "
+                     "new name is a good idea. The details were written to the log (standard error).")
 
 
 def _active_main_window() -> QWidget | None:

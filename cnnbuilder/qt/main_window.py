@@ -211,7 +211,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.Yes
 
     def show_error(self, title: str, text: str) -> None:
-        QMessageBox.critical(self, title, text)
+        show_message(self, QMessageBox.Critical, title, text)
 
     def ask_restore_autosave(self, description: str) -> bool:
         answer = QMessageBox.question(
@@ -964,6 +964,17 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About cnnbuilder",
                           f"<b>cnnbuilder {__version__}</b><br>Build convolutional neural networks visually, "
                           "get readable PyTorch code and train them.")
+
+
+def show_message(parent: QWidget | None, kind: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
+    """A message box that does not block: no nested event loop. An exception in a slot while a
+    nested loop runs (e.g. QMessageBox.critical's) can crash PySide 6.11 (seen: a pending error
+    during a Python override lookup, SIGSEGV), and a failing save or open is just when more goes wrong."""
+    box = QMessageBox(kind, title, text, QMessageBox.Ok, parent)
+    box.setAttribute(Qt.WA_DeleteOnClose)
+    box.setWindowModality(Qt.WindowModal if parent is not None else Qt.ApplicationModal)
+    box.open()
+    return box
 
 
 def _put(data: bytes) -> Callable:
