@@ -108,8 +108,9 @@ def run(path: str | None = None) -> int:
 
     app = create_app()
     guard = ErrorGuard().install()
-    window = MainWindow()
+    window = None
     try:
+        window = MainWindow()
         window.show()
         try:
             window.start(path)
@@ -119,7 +120,8 @@ def run(path: str | None = None) -> int:
     finally:
         # Every way out ends the training thread first: Qt aborts the process when a running
         # QThread is destroyed.
-        window.training_panel.shutdown()
+        if window is not None:
+            window.training_panel.shutdown()
         guard.uninstall()
 
 

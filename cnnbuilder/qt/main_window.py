@@ -513,7 +513,7 @@ class MainWindow(QMainWindow):
 
     def save_as(self) -> bool:
         suggested = self.document.path.name if self.document.path else _file_stem(self.document.project.name) + ".json"
-        path = self.ask_save_path("Save project", PROJECT_FILTER, suggested)
+        path = self.ask_save_path(f"Save “{self.document.display_name()}” as", PROJECT_FILTER, suggested)
         if not path:
             return False
         path = Path(path)
@@ -812,7 +812,8 @@ class MainWindow(QMainWindow):
         if not self.document.analysis.ok:
             self.show_error("Cannot export code", "The model has problems; the Summary panel lists them.")
             return False
-        path = self.ask_save_path("Export PyTorch code", "Python files (*.py)", self._suggest(".py"))
+        path = self.ask_save_path(f"Export the PyTorch code of “{self.document.display_name()}”",
+                                  "Python files (*.py)", self._suggest(".py"))
         return bool(path) and self.export_code(path)
 
     def export_summary(self, path: str | Path) -> bool:
@@ -833,7 +834,8 @@ class MainWindow(QMainWindow):
         return True
 
     def export_summary_dialog(self) -> bool:
-        path = self.ask_save_path("Export summary", "CSV (*.csv);;Markdown (*.md)", self._suggest(".csv"))
+        path = self.ask_save_path(f"Export the summary of “{self.document.display_name()}”",
+                                  "CSV (*.csv);;Markdown (*.md)", self._suggest(".csv"))
         return bool(path) and self.export_summary(path)
 
     def export_image(self, path: str | Path, scale: float = 2.0) -> bool:
@@ -896,8 +898,8 @@ class MainWindow(QMainWindow):
         return data
 
     def export_image_dialog(self) -> bool:
-        path = self.ask_save_path("Export canvas image", "PNG image (*.png);;SVG image (*.svg)",
-                                  self._suggest(".png"))
+        path = self.ask_save_path(f"Export the canvas of “{self.document.display_name()}”",
+                                  "PNG image (*.png);;SVG image (*.svg)", self._suggest(".png"))
         return bool(path) and self.export_image(path)
 
     # -- theme and help ----------------------------------------------------------------
