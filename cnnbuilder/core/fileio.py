@@ -59,13 +59,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
             raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file but a device, pipe or socket", str(path))
-        if not force and is_read_only(target, st):
-            raise ReadOnlyError(path)
+        if is_read_only(target, st):
+            if not force:
+                raise ReadOnlyError(path)
+            if os.name == "nt":  # Windows refuses to rename over a read-only file; the mode comes back below
+                os.chmod(target, stat.S_IMODE(st.st_mode) | stat.S_IWRITE)
     remove_stale_temps(target)
-    if st is not None and st.st_nlink > 1:
-        _write_in_place(target, write, st)
-    else:
-        _write_and_rename(target, write, st)
+    try:
+        if st is not None and st.st_nlink > 1:
+            _write_in_place(target, write, st)
+        else:
+            _write_and_rename(target, write, st)
+    except BaseException:
+        if st is not None and os.name == "nt" and force:
+            try:
+                os.chmod(target, stat.S_IMODE(st.st_mode))  # read-only again, as it was
+            except OSError:
+                pass
+        raise
     return path
 
 
@@ -191,6 +202,8 @@ def _write_and_rename(target: Path, write: Callable[[BinaryIO], None], st: os.st
             if st is not None:
                 _take_over_metadata(f.fileno(), st)
             os.fsync(f.fileno())
+        if st is not None and not hasattr(os, "fchmod"):
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))  # Windows: only the read-only flag
         os.replace(tmp, target)
     except BaseException:
         _unlink_quietly(tmp)
