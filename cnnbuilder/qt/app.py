@@ -1,15 +1,19 @@
 """Application start-up: HiDPI, names for QSettings, the theme (following the system's light or
-dark scheme unless the user picked one), and `run()` for `cnnbuilder [gui] [file]`."""
+dark scheme unless the user picked one), the guard against unexpected errors, and `run()` for
+`cnnbuilder [gui] [file]`."""
 
 from __future__ import annotations
 
+import logging
 import sys
+from types import TracebackType
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from .. import __version__
+from ..core.fileio import describe_error
 from .icons import app_icon
 from .settings import APPLICATION, ORGANIZATION, app_settings
 from .theme import apply_theme
@@ -39,15 +43,86 @@ def follow_theme(app: QApplication) -> None:
             lambda scheme: apply_theme(app, str(app_settings().value("theme", "system"))))
 
 
+class ErrorGuard:
+    """sys.excepthook for the GUI. PySide hands an exception that escapes a slot or an event
+    handler to sys.excepthook; Python's default prints it and the app carries on in an unknown
+    state, and one escaping before the event loop ended the process (leaving the training thread
+    running: "QThread: Destroyed while thread is still running", then SIGABRT). The guard logs the
+    traceback, tells the user once with a dialog (later ones go to the log and the status bar, so
+    a repeating error cannot bury the window in dialogs), and keeps running."""
+
+
+    def __init__(self, window_of=None):
+        self.window_of = window_of or _active_main_window
+        self.errors = 0
+        self._previous = None
+
+    def install(self) -> ErrorGuard:
+        self._previous = sys.excepthook
+        sys.excepthook = self
+        return self
+
+    def uninstall(self) -> None:
+        if sys.excepthook is self:
+            sys.excepthook = self._previous or sys.__excepthook__
+
+    def __call__(self, etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(etype, KeyboardInterrupt):  # Ctrl+C in the terminal: end as asked
+            app = QApplication.instance()
+            if app is not None:
+                app.quit()
+            return
+        self.errors += 1
+        logging.getLogger("cnnbuilder").error("unexpected error (the editor carries on)", exc_info=(etype, value, tb))
+        reason = describe_error(value)
+        window = self.window_of()
+        if window is not None and hasattr(window, "show_status"):
+            window.show_status(f"Unexpected error: {reason}", 30_000)
+        if self.errors == 1:
+            # Later, from the event loop: not from inside sys.excepthook.
+            QTimer.singleShot(0, lambda: self.show_dialog(self.window_of(), reason))
+
+    def show_dialog(self, parent: QWidget | None, reason: str) -> None:
+        from .main_window import show_message
+
+        show_message(parent, QMessageBox.Warning, "Unexpected error",
+                     f"cnnbuilder hit an unexpected error and carried on:\n\n{reason}\n\nSaving your work under a "
+                     "new name is a good idea. The details were written to the log (standard error).")
+
+
+def _active_main_window() -> QWidget | None:
+    from .main_window import MainWindow
+
+    app = QApplication.instance()
+    if app is None:
+        return None
+    windows = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    active = app.activeWindow()
+    return active if active in windows else (windows[0] if windows else None)
+
+
 def run(path: str | None = None) -> int:
-    """Open the editor (with `path`, if given) and run until the window closes."""
+    """Open the editor (with `path`, if given) and run until the window closes. No exception ends
+    it: a bad file gets a dialog and the editor starts with the example project."""
     from .main_window import MainWindow
 
     app = create_app()
-    window = MainWindow()
-    window.show()
-    window.start(path)
-    return app.exec()
+    guard = ErrorGuard().install()
+    window = None
+    try:
+        window = MainWindow()
+        window.show()
+        try:
+            window.start(path)
+        except Exception:
+            guard(*sys.exc_info())
+        return app.exec()
+    finally:
+        # Every way out ends the training thread first: Qt aborts the process when a running
+        # QThread is destroyed.
+        if window is not None:
+            window.training_panel.shutdown()
+        guard.uninstall()
 
 
 if __name__ == "__main__":  # python -m cnnbuilder.qt.app [file]

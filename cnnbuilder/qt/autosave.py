@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
 
-from ..core.fileio import atomic_write_text
+from ..core.fileio import atomic_write_text, describe_error
 from ..core.project import Project, dumps, loads
 from .document import Document
 
@@ -88,6 +88,7 @@ def _lock_of(file: Path) -> Path:
 
 class Autosave(QObject):
     saved = Signal(str)  # the autosave file written
+    failed = Signal(str)  # why the autosave could not be written (once per run of failures)
 
     def __init__(self, document: Document, directory: Path | None = None, interval_ms: int = INTERVAL_MS,
                  parent: QObject | None = None):
@@ -97,6 +98,7 @@ class Autosave(QObject):
         self.session = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.file = self.directory / f"{self.session}{SUFFIX}"
         self.lock = _lock(_lock_of(self.file))
+        self.last_error: str | None = None
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.save_now)
@@ -122,12 +124,18 @@ class Autosave(QObject):
             if not self.lock.isLocked() and not self.lock.tryLock(0):
                 return False
             project = self.document.project
-            atomic_write_text(self.file, dumps(project))
+            # force: it is our own file, whatever its mode says.
+            atomic_write_text(self.file, dumps(project), force=True)
             info = {"path": str(project.path) if project.path else None, "name": project.name,
                     "saved_at": time.time(), "pid": os.getpid()}
-            atomic_write_text(_info_of(self.file), json.dumps(info))
-        except OSError:
-            return False  # a full or read-only disk must not interrupt editing
+            atomic_write_text(_info_of(self.file), json.dumps(info), force=True)
+        except Exception as exc:  # a full disk or an unsavable name must not interrupt editing
+            reason = describe_error(exc)
+            if reason != self.last_error:  # every minute the same news would be noise
+                self.last_error = reason
+                self.failed.emit(reason)
+            return False
+        self.last_error = None
         self.saved.emit(str(self.file))
         return True
 

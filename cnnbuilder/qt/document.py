@@ -11,8 +11,9 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from ..core.blocks import ParamError
 from ..core.commands import Command
+from ..core.fileio import atomic_write_text, describe_error, ensure_regular_file
 from ..core.graph import Graph, GraphError
-from ..core.project import Project, load_project, save_project
+from ..core.project import Project, ProjectError, dumps, load_project
 from ..core.shapes import Analysis, analyze
 
 _MERGE_IDS: dict[tuple, int] = {}
@@ -148,14 +149,25 @@ class Document(QObject):
         self.modified_changed.emit(False)
 
     def open(self, path: str | Path) -> None:
-        """Raises ProjectError and leaves the current project untouched if the file is bad."""
+        """Raises (ProjectError for a bad file, anything else for a loader bug) and leaves the
+        current project untouched."""
+        try:
+            ensure_regular_file(path)  # reading /dev/zero or a pipe would never end
+        except FileNotFoundError:
+            pass  # the loader says so in its own words
+        except OSError as exc:
+            raise ProjectError(f"{path}: cannot open ({describe_error(exc)})") from None
         self.set_project(load_project(path))
 
-    def save(self, path: str | Path | None = None) -> None:
+    def save(self, path: str | Path | None = None, force: bool = False) -> None:
+        """Write the project (to `path`, or where it came from). On any failure it raises, and the
+        document stays modified with its old path; a read-only file raises ReadOnlyError unless
+        `force`."""
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("no file name given")
-        save_project(self._project, target)
+        atomic_write_text(target, dumps(self._project), force=force)
+        self._project.path = target
         self._extra_dirty = False
         self.undo_stack.setClean()
         self.path_changed.emit()

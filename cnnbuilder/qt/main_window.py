@@ -2,18 +2,23 @@
 undo history around it; menus, toolbar, shortcuts; files, export, autosave and recovery.
 
 Every dialog goes through a small method (ask_save_changes, ask_open_path, ask_save_path,
-show_error, ask_restore_autosave, choose_template) so tests can replace it.
+ask_overwrite_read_only, show_error, ask_restore_autosave, choose_template) so tests can replace it.
+
+Every file this window writes goes through `_write`: whatever fails (a full disk, a folder as the
+target, text that cannot be encoded, a bug in a serializer), the user gets a dialog naming the file
+and the reason, the project stays modified, and the old file stays whole.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QMimeData, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -22,6 +27,7 @@ from PySide6.QtGui import (
     QCursor,
     QGuiApplication,
     QImage,
+    QImageWriter,
     QKeySequence,
     QPainter,
 )
@@ -60,7 +66,7 @@ from ..core.commands import (
     parse_clip,
     paste,
 )
-from ..core.fileio import atomic_write_text
+from ..core.fileio import ReadOnlyError, atomic_write, describe_error
 from ..core.graph import GraphError
 from ..core.placement import centre_on, free_shift
 from ..core.project import Project, ProjectError
@@ -82,6 +88,7 @@ from .theme import THEMES, apply_theme, canvas_colors, is_dark
 from .training.panel import TrainingPanel
 
 PROJECT_FILTER = "cnnbuilder projects (*.json);;All files (*)"
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -157,6 +164,7 @@ class MainWindow(QMainWindow):
         QGuiApplication.clipboard().dataChanged.connect(self._update_paste_action)
 
         self.autosave = Autosave(self.document, parent=self)
+        self.autosave.failed.connect(lambda reason: self.show_status(f"Autosave failed: {reason}", 30_000))
         self.autosave.start()
         self._restore_settings()
         self._update_title()
@@ -209,8 +217,14 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, title, start, filters)
         return path or None
 
+    def ask_overwrite_read_only(self, path: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "File is read-only", f"{path} is read-only.\n\nOverwrite it anyway?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
     def show_error(self, title: str, text: str) -> None:
-        QMessageBox.critical(self, title, text)
+        show_message(self, QMessageBox.Critical, title, text)
 
     def ask_restore_autosave(self, description: str) -> bool:
         answer = QMessageBox.question(
@@ -493,11 +507,11 @@ class MainWindow(QMainWindow):
         return bool(path) and self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        """Open a project; a bad file leaves the current project untouched and says why."""
+        """Open a project; a bad file (or a loader bug) leaves the current project untouched and says why."""
         try:
             self.document.open(path)
-        except ProjectError as exc:
-            self.show_error("Cannot open project", str(exc))
+        except Exception as exc:
+            self._report("Cannot open project", path, exc, "cannot open")
             return False
         self._remember(Path(path))
         self.show_status(f"Opened {path}")
@@ -515,7 +529,7 @@ class MainWindow(QMainWindow):
 
     def save_as(self) -> bool:
         suggested = self.document.path.name if self.document.path else _file_stem(self.document.project.name) + ".json"
-        path = self.ask_save_path("Save project", PROJECT_FILTER, suggested)
+        path = self.ask_save_path(f"Save “{self.document.display_name()}” as", PROJECT_FILTER, suggested)
         if not path:
             return False
         path = Path(path)
@@ -524,14 +538,46 @@ class MainWindow(QMainWindow):
         return self._save_to(path)
 
     def _save_to(self, path: Path) -> bool:
-        try:
-            self.document.save(path)
-        except OSError as exc:
-            self.show_error("Cannot save project", f"{path}: {exc.strerror or exc}")
+        """False (with the reason shown, the project still modified) when the file cannot be written."""
+        if not self._write("Cannot save project", path, lambda force: self.document.save(path, force=force)):
             return False
         self._remember(Path(path))
         self.show_status(f"Saved {path}")
         return True
+
+    def _write(self, title: str, path: str | Path, write: Callable[[bool], object]) -> bool:
+        """Run `write(force)`; whatever it raises becomes a dialog naming the file and the reason.
+        A read-only file is overwritten (force=True) only after the user agrees."""
+        force = False
+        while True:
+            try:
+                write(force)
+                return True
+            except ReadOnlyError as exc:
+                if not force and self.ask_overwrite_read_only(Path(path)):
+                    force = True
+                    continue
+                if force:
+                    self._report(title, path, exc)
+                else:
+                    self.show_status(f"Not written: {path} is read-only")
+                return False
+            except Exception as exc:
+                self._report(title, path, exc)
+                return False
+
+    def _report(self, title: str, path: str | Path, exc: BaseException, verb: str = "") -> None:
+        """One line for the user: the file and the reason. An exception no one expected (a bug) is
+        also logged, with its traceback at debug level."""
+        if isinstance(exc, ProjectError):
+            text = str(exc)  # names the file and the field already
+        else:
+            reason = describe_error(exc)
+            text = f"{path}: {verb} ({reason})" if verb else f"{path}: {reason}"
+            if not isinstance(exc, (OSError, UnicodeError)):
+                log.warning("%s: %s: %s", title, path, reason)
+        log.debug("%s: %s", title, path, exc_info=exc)
+        self.show_error(title, text)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -560,8 +606,8 @@ class MainWindow(QMainWindow):
             try:
                 self.document.open(str(last))
                 return
-            except ProjectError:
-                pass  # moved or damaged since: fall back to the example quietly
+            except Exception:  # moved or damaged since (or the loader broke): the example, quietly
+                log.debug("cannot reopen %s", last, exc_info=True)
         self.document.set_project(default_project())
 
     def offer_recovery(self) -> bool:
@@ -576,8 +622,8 @@ class MainWindow(QMainWindow):
             return False
         try:
             project = newest.load()
-        except ProjectError as exc:
-            self.show_error("Cannot restore the autosave", str(exc))
+        except Exception as exc:
+            self._report("Cannot restore the autosave", newest.file, exc)
             newest.discard()
             return False
         self.document.set_project(project)
@@ -796,13 +842,14 @@ class MainWindow(QMainWindow):
         doc = self.document
         try:
             gen = generate(doc.graph, CLASS_NAME, doc.project.name, analysis=doc.analysis)
+            data = gen.code.encode("utf-8")
         except CodegenError as exc:
             self.show_error("Cannot export code", str(exc))
             return False
-        try:
-            atomic_write_text(Path(path), gen.code)
-        except OSError as exc:
-            self.show_error("Cannot export code", f"{path}: {exc.strerror or exc}")
+        except Exception as exc:
+            self._report("Cannot export code", path, exc)
+            return False
+        if not self._write("Cannot export code", path, lambda force: atomic_write(path, _put(data), force=force)):
             return False
         self.show_status(f"Wrote {path} (class {gen.class_name})")
         return True
@@ -811,73 +858,94 @@ class MainWindow(QMainWindow):
         if not self.document.analysis.ok:
             self.show_error("Cannot export code", "The model has problems; the Summary panel lists them.")
             return False
-        path = self.ask_save_path("Export PyTorch code", "Python files (*.py)", self._suggest(".py"))
+        path = self.ask_save_path(f"Export the PyTorch code of “{self.document.display_name()}”",
+                                  "Python files (*.py)", self._suggest(".py"))
         return bool(path) and self.export_code(path)
 
     def export_summary(self, path: str | Path) -> bool:
         path = Path(path)
         doc = self.document
-        if path.suffix.lower() == ".csv":
-            text = summary_csv(doc.graph, doc.analysis)
-        else:
-            text = summary_markdown(doc.graph, doc.analysis, doc.project.name)
         try:
-            atomic_write_text(path, text)
-        except OSError as exc:
-            self.show_error("Cannot export summary", f"{path}: {exc.strerror or exc}")
+            if path.suffix.lower() == ".csv":
+                text = summary_csv(doc.graph, doc.analysis)
+            else:
+                text = summary_markdown(doc.graph, doc.analysis, doc.project.name)
+            data = text.encode("utf-8")
+        except Exception as exc:
+            self._report("Cannot export summary", path, exc)
+            return False
+        if not self._write("Cannot export summary", path, lambda force: atomic_write(path, _put(data), force=force)):
             return False
         self.show_status(f"Wrote {path}")
         return True
 
     def export_summary_dialog(self) -> bool:
-        path = self.ask_save_path("Export summary", "CSV (*.csv);;Markdown (*.md)", self._suggest(".csv"))
+        path = self.ask_save_path(f"Export the summary of “{self.document.display_name()}”",
+                                  "CSV (*.csv);;Markdown (*.md)", self._suggest(".csv"))
         return bool(path) and self.export_summary(path)
 
     def export_image(self, path: str | Path, scale: float = 2.0) -> bool:
-        """The whole model as PNG (at `scale` × 100 % zoom) or SVG, without selection marks."""
+        """The whole model as PNG (at `scale` × 100 % zoom) or SVG, without selection marks. Rendered
+        in memory first, then written like every other file (safely, through links, asking before
+        a read-only file is replaced)."""
         path = Path(path)
-        source = self.scene.blocks_rect()
-        if source.isNull():
-            source = QRectF(0, 0, NODE_W, NODE_H)
-        source = source.adjusted(-30, -30, 30, 30)
         try:
-            if path.suffix.lower() == ".svg":
-                from PySide6.QtSvg import QSvgGenerator
-
-                gen = QSvgGenerator()
-                gen.setFileName(str(path))
-                gen.setSize(source.size().toSize())
-                gen.setViewBox(QRectF(0, 0, source.width(), source.height()))
-                gen.setTitle(self.document.project.name)
-                gen.setDescription("Exported by cnnbuilder")
-                painter = QPainter(gen)
-                self.scene.render_image(painter, QRectF(0, 0, source.width(), source.height()), source)
-                painter.end()
-                ok = path.exists() and path.stat().st_size > 0
-            else:
-                w, h = int(source.width() * scale), int(source.height() * scale)
-                if w * h > 400_000_000:  # ~1.6 GB of pixels: scale down instead of failing
-                    f = (400_000_000 / (w * h)) ** 0.5
-                    w, h = int(w * f), int(h * f)
-                img = QImage(w, h, QImage.Format_ARGB32_Premultiplied)
-                img.fill(QColor(self.scene.colors.background))
-                painter = QPainter(img)
-                painter.setRenderHint(QPainter.Antialiasing)
-                self.scene.render_image(painter, QRectF(0, 0, w, h), source)
-                painter.end()
-                ok = img.save(str(path))
-        except OSError as exc:
-            self.show_error("Cannot export image", f"{path}: {exc.strerror or exc}")
+            data = self.image_bytes(path.suffix, scale)
+        except Exception as exc:
+            self._report("Cannot export image", path, exc)
             return False
-        if not ok:
-            self.show_error("Cannot export image", f"{path}: could not write the file")
+        if not self._write("Cannot export image", path, lambda force: atomic_write(path, _put(data), force=force)):
             return False
         self.show_status(f"Wrote {path}")
         return True
 
+    def image_bytes(self, suffix: str, scale: float = 2.0) -> bytes:
+        """The canvas encoded as SVG (suffix .svg) or as the image format the suffix names (PNG
+        when Qt does not know it)."""
+        source = self.scene.blocks_rect()
+        if source.isNull():
+            source = QRectF(0, 0, NODE_W, NODE_H)
+        source = source.adjusted(-30, -30, 30, 30)
+        buffer = QBuffer()
+        buffer.open(QIODevice.WriteOnly)
+        fmt = suffix.lower().lstrip(".")
+        if fmt == "svg":
+            from PySide6.QtSvg import QSvgGenerator
+
+            gen = QSvgGenerator()
+            gen.setOutputDevice(buffer)
+            gen.setSize(source.size().toSize())
+            gen.setViewBox(QRectF(0, 0, source.width(), source.height()))
+            gen.setTitle(self.document.project.name)
+            gen.setDescription("Exported by cnnbuilder")
+            painter = QPainter(gen)
+            self.scene.render_image(painter, QRectF(0, 0, source.width(), source.height()), source)
+            painter.end()
+        else:
+            if fmt.encode() not in {bytes(f.data()) for f in QImageWriter.supportedImageFormats()}:
+                fmt = "png"
+            w, h = int(source.width() * scale), int(source.height() * scale)
+            if w * h > 400_000_000:  # ~1.6 GB of pixels: scale down instead of failing
+                f = (400_000_000 / (w * h)) ** 0.5
+                w, h = int(w * f), int(h * f)
+            img = QImage(w, h, QImage.Format_ARGB32_Premultiplied)
+            if img.isNull():
+                raise OSError(f"not enough memory for a {w}×{h} image")
+            img.fill(QColor(self.scene.colors.background))
+            painter = QPainter(img)
+            painter.setRenderHint(QPainter.Antialiasing)
+            self.scene.render_image(painter, QRectF(0, 0, w, h), source)
+            painter.end()
+            if not img.save(buffer, fmt.upper()):
+                raise OSError(f"could not encode the image as {fmt.upper()}")
+        data = bytes(buffer.data().data())
+        if not data:
+            raise OSError("the image came out empty")
+        return data
+
     def export_image_dialog(self) -> bool:
-        path = self.ask_save_path("Export canvas image", "PNG image (*.png);;SVG image (*.svg)",
-                                  self._suggest(".png"))
+        path = self.ask_save_path(f"Export the canvas of “{self.document.display_name()}”",
+                                  "PNG image (*.png);;SVG image (*.svg)", self._suggest(".png"))
         return bool(path) and self.export_image(path)
 
     # -- theme and help ----------------------------------------------------------------
@@ -944,6 +1012,21 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About cnnbuilder",
                           f"<b>cnnbuilder {__version__}</b><br>Build convolutional neural networks visually, "
                           "get readable PyTorch code and train them.")
+
+
+def show_message(parent: QWidget | None, kind: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
+    """A message box that does not block: no nested event loop. An exception in a slot while a
+    nested loop runs (e.g. QMessageBox.critical's) can crash PySide 6.11 (seen: a pending error
+    during a Python override lookup, SIGSEGV), and a failing save or open is just when more goes wrong."""
+    box = QMessageBox(kind, title, text, QMessageBox.Ok, parent)
+    box.setAttribute(Qt.WA_DeleteOnClose)
+    box.setWindowModality(Qt.WindowModal if parent is not None else Qt.ApplicationModal)
+    box.open()
+    return box
+
+
+def _put(data: bytes) -> Callable:
+    return lambda f: f.write(data)
 
 
 def _file_stem(name: str) -> str:

@@ -23,7 +23,7 @@ class ScriptedWindow(MainWindow):
 
     def __init__(self, document=None):
         self.answers = {"save_changes": "discard", "open_path": None, "save_path": None, "restore": False,
-                        "template": None, "stop_training": True}
+                        "template": None, "stop_training": True, "overwrite_read_only": False}
         self.asked: list[str] = []
         self.errors: list[tuple[str, str]] = []
         super().__init__(document)
@@ -44,6 +44,10 @@ class ScriptedWindow(MainWindow):
     def ask_save_path(self, title, filters, suggested):
         self.asked.append("save_path")
         return self.answers["save_path"]
+
+    def ask_overwrite_read_only(self, path) -> bool:
+        self.asked.append("overwrite_read_only")
+        return self.answers["overwrite_read_only"]
 
     def show_error(self, title: str, text: str) -> None:
         self.errors.append((title, text))
