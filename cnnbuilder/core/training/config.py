@@ -147,6 +147,9 @@ class TrainConfig:
     # live reporting
     log_interval: float = 0.05  # seconds between batch events (20 per second)
     feature_interval: float = 0.25  # seconds between feature-map frames
+    # run logs (metrics.csv always; TensorBoard event files when asked): <log_dir>/<run name>/
+    tensorboard: bool = False
+    log_dir: str = ""  # "" means runlog.default_log_dir: `runs` next to the project
     notes: list[str] = field(default_factory=list, repr=False, compare=False)  # warnings from from_dict
 
     def to_dict(self) -> dict[str, Any]:
@@ -237,6 +240,8 @@ CHECKS = {
     "num_workers": _num(-1, 64, integer=True),
     "log_interval": _num(0.0, 60.0),
     "feature_interval": _num(0.0, 600.0),
+    "tensorboard": _bool,
+    "log_dir": _text,
 }
 
 
