@@ -28,3 +28,10 @@ def mnist_dir() -> Path:
 @pytest.fixture(params=sorted(p.stem for p in EXAMPLES.glob("*.json")))
 def example_path(request) -> Path:
     return EXAMPLES / f"{request.param}.json"
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_tmp(tmp_path_factory, monkeypatch):
+    """Run logs (`runs/` next to the project by default) go to a temporary folder, never into the
+    repository's examples."""
+    monkeypatch.setenv("CNNBUILDER_RUNS", str(tmp_path_factory.mktemp("runs")))
