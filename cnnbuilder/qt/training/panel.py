@@ -64,6 +64,7 @@ from ...core.training.events import (
     Started,
     Status,
 )
+from ...core.training.runlog import default_log_dir, run_name, tensorboard_missing
 from ..document import Document
 from .evaluation import EvaluationView
 from .feature_maps import FeatureMapView
@@ -165,6 +166,9 @@ class TrainingPanel(QWidget):
             self._show_error(f"Fix the model before training — {where}{first.message}")
             return False
         cfg = self.config()
+        if cfg.tensorboard and (missing := tensorboard_missing()):
+            self._show_error(missing + " (or untick TensorBoard under Run log)")
+            return False
         if resume is None:
             try:
                 meta = self._meta(cfg)
@@ -193,8 +197,10 @@ class TrainingPanel(QWidget):
         self._log(f"— {label}")
         self._update_buttons()
         self.running_changed.emit(True)
+        path = self.document.path
         self._train_requested.emit(TrainJob(run_id, graph_to_dict(self.document.graph), cfg.to_dict(), control,
-                                            resume))
+                                            resume, str(cfg.log_dir or default_log_dir(path)),
+                                            run_name(path.stem if path else self.document.project.name)))
         return True
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
@@ -247,6 +253,11 @@ class TrainingPanel(QWidget):
 
     def ask_export_dir(self) -> str | None:
         path = QFileDialog.getExistingDirectory(self, "Export code and weights to folder", self._suggest(""))
+        return path or None
+
+    def ask_log_dir(self) -> str | None:
+        path = QFileDialog.getExistingDirectory(self, "Run log folder", self._fields["log_dir"][1]() or
+                                                self._suggest(""))
         return path or None
 
     def ask_data_root(self) -> str | None:
@@ -313,6 +324,23 @@ class TrainingPanel(QWidget):
         hw = self._group(form, "Hardware")
         self._combo(hw, "device", "Device", {"auto": "Auto (detecting…)", "cpu": "CPU"})
         self._check(hw, "amp", "Mixed precision (CUDA only)")
+
+        log = self._group(form, "Run log (metrics.csv of every run)")
+        self._check(log, "tensorboard", "TensorBoard event files")
+        log_dir = QLineEdit()
+        log_dir.setPlaceholderText("runs/ next to the project")
+        log_dir.setToolTip("Each run writes <folder>/<run name>/metrics.csv, and TensorBoard's event files when "
+                           "ticked: view them with  tensorboard --logdir <folder>")
+        log_browse = QToolButton()
+        log_browse.setText("…")
+        log_browse.clicked.connect(self._browse_log_dir)
+        log_row = QWidget()
+        ll = QHBoxLayout(log_row)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(log_dir, 1)
+        ll.addWidget(log_browse)
+        log_dir.editingFinished.connect(self._settings_edited)
+        self._register(log, "log_dir", "Log folder", log_row, log_dir.text, lambda v: log_dir.setText(v or ""))
         form.addStretch(1)
 
         scroll = QScrollArea()
@@ -533,6 +561,12 @@ class TrainingPanel(QWidget):
             self._meta_cache.clear()
             self._settings_edited()
 
+    def _browse_log_dir(self) -> None:
+        path = self.ask_log_dir()
+        if path:
+            self._fields["log_dir"][2](path)
+            self._settings_edited()
+
     def _on_devices(self, devices: list) -> None:
         combo: QComboBox = self._fields["device"][0]
         current = self.config().device
@@ -687,6 +721,8 @@ class TrainingPanel(QWidget):
             self.device_label.setText(f"Device: {ev.device_name}" + (" · mixed precision" if ev.amp else ""))
             self._log(f"training on {ev.device_name}: {ev.num_train:,} training, {ev.num_val:,} validation, "
                       f"{ev.num_test:,} test images ({ev.dataset}, {'×'.join(map(str, ev.input_shape))})")
+            if ev.run_dir:
+                self._log(f"run log: {ev.run_dir}")
             if ev.start_step:
                 self._adopt_config(ev.config)
             self._update_buttons()
