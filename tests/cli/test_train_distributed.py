@@ -103,3 +103,14 @@ def test_fuzzed_torchrun_variables_give_a_place_or_a_message(env):
         return
     if place is not None:
         assert 0 <= place.rank < place.world_size and place.world_size > 1 and place.local_rank >= 0
+
+
+def test_a_process_left_waiting_says_another_one_stopped():
+    from cnnbuilder.core.training.engine import Trainer
+
+    trainer = Trainer(load_project(EXAMPLES / "mnist_cnn.json").graph)
+    trainer.world_size = 2
+    failed = trainer._failure(RuntimeError("[../gloo/transport/tcp/pair.cc:534] Connection closed by peer"))
+    assert failed.message.startswith("lost contact with the other processes of this torchrun job")
+    trainer.world_size = 1  # alone, the same error is an ordinary one
+    assert "lost contact" not in trainer._failure(RuntimeError("Connection closed by peer")).message
