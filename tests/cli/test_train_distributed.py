@@ -38,13 +38,13 @@ def _rows(run_root: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_two_processes_with_batch_b_train_as_one_with_batch_2b(tmp_path, capsys):
+def test_two_processes_with_batch_b_train_as_one_with_batch_2b(tmp_path, monkeypatch, capsys):
     project = load_project(EXAMPLES / "mnist_cnn.json")
     project.training = SETTINGS
     save_project(project, tmp_path / "p.json")
     common = ["p.json", "--device", "cpu", "--train-limit", "192"]  # 192 = 6 steps of 32
 
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     rc = main(["train", *common, "--batch-size", "32", "--checkpoint", "one.ckpt", "--log-dir", "one"])
     assert rc == 0, capsys.readouterr().err
     done = _torchrun([*common, "--batch-size", "16", "--checkpoint", "two.ckpt", "--log-dir", "two"], tmp_path)
