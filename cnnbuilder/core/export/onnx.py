@@ -142,7 +142,10 @@ def export_onnx(graph, path: str | os.PathLike, *, weights: str | os.PathLike | 
     gen_cpu = torch.Generator().manual_seed(seed)
     example = torch.randn(2, *in_shape, generator=gen_cpu)  # 2, not 1: a batch of 1 would be specialised
     batch = torch.export.Dim("batch", min=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.onnx", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.onnx", dir=path.parent)
+    except OSError as exc:
+        raise OnnxExportError(f"cannot write in {path.parent}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         program = _export(model, example, batch, graph)
