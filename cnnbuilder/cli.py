@@ -92,6 +92,11 @@ def cmd_export(args) -> int:
     from .core.codegen import CodegenError, generate
     from .core.fileio import atomic_write_text
 
+    if args.format == "onnx":
+        return cmd_export_onnx(args)
+    if args.weights:
+        print("cnnbuilder: --weights goes with --format onnx (the .py export holds no weights)", file=sys.stderr)
+        return EXIT_INVALID
     project = _load(args.file)
     try:
         gen = generate(project.graph, class_name=args.class_name, title=project.name)
@@ -107,6 +112,25 @@ def cmd_export(args) -> int:
             print(f"cnnbuilder: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_UNREADABLE
         print(f"wrote {args.output} (class {gen.class_name})")
+    return EXIT_OK
+
+
+def cmd_export_onnx(args) -> int:
+    from .core.export.onnx import OnnxExportError, export_onnx, onnx_missing
+
+    if (missing := onnx_missing()) is not None:
+        print(f"cnnbuilder: {missing}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.output in (None, "-"):
+        print("cnnbuilder: ONNX export needs a file: -o model.onnx", file=sys.stderr)
+        return EXIT_INVALID
+    project = _load(args.file)
+    try:
+        report = export_onnx(project.graph, args.output, weights=args.weights, title=project.name)
+    except OnnxExportError as exc:
+        print(f"cnnbuilder: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(report.message())
     return EXIT_OK
 
 
@@ -153,10 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("export", help="write the model as PyTorch code")
+    p = sub.add_parser("export", help="write the model as PyTorch code or ONNX")
     p.add_argument("file")
-    p.add_argument("-o", "--output", help="the .py file to write (default: standard output)")
+    p.add_argument("-o", "--output", help="the file to write (default for .py: standard output)")
     p.add_argument("--class-name", default="Net", help="name of the nn.Module class (default: Net)")
+    p.add_argument("--format", choices=("py", "onnx"), default="py",
+                   help="py: the model class (default); onnx: the model with weights, verified with onnxruntime "
+                        "(needs pip install 'cnnbuilder[onnx]')")
+    p.add_argument("--weights", metavar="W", help="for onnx: model.pt, model.safetensors or a checkpoint "
+                                                  "(default: untrained weights)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("layers", help="list the block types and their parameters")

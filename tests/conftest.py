@@ -37,3 +37,10 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "fuzz" in item.module.__name__:
                 item.add_marker(pytest.mark.timeout(0))
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_tmp(tmp_path_factory, monkeypatch):
+    """Run logs (`runs/` next to the project by default) go to a temporary folder, never into the
+    repository's examples."""
+    monkeypatch.setenv("CNNBUILDER_RUNS", str(tmp_path_factory.mktemp("runs")))

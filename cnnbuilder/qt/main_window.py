@@ -71,6 +71,7 @@ from ..core.graph import GraphError
 from ..core.placement import centre_on, free_shift
 from ..core.project import Project, ProjectError
 from ..core.stats import human
+from . import onnx_export
 from .autosave import Autosave
 from .canvas.items import NODE_H, NODE_W, EdgeItem, NodeItem
 from .canvas.layout import DX, DY, layered_layout
@@ -276,6 +277,8 @@ class MainWindow(QMainWindow):
                                     "Save the summary table as CSV or Markdown")
         self.act_export_image = A("Export Canvas &Image…", self.export_image_dialog, "Ctrl+Shift+E", "image",
                                   "Save the canvas as PNG or SVG")
+        self.act_export_onnx = A("Export &ONNX…", lambda: onnx_export.export_onnx_dialog(self), None, None,
+                                 "Save the model with its weights as ONNX, checked in onnxruntime")
         self.act_quit = A("&Quit", self.close, [K.Quit, "Ctrl+Q"], None, "Close cnnbuilder")
 
         stack = self.document.undo_stack
@@ -358,6 +361,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
         m.addActions([self.act_export_code, self.act_export_summary, self.act_export_image])
+        m.addAction(self.act_export_onnx)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Edit")

@@ -5,6 +5,11 @@ Exit codes: 0 trained, 1 invalid project or settings (or a model that does not f
 2 unreadable project, missing data, a missing or damaged checkpoint, or a checkpoint or weights
 that cannot be written, 3 training failed (diverged, out of memory,
 error), 130 stopped with Ctrl-C (a checkpoint is still written when --checkpoint is given).
+
+Under torchrun (`torchrun --nproc_per_node=N -m cnnbuilder train ...`) every process runs this
+command: they join one process group, train on their shares of each batch (--batch-size is per
+process), and rank 0 alone prints, writes the run log, the checkpoint and the weights. Every
+process reports its own failure, prefixed with its rank.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--hue", type=float, metavar="F", help="hue shift ±F of the colour circle (0-0.5, colour only)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, metavar="N")
-    o.add_argument("--batch-size", type=int, metavar="N")
+    o.add_argument("--batch-size", type=int, metavar="N", help="images per step (per process under torchrun)")
     o.add_argument("--lr", type=float, metavar="LR", help="learning rate")
     o.add_argument("--optimizer", choices=tuple(OPTIMIZERS))
     o.add_argument("--momentum", type=float, metavar="M", help="SGD/RMSprop momentum")
@@ -67,12 +72,22 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here when the run ends")
     r.add_argument("--export-weights", metavar="DIR",
                    help="write the model code (.py) and trained weights (.pt, .safetensors) into DIR")
+    r.add_argument("--log-dir", metavar="DIR",
+                   help="write the run log (metrics.csv, TensorBoard files) into DIR/<run name> "
+                        "(default: runs/ next to the project)")
+    r.add_argument("--tensorboard", metavar="DIR", dest="tensorboard_dir",
+                   help="also write TensorBoard event files, into DIR/<run name> (needs the tensorboard "
+                        "package); DIR '-' keeps the log folder")
+    r.add_argument("--run-name", metavar="NAME", help="name of the run's log folder (default: project-date-time)")
     r.add_argument("--quiet", action="store_true", help="print only the final result")
     p.set_defaults(func=cmd_train)
 
 
+_RANK = ""  # "[rank R/N] " under torchrun, so that each process's messages say whose they are
+
+
 def _err(msg: str) -> None:
-    print(f"cnnbuilder train: {msg}", file=sys.stderr)
+    print(f"cnnbuilder train: {_RANK}{msg}", file=sys.stderr)
 
 
 def build_config(args, project_training: dict) -> TrainConfig:
@@ -81,11 +96,42 @@ def build_config(args, project_training: dict) -> TrainConfig:
         _err(f"warning: project file: {note}")
     # Every option is named after its TrainConfig field; None means "not given".
     changes = {f.name: v for f in fields(TrainConfig) if (v := getattr(args, f.name, None)) is not None}
+    tb = getattr(args, "tensorboard_dir", None)
+    if tb is not None:
+        changes["tensorboard"] = True
+        if tb != "-":
+            changes["log_dir"] = tb
     return cfg.replace(**changes)
 
 
 def cmd_train(args) -> int:
+    """Run alone, or as one process of a torchrun job (joining and leaving its process group)."""
+    global _RANK
+    from . import distributed
+
+    try:
+        env = distributed.torchrun_env()
+    except distributed.DistributedError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    if env is None:
+        return _train(args)
+    _RANK = f"[rank {env.rank}/{env.world_size}] "
+    try:
+        try:
+            device = distributed.setup(env, args.device or "auto")
+        except distributed.DistributedError as exc:
+            _err(str(exc))
+            return EXIT_INVALID
+        return _train(args, device=device, rank=env.rank)
+    finally:
+        distributed.teardown()
+        _RANK = ""
+
+
+def _train(args, device: str | None = None, rank: int = 0) -> int:
     from ..project import ProjectError, load_project
+    from .runlog import default_log_dir, run_name
 
     try:
         project = load_project(args.file)
@@ -94,9 +140,12 @@ def cmd_train(args) -> int:
         return EXIT_UNREADABLE
     try:
         cfg = build_config(args, project.training)
+        if device is not None:
+            cfg = cfg.replace(device=device)
     except ConfigError as exc:
         _err(f"bad setting {exc}")
         return EXIT_INVALID
+    quiet = args.quiet or rank != 0
     if args.resume and not os.path.isfile(args.resume):
         _err(f"{args.resume}: no such checkpoint file")
         return EXIT_UNREADABLE
@@ -118,8 +167,10 @@ def cmd_train(args) -> int:
     )
 
     control = TrainControl()
-    trainer = Trainer(project.graph, cfg, control=control, resume=args.resume)
-    bar = _Bar(quiet=args.quiet)
+    log_dir = cfg.log_dir or default_log_dir(args.file)
+    trainer = Trainer(project.graph, cfg, control=control, resume=args.resume, log_dir=log_dir,
+                      run_name=args.run_name or run_name(project.path.stem if project.path else project.name))
+    bar = _Bar(quiet=quiet)
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum, frame):
@@ -129,7 +180,9 @@ def cmd_train(args) -> int:
         print("stopping after this batch… (Ctrl-C again to abort)", file=sys.stderr)
         control.stop()
 
-    in_main = _is_main_thread()
+    # Under torchrun a graceful stop would leave the other processes waiting in a collective:
+    # Ctrl-C (which torchrun passes to every process) ends them all at once instead.
+    in_main = _is_main_thread() and device is None
     if in_main:
         signal.signal(signal.SIGINT, on_sigint)
     outcome = None
@@ -138,23 +191,30 @@ def cmd_train(args) -> int:
             if isinstance(ev, BatchMetrics):
                 bar.update(ev)
             elif isinstance(ev, Started):
-                if not args.quiet:
+                if not quiet:
                     where = f"{ev.device_name}" + (" (mixed precision)" if ev.amp else "")
+                    if ev.processes > 1:
+                        where += f", {ev.processes} processes × batch {cfg.batch_size}"
                     resumed = f", resuming at epoch {ev.start_epoch} step {ev.start_step}" if ev.start_step else ""
                     print(f"training {project.name} on {ev.dataset}: {ev.num_train:,} training, {ev.num_val:,} "
                           f"validation, {ev.num_test:,} test images; {where}{resumed}")
+                    if ev.run_dir:
+                        print(f"run log: {ev.run_dir}" + (" (TensorBoard: tensorboard --logdir "
+                                                           f"{os.path.dirname(ev.run_dir)})" if cfg.tensorboard
+                                                          else ""))
                 bar.epochs = ev.epochs
             elif isinstance(ev, EpochMetrics):
                 bar.clear()
-                if not args.quiet:
+                if not quiet:
                     val = "" if ev.val_loss is None else f"  val loss {ev.val_loss:.4f} acc {ev.val_acc:.2%}"
                     print(f"epoch {ev.epoch}/{bar.epochs}: train loss {ev.train_loss:.4f} acc {ev.train_acc:.2%}"
                           f"{val}  lr {ev.lr:.3g}  ({ev.seconds:.1f} s)")
             elif isinstance(ev, (Notice,)):
                 bar.clear()
-                print(f"note: {ev.message}", file=sys.stderr)
+                if rank == 0:
+                    print(f"note: {ev.message}", file=sys.stderr)
             elif isinstance(ev, Status):
-                if not args.quiet:
+                if not quiet:
                     bar.clear()
                     print(ev.message)
             elif isinstance(ev, CheckpointSaved):
@@ -179,10 +239,14 @@ def cmd_train(args) -> int:
         return _FAIL_EXIT.get(outcome.kind, EXIT_FAILED)
     code = EXIT_OK
     if isinstance(outcome, Finished):
-        _print_result(outcome)
+        if rank == 0:
+            _print_result(outcome)
     else:
-        print(f"stopped at epoch {outcome.epoch}, step {outcome.step}")
+        if rank == 0:
+            print(f"stopped at epoch {outcome.epoch}, step {outcome.step}")
         code = EXIT_STOPPED
+    if rank != 0:
+        return code
     if args.checkpoint:
         try:
             path = trainer.save_checkpoint(args.checkpoint)

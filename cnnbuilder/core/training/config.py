@@ -162,6 +162,9 @@ class TrainConfig:
     # live reporting
     log_interval: float = 0.05  # seconds between batch events (20 per second)
     feature_interval: float = 0.25  # seconds between feature-map frames
+    # run logs (metrics.csv always; TensorBoard event files when asked): <log_dir>/<run name>/
+    tensorboard: bool = False
+    log_dir: str = ""  # "" means runlog.default_log_dir: `runs` next to the project
     notes: list[str] = field(default_factory=list, repr=False, compare=False)  # warnings from from_dict
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,22 +237,26 @@ class Setting:
     choices: dict[Any, str] | None = None
     help: str = ""
     when: Callable[[TrainConfig], bool] | None = None  # shown only when it applies
+    placeholder: str = ""  # what an empty text field means
 
 
 def _s(name: str, kind: str, label: str, group: str, lo: float | None = None, hi: float | None = None, *,
        step: float = 1.0, log: bool = False, choices: dict | None = None, help: str = "",
-       when: Callable[[TrainConfig], bool] | None = None, check: Callable[[str, Any], Any] | None = None) -> Setting:
+       when: Callable[[TrainConfig], bool] | None = None, check: Callable[[str, Any], Any] | None = None,
+       placeholder: str = "") -> Setting:
     if check is None:
         check = {"int": _num(lo, hi, integer=True), "float": _num(lo, hi), "bool": _bool, "path": _text,
                  "device": _device}.get(kind) or _choice(tuple(choices or ()))
-    return Setting(name, check, label, group, kind, lo, hi, step, log, choices, help, when)
+    return Setting(name, check, label, group, kind, lo, hi, step, log, choices, help, when, placeholder)
 
 
 DATA, AUG, OPT, HW = "Data", "Augmentation (training images)", "Optimisation", "Hardware"
+LOG = "Run log (metrics.csv of every run)"
 _shapes = lambda c: c.dataset == "shapes"  # noqa: E731
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     _s("dataset", "choice", "Dataset", DATA, choices=DATASETS),
     _s("data_root", "path", "Data folder", DATA, when=lambda c: c.dataset != "shapes",
+       placeholder="default data folder",
        help="Folder with the dataset in torchvision's layout, or your image folder (one subfolder per class, "
             "optionally inside train/ and test/)"),
     _s("download", "bool", "Download if missing (needs internet)", DATA,
@@ -288,6 +295,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     _s("num_workers", "int", "Data loader workers (-1: pick)", "", -1, 64),
     _s("log_interval", "float", "Seconds between batch events", "", 0.0, 60.0),
     _s("feature_interval", "float", "Seconds between feature-map frames", "", 0.0, 600.0),
+    _s("tensorboard", "bool", "TensorBoard event files", LOG),
+    _s("log_dir", "path", "Log folder", LOG, placeholder="runs/ next to the project",
+       help="Each run writes <folder>/<run name>/metrics.csv, and TensorBoard's event files when ticked: "
+            "view them with  tensorboard --logdir <folder>"),
 )}
 CHECKS = {name: s.check for name, s in SETTINGS.items()}
 

@@ -32,12 +32,13 @@ from ..graph import Graph
 from ..project import graph_to_dict
 from ..shapes import analyze
 from . import checkpoint as ckpt_mod
-from . import featuremaps
+from . import distributed, featuremaps
 from .augment import BatchTransform, batch_generator, epoch_permutation
 from .checkpoint import CheckpointError, SaveError
 from .config import ConfigError, TrainConfig
 from .data import DataBundle, DataError, check_fit, load_data
 from .devices import DeviceError, amp_enabled, device_name, resolve_device
+from .distributed import DistributedError
 from .events import (
     BatchMetrics,
     Cancelled,
@@ -55,11 +56,12 @@ from .events import (
     Status,
     first_line,
 )
+from .runlog import RunLog, RunLogError, new_run_dir, tensorboard_missing
 
 # Settings a resumed run may change; everything else comes from the checkpoint so that the data
 # order, the schedule and the augmentation continue exactly where they stopped.
 RESUME_OVERRIDES = ("epochs", "device", "amp", "num_workers", "log_interval", "feature_interval", "data_root",
-                    "download")
+                    "download", "tensorboard", "log_dir")
 
 
 class TrainControl:
@@ -136,8 +138,16 @@ def batches_per_epoch(n: int, batch_size: int) -> int:
 
 
 class Trainer:
+    """Under torchrun (a torch.distributed process group is initialised), each process trains on its
+    share of every batch: `config.batch_size` is per process, the model is wrapped in
+    DistributedDataParallel, and the epoch metrics are all-reduced. Only rank 0 writes the run log.
+
+    `log_dir`: write metrics.csv (and TensorBoard event files when `config.tensorboard`) into a new
+    folder `<log_dir>/<run_name>` (None: no run log)."""
+
     def __init__(self, graph: Graph, config: TrainConfig | None = None, *, control: TrainControl | None = None,
-                 run_id: int = 0, resume: str | Path | dict | None = None, bundle: DataBundle | None = None):
+                 run_id: int = 0, resume: str | Path | dict | None = None, bundle: DataBundle | None = None,
+                 log_dir: str | Path | None = None, run_name: str = "run"):
         self.graph = graph.copy()  # the run never sees later edits
         self.config = config or TrainConfig()
         self.control = control or TrainControl()
@@ -157,6 +167,11 @@ class Trainer:
         self._sample_label = 0
         self._acc_loss = None  # device-side epoch accumulators
         self._acc_correct = None
+        self.log_dir = log_dir
+        self.run_name = run_name
+        self.run_dir: Path | None = None  # where this run's log went (rank 0)
+        self._log: RunLog | None = None
+        self.rank, self.world_size = 0, 1
 
     # -- public ------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
@@ -169,6 +184,8 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a traceback
             yield self._failure(exc)
         finally:
+            if self._log is not None:
+                self._log.close()
             self._release_memory()
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -238,6 +255,9 @@ class Trainer:
         self.config = cfg
         for note in cfg.notes:
             yield Notice(self.run_id, note)
+        self.rank, self.world_size = rank, world = distributed.world()
+        if cfg.tensorboard and self.log_dir is not None and (missing := tensorboard_missing()):
+            raise RunLogError(missing)
 
         analysis = analyze(self.graph)
         if not analysis.ok:
@@ -249,6 +269,9 @@ class Trainer:
         device = resolve_device(cfg.device)
         self.device = device
 
+        serial = world > 1 and cfg.download  # rank 0 downloads alone; the others then read its files
+        if serial and rank != 0:
+            distributed.barrier()
         if self.bundle is None or self.bundle.key != cfg.data_key():
             yield Status(self.run_id, f"Loading {cfg.dataset}…")
             try:
@@ -257,6 +280,8 @@ class Trainer:
                 if ctl.stopped:
                     raise _Stopped from None
                 raise
+        if serial and rank == 0:
+            distributed.barrier()
         bundle = self.bundle
         if ctl.stopped:
             raise _Stopped
@@ -297,8 +322,17 @@ class Trainer:
         if bundle.in_memory and device.type != "cpu":
             bundle = _place(bundle, device)
         n_train = len(bundle.train)
-        bs = min(cfg.batch_size, n_train)
-        spe = batches_per_epoch(n_train, bs)
+        if world > 1:
+            # Every process takes an equal slice of each global batch of bs × world images, so the
+            # averaged gradient is that of one process with the whole batch; a last, incomplete
+            # global batch is dropped (processes must take the same number of steps).
+            if n_train < world:
+                raise ConfigError("batch_size", f"{n_train} training images cannot be shared by {world} processes")
+            bs = min(cfg.batch_size, n_train // world)
+            spe = n_train // (bs * world)
+        else:
+            bs = min(cfg.batch_size, n_train)
+            spe = batches_per_epoch(n_train, bs)
         total_steps = spe * cfg.epochs
         self.optimizer = _make_optimizer(cfg, _trainable(model), device)
         self.scheduler, per_step = _make_scheduler(cfg, self.optimizer, spe, total_steps)
@@ -313,6 +347,16 @@ class Trainer:
         if saved is not None:
             self._restore(saved, model, spe, per_step)
         self.model = model  # only now: a checkpoint that failed to load leaves nothing to save or export
+        net = model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Wrapped after restoring: DDP starts by broadcasting rank 0's weights to every process.
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if self.log_dir is not None and rank == 0:
+            self.run_dir = new_run_dir(self.log_dir, self.run_name)
+            self._log = RunLog(self.run_dir, tensorboard=cfg.tensorboard)
+            self._log.history(self.history)
         acc_loss = torch.tensor(p.loss_sum, dtype=torch.float32, device=device)
         acc_correct = torch.tensor(p.correct, dtype=torch.int64, device=device)
         self._acc_loss, self._acc_correct = acc_loss, acc_correct
@@ -320,7 +364,8 @@ class Trainer:
         yield Started(self.run_id, str(device), device_name(device), bundle.meta.name, bundle.meta.class_names,
                       tuple(bundle.shape), n_train, len(bundle.val) if bundle.val is not None else 0,
                       len(bundle.test), cfg.epochs, spe, total_steps, p.step, p.epoch + 1, amp, bundle.in_memory,
-                      cfg.to_dict(), {key: list(v) for key, v in self.history.items()})
+                      cfg.to_dict(), {key: list(v) for key, v in self.history.items()},
+                      str(self.run_dir) if self.run_dir else "", world)
         if ctl.feature_node:
             ctl._feature_now.clear()
             yield self.feature_maps(ctl.feature_node)
@@ -338,7 +383,7 @@ class Trainer:
         while p.epoch < cfg.epochs:
             epoch_start = time.perf_counter()
             model.train()
-            batches = self._batches(bundle, cfg, bs, spe, p.epoch, p.batch, device)
+            batches = self._batches(bundle, cfg, bs, spe, p.epoch, p.batch, device, rank, world)
             for b in range(p.batch, spe):
                 if ctl._stop.is_set():
                     raise _Stopped
@@ -360,7 +405,7 @@ class Trainer:
                 gen = batch_generator(cfg.seed, p.epoch, b) if cfg.augments else None
                 xb = transform(xb, train=True, generator=gen, memory_format=memory_format)
                 with autocast():
-                    out = model(xb)
+                    out = net(xb)
                 loss = loss_fn(out.float(), yb)  # float32 loss even under autocast
                 opt.zero_grad(set_to_none=True)
                 if scaler is not None:
@@ -394,7 +439,9 @@ class Trainer:
                     losses = torch.stack(pending).float().cpu().numpy()  # the only sync point
                     steps = np.arange(p.step - len(losses) + 1, p.step + 1, dtype=np.int64)
                     pending.clear()
-                    if not np.isfinite(losses).all():
+                    # Under torchrun this waits for the epoch's all-reduced loss: a process that
+                    # stopped here alone would leave the others waiting in a collective.
+                    if world == 1 and not np.isfinite(losses).all():
                         bad = int(steps[np.argmax(~np.isfinite(losses))])
                         raise _NonFinite(bad)
                     ips = rate.update(imgs_since, now - t_emit)
@@ -408,6 +455,8 @@ class Trainer:
                     self.history["loss"].extend(losses.tolist())
                     self.history["lr_step"].append(p.step)
                     self.history["lr"].append(lr)
+                    if self._log is not None:
+                        self._log.steps(steps, losses, p.step, lr)
                     yield BatchMetrics(self.run_id, p.epoch + 1, p.step, total_steps, steps, losses,
                                        float(losses.mean()), acc, lr, ips, remaining / ips if ips > 0 else math.inf,
                                        p.batch / spe)
@@ -418,8 +467,13 @@ class Trainer:
 
             # -- end of epoch ---------------------------------------------------------------------
             self._sync_progress()
-            train_loss = p.loss_sum / max(1, p.seen)
-            train_acc = p.correct / max(1, p.seen)
+            loss_sum, correct, seen = p.loss_sum, p.correct, p.seen
+            if world > 1:
+                t = distributed.all_reduce_sum(torch.tensor([loss_sum, correct, seen], dtype=torch.float64,
+                                                            device=device)).tolist()
+                loss_sum, correct, seen = t[0], int(t[1]), int(t[2])
+            train_loss = loss_sum / max(1, seen)
+            train_acc = correct / max(1, seen)
             val_loss = val_acc = None
             if bundle.val is not None:
                 val_loss, val_acc, _ = self._evaluate(bundle.val, bundle, transform, loss_fn, autocast, bs,
@@ -437,6 +491,8 @@ class Trainer:
             h["epoch_lr"].append(lr)
             seconds = time.perf_counter() - epoch_start
             ev = EpochMetrics(self.run_id, p.epoch + 1, p.step, train_loss, train_acc, val_loss, val_acc, lr, seconds)
+            if self._log is not None:
+                self._log.epoch(ev.epoch, ev.step, train_loss, train_acc, val_loss, val_acc, lr, seconds)
             p.epoch += 1
             p.batch = p.seen = p.correct = 0
             p.loss_sum = 0.0
@@ -451,6 +507,8 @@ class Trainer:
         test_loss, test_acc, confusion = self._evaluate(bundle.test, bundle, transform, loss_fn, autocast, bs,
                                                         memory_format, k, confusion=True)
         precision, recall = per_class(confusion)
+        if self._log is not None:
+            self._log.test(p.step, test_loss, test_acc)
         if ctl._feature_node:
             yield self.feature_maps(ctl._feature_node)
         self.result = Finished(self.run_id, cfg.epochs, p.step, test_loss, test_acc, confusion, precision, recall,
@@ -461,11 +519,14 @@ class Trainer:
         yield self.result
 
     # -- pieces --------------------------------------------------------------------------------
-    def _batches(self, bundle, cfg, bs, spe, epoch, start, device):
-        """(uint8 images, labels) on the device for batches start..spe-1 of this epoch."""
+    def _batches(self, bundle, cfg, bs, spe, epoch, start, device, rank=0, world=1):
+        """(uint8 images, labels) on the device for batches start..spe-1 of this epoch; with several
+        processes, this process's slice of each global batch (the same permutation everywhere)."""
 
         n = len(bundle.train)
-        perm = epoch_permutation(cfg.seed, epoch, n)[: spe * bs]
+        perm = epoch_permutation(cfg.seed, epoch, n)[: spe * bs * world]
+        if world > 1:
+            perm = perm.view(spe, world, bs)[:, rank].reshape(-1)
         if bundle.in_memory:
             x, y = bundle.train.x, bundle.train.y
             perm = perm.to(x.device)
@@ -495,7 +556,7 @@ class Trainer:
         model.eval()
         try:
             with torch.no_grad():
-                for xb, yb in _eval_batches(split, bundle, ebs, self.config, device):
+                for xb, yb in _eval_batches(split, bundle, ebs, self.config, device, self.rank, self.world_size):
                     if self.control._stop.is_set():
                         raise _Stopped
                     xb = transform(xb, memory_format=memory_format)
@@ -510,6 +571,13 @@ class Trainer:
                     n += yb.shape[0]
         finally:
             model.train()
+        if self.world_size > 1:  # each process evaluated its own share of the split
+            sums = distributed.all_reduce_sum(torch.stack([total_loss, correct.double(),
+                                                           torch.tensor(float(n), dtype=torch.float64,
+                                                                        device=device)]))
+            total_loss, correct, n = sums[0], sums[1], int(sums[2])
+            if conf is not None:
+                distributed.all_reduce_sum(conf)
         n = max(1, n)
         cm = conf.view(k, k).cpu().numpy() if conf is not None else None
         return float(total_loss) / n, float(correct) / n, cm
@@ -592,8 +660,11 @@ class Trainer:
             bs = self.config.batch_size
             return Failed(rid, f"the GPU ran out of memory with batch size {bs}: use a smaller batch "
                                f"(try {max(1, bs // 2)}), mixed precision, or a smaller model.", "oom")
+        if self.world_size > 1 and distributed.is_comm_error(exc):
+            return Failed(rid, "lost contact with the other processes of this torchrun job (one of them stopped; "
+                               f"its own message says why): {first_line(exc)[:300]}", "error")
         kinds = ((ConfigError, "config"), (DeviceError, "device"), (DataError, "data"), (CheckpointError, "checkpoint"),
-                 (CodegenError, "model"))
+                 (CodegenError, "model"), (RunLogError, "config"), (DistributedError, "device"))
         for cls, kind in kinds:
             if isinstance(exc, cls):
                 return Failed(rid, str(exc), kind)
@@ -720,16 +791,19 @@ def _loader(dataset, indices, bs, cfg: TrainConfig, device):
                       prefetch_factor=4 if workers else None)
 
 
-def _eval_batches(split, bundle, bs, cfg, device):
+def _eval_batches(split, bundle, bs, cfg, device, rank=0, world=1):
+    """Batches of this process's contiguous share of the split (all of it alone)."""
+    lo, hi = rank * len(split) // world, (rank + 1) * len(split) // world
     if bundle.in_memory:
         x, y = split.x, split.y
-        for s in range(0, len(split), bs):
-            xb, yb = x[s:s + bs], y[s:s + bs]
+        for s in range(lo, hi, bs):
+            e = min(s + bs, hi)
+            xb, yb = x[s:e], y[s:e]
             if xb.device != device:
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             yield xb, yb
         return
-    for xb, yb in _loader(split, list(range(len(split))), bs, cfg, device):
+    for xb, yb in _loader(split, list(range(lo, hi)), bs, cfg, device):
         yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 
 

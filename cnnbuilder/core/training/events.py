@@ -51,6 +51,8 @@ class Started(Event):
     in_memory: bool
     config: dict[str, Any]
     history: dict[str, list[float]]  # curves so far (non-empty when resuming)
+    run_dir: str = ""  # the folder holding this run's metrics.csv (and TensorBoard files); "" if none
+    processes: int = 1  # torchrun processes training together (batch size is per process)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from ...core.training.events import (
     Started,
     Status,
 )
+from ...core.training.runlog import default_log_dir, run_name, tensorboard_missing
 from ..document import Document
 from .evaluation import EvaluationView
 from .feature_maps import FeatureMapView
@@ -156,6 +157,9 @@ class TrainingPanel(QWidget):
             self._show_error(f"Fix the model before training — {where}{first.message}")
             return False
         cfg = self.config()
+        if cfg.tensorboard and (missing := tensorboard_missing()):
+            self._show_error(missing + " (or untick TensorBoard under Run log)")
+            return False
         if resume is None:
             try:
                 meta = self._meta(cfg)
@@ -184,8 +188,10 @@ class TrainingPanel(QWidget):
         self._log(f"— {label}")
         self._update_buttons()
         self.running_changed.emit(True)
+        path = self.document.path
         self._train_requested.emit(TrainJob(run_id, graph_to_dict(self.document.graph), cfg.to_dict(), control,
-                                            resume))
+                                            resume, str(cfg.log_dir or default_log_dir(path)),
+                                            run_name(path.stem if path else self.document.project.name)))
         return True
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
@@ -240,6 +246,11 @@ class TrainingPanel(QWidget):
         path = QFileDialog.getExistingDirectory(self, "Export code and weights to folder", self._suggest(""))
         return path or None
 
+    def ask_log_dir(self) -> str | None:
+        path = QFileDialog.getExistingDirectory(self, "Run log folder", self._fields["log_dir"][1]() or
+                                                self._suggest(""))
+        return path or None
+
     def ask_data_root(self) -> str | None:
         path = QFileDialog.getExistingDirectory(self, "Data folder", self._fields["data_root"][1]() or "")
         return path or None
@@ -252,7 +263,8 @@ class TrainingPanel(QWidget):
     def _build_ui(self) -> None:
         self.settings_form = form_box = SettingsForm()
         form_box.edited.connect(self._settings_edited)
-        form_box.browse_requested.connect(self._browse_root)
+        form_box.browse_requested.connect(
+            lambda name: self._browse_root() if name == "data_root" else self._browse_log_dir())
         self._fields = form_box.fields
 
         scroll = QScrollArea()
@@ -393,6 +405,12 @@ class TrainingPanel(QWidget):
         if path:
             self.settings_form.set_values(data_root=path)
             self._meta_cache.clear()
+            self._settings_edited()
+
+    def _browse_log_dir(self) -> None:
+        path = self.ask_log_dir()
+        if path:
+            self.settings_form.set_values(log_dir=path)
             self._settings_edited()
 
     def _on_devices(self, devices: list) -> None:
@@ -537,6 +555,8 @@ class TrainingPanel(QWidget):
             self.device_label.setText(f"Device: {ev.device_name}" + (" · mixed precision" if ev.amp else ""))
             self._log(f"training on {ev.device_name}: {ev.num_train:,} training, {ev.num_val:,} validation, "
                       f"{ev.num_test:,} test images ({ev.dataset}, {'×'.join(map(str, ev.input_shape))})")
+            if ev.run_dir:
+                self._log(f"run log: {ev.run_dir}")
             if ev.start_step:
                 self._adopt_config(ev.config)
             self._update_buttons()

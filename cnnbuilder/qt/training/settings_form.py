@@ -88,7 +88,7 @@ class SettingsForm(QWidget):
     """Editors for every setting of the schema that has a form group; `edited` after each change."""
 
     edited = Signal()
-    browse_requested = Signal()  # the data folder's "…" button
+    browse_requested = Signal(str)  # a folder field's "…" button: the setting's name
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -159,10 +159,10 @@ class SettingsForm(QWidget):
 
     def _make_path(self, s: Setting) -> Field:
         edit = QLineEdit()
-        edit.setPlaceholderText("default data folder")
+        edit.setPlaceholderText(s.placeholder)
         browse = QToolButton()
         browse.setText("…")
-        browse.clicked.connect(self.browse_requested)
+        browse.clicked.connect(lambda _checked=False: self.browse_requested.emit(s.name))
         row = QWidget()
         rl = QHBoxLayout(row)
         rl.setContentsMargins(0, 0, 0, 0)

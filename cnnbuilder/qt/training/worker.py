@@ -26,6 +26,8 @@ class TrainJob:
     config: dict[str, Any]
     control: TrainControl = field(default_factory=TrainControl)
     resume: str | None = None
+    log_dir: str | None = None  # the run writes <log_dir>/<run_name>/metrics.csv (and TensorBoard files)
+    run_name: str = "run"
 
 
 @dataclass
@@ -57,7 +59,7 @@ class TrainingWorker(QObject):
             graph = graph_from_dict(job.graph)
             cfg = TrainConfig.from_dict(job.config)
             trainer = Trainer(graph, cfg, control=job.control, run_id=job.run_id, resume=job.resume,
-                              bundle=self._bundle)
+                              bundle=self._bundle, log_dir=job.log_dir, run_name=job.run_name)
         except Exception as exc:  # noqa: BLE001 - a bad snapshot must not kill the thread
             self.event.emit(Failed(job.run_id, f"cannot start training: {exc}", "error", traceback.format_exc()))
             return

@@ -1,0 +1,1 @@
+"""Exporters: the model (and its training) in forms other tools run."""
