@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
+from .blocks.base import _show
 from .graph import UNSET, Graph, GraphError, check_pos
 
 
@@ -238,7 +239,7 @@ def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dic
 def _route_through(graph: Graph, src: str, dst: str, mid: str) -> list[Command]:
     """src -> dst becomes src -> mid -> dst, mid taking src's place among dst's inputs."""
     if dst not in graph.outputs(src):
-        raise GraphError(f"there is no edge from {src!r} to {dst!r}")
+        raise GraphError(f"there is no edge from {_show(src)} to {_show(dst)}")
     index = graph.inputs(dst).index(src)
     return [Disconnect(src, dst), Connect(src, mid), Connect(mid, dst, index)]
 

@@ -86,7 +86,7 @@ class Graph:
         try:
             return self._nodes[node_id]
         except KeyError:
-            raise GraphError(f"no block with id {node_id!r}") from None
+            raise GraphError(f"no block with id {_short(node_id)}") from None
 
     def index_of(self, node_id: str) -> int:
         return list(self._nodes).index(node_id)
@@ -348,7 +348,7 @@ class Graph:
         try:
             i = self._inputs[dst].index(src)
         except (KeyError, ValueError):
-            raise GraphError(f"there is no edge from {src!r} to {dst!r}") from None
+            raise GraphError(f"there is no edge from {_short(src)} to {_short(dst)}") from None
         del self._inputs[dst][i]
         self._outputs[src].remove(dst)
         self._edge_set.discard((src, dst))
@@ -362,7 +362,7 @@ class Graph:
         old = node.params.get(key, UNSET)
         if value is UNSET:
             if key not in node.spec.param_map:
-                raise ParamError(key, f"{node.type} has no parameter '{key}'")
+                raise ParamError(key, f"{node.type} has no parameter {_short(key)}")
             node.params.pop(key, None)
         else:
             node.params[key] = node.spec.check_param(key, value)

@@ -222,7 +222,7 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
             at = f"{where}: block {nid!r}"
             unknown = set(entry) - {"id", "type", "name", "params", "pos"}
             if unknown:
-                raise ProjectError(f"{at}: unknown field {sorted(unknown)[0]!r}")
+                raise ProjectError(f"{at}: unknown field {_short(sorted(unknown)[0])}")
             type_name = entry.get("type")
             if not isinstance(type_name, str):
                 raise ProjectError(f"{at}.type: expected a block type name (got {_short(type_name)})")
@@ -243,7 +243,7 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
             try:
                 graph.add_node(type_name, params, name=name, pos=pos, node_id=nid)
             except ParamError as exc:
-                raise ProjectError(f"{at}.params.{exc.param}: {exc.reason}") from None
+                raise ProjectError(f"{at}.params.{_field(exc.param)}: {exc.reason}") from None
             except GraphError as exc:
                 raise ProjectError(f"{at}: {exc}") from None
         pairs = []
@@ -265,3 +265,8 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
 
 def _short(value: Any) -> str:
     return _show(value)
+
+
+def _field(name: str) -> str:
+    """A field name from a file, as a message can show it (short and printable, else quoted)."""
+    return name if name.isidentifier() and len(name) <= 40 else _short(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import activation, conv, misc, norm, pool
-from .base import LayerSpec, Param, ParamError, Shape, ShapeError, fmt_shape
+from .base import LayerSpec, Param, ParamError, Shape, ShapeError, _show, fmt_shape
 
 CATEGORIES = ("Convolution", "Pooling", "Activation", "Normalization", "Linear", "Merge", "Utility")
 
@@ -15,7 +15,7 @@ REGISTRY: dict[str, LayerSpec] = {
 
 class UnknownBlockError(KeyError):
     def __str__(self) -> str:
-        return f"unknown block type {self.args[0]!r}"
+        return f"unknown block type {_show(self.args[0])}"
 
 
 def get_spec(type_name: str) -> LayerSpec:

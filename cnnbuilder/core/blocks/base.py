@@ -229,7 +229,7 @@ class LayerSpec:
     def check_param(self, name: str, value: Any) -> Any:
         p = self.param_map.get(name)
         if p is None:
-            raise ParamError(name, f"{self.type} has no parameter '{name}'")
+            raise ParamError(name, f"{self.type} has no parameter {_show(name)}")
         return p.normalize(value)
 
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
