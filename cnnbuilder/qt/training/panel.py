@@ -227,6 +227,8 @@ class TrainingPanel(QWidget):
         self._feature_timer.stop()
         self._thread.quit()
         finished = self._thread.wait(timeout_ms)
+        if finished and self.document.path is None and runs.is_scratch(self._runs_folder):
+            shutil.rmtree(self._runs_folder, ignore_errors=True)  # closed without saving: its runs go with it
         self._active = None
         self._update_buttons()
         return finished
