@@ -35,6 +35,7 @@ VERSION = 1
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "weights.safetensors"
 MAX_RUN_BYTES = 64 * 1024 * 1024
+MAX_INT = 2**53  # counts beyond any real run, and beyond what a float or int64 holds exactly
 ENV_DATA_DIR = "CNNBUILDER_DATA_DIR"
 STATUSES = ("finished", "stopped")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -84,8 +85,8 @@ class RunRecord:
     @property
     def date(self) -> datetime | None:
         try:
-            return datetime.fromisoformat(self.created)
-        except ValueError:
+            return datetime.fromisoformat(self.created).astimezone()
+        except (ValueError, OverflowError, OSError):
             return None
 
     def renamed(self, name: str) -> RunRecord:
@@ -145,9 +146,9 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
             raise RunError(f"{where}: field '{key}' is missing")
         v = data[key]
         if kinds is int:
-            ok = _is_int(v) and v >= 0
+            ok = _is_int(v) and 0 <= v <= MAX_INT
         elif kinds is float:
-            ok = _is_num(v) and math.isfinite(v)
+            ok = _finite(v)
         else:
             ok = isinstance(v, kinds)
         if not ok:
@@ -173,24 +174,32 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
     names = get("class_names", list)
     if not all(isinstance(n, str) for n in names):
         raise RunError(f"{where}: field 'class_names' must list texts")
+    names = [clean_name(n) for n in names]  # shown in tables: no control characters or lone surrogates
+    created = get("created", str)
+    try:
+        datetime.fromisoformat(created).astimezone()
+    except (ValueError, OverflowError, OSError):
+        raise RunError(f"{where}: field 'created' is not a date and time") from None
     k = len(names)
     confusion = data.get("confusion")
     if confusion is not None:
         if not (isinstance(confusion, list) and len(confusion) == k and
-                all(isinstance(r, list) and len(r) == k and all(_is_int(c) and c >= 0 for c in r) for r in confusion)):
+                all(isinstance(r, list) and len(r) == k and all(_is_int(c) and 0 <= c <= MAX_INT for c in r)
+                    for r in confusion)):
             raise RunError(f"{where}: field 'confusion' must be a {k}×{k} table of counts")
         confusion = tuple(tuple(r) for r in confusion)
     per_class = {}
     for key in ("precision", "recall"):
         vals = get(key, list)
-        if len(vals) not in (0, k) or not all(v is None or _is_num(v) for v in vals):
+        allowed = (k,) if confusion is not None else (0, k)  # the evaluation shows one row per class
+        if len(vals) not in allowed or not all(v is None or _finite(v) for v in vals):
             raise RunError(f"{where}: field '{key}' must hold one number per class")
         per_class[key] = tuple(None if v is None else float(v) for v in vals)
     known = {"format", "version", "id", "name", "created", "project", "status", "config", "epochs", "step", "params",
              "seconds", "test_acc", "test_loss", "class_names", "confusion", "precision", "recall", "history",
              "code", "graph"}
     return RunRecord(
-        id=run_id, name=clean_name(get("name", str)), created=get("created", str), project=get("project", str),
+        id=run_id, name=clean_name(get("name", str)), created=created, project=clean_name(get("project", str)),
         status=status, config=config, code=code, graph=graph, history=history, epochs=get("epochs", int),
         step=get("step", int), params=get("params", int), seconds=float(get("seconds", float)),
         test_acc=_opt_float(get("test_acc", float, optional=True)),
@@ -205,9 +214,9 @@ def _history(h: dict, where: str) -> dict[str, list]:
         lengths = set()
         for key in group:
             vals = h.get(key, [])
-            if not isinstance(vals, list) or not all(v is None or _is_num(v) for v in vals):
+            if not isinstance(vals, list) or not all(v is None or _finite(v) for v in vals):
                 raise RunError(f"{where}: field 'history.{key}' must be a list of numbers")
-            out[key] = [None if v is None or not math.isfinite(v) else v for v in vals]
+            out[key] = [None if v is None else float(v) for v in vals]
             lengths.add(len(vals))
         if len(lengths) > 1:
             raise RunError(f"{where}: the curves in 'history' ({', '.join(group)}) differ in length")
@@ -220,6 +229,16 @@ def _is_int(v) -> bool:
 
 def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _finite(v) -> bool:
+    """A number that converts to a finite float (a 400-digit integer does not)."""
+    if not _is_num(v):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _opt_float(v):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -22,7 +23,7 @@ from cnnbuilder.core.project import graph_from_dict, load_project
 from cnnbuilder.core.training.config import TrainConfig
 from cnnbuilder.core.training.engine import TrainControl, Trainer
 from cnnbuilder.core.training.events import Cancelled, Finished
-from tests.fuzz import NASTY_NUMBERS, NASTY_TEXT, fuzz_settings, random_value
+from tests.fuzz import HUGE_INTS, NASTY_NUMBERS, NASTY_TEXT, fuzz_settings, random_value
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 CFG = TrainConfig(shapes_train=300, shapes_test=60, batch_size=32, epochs=1, lr=0.003, log_interval=0.0)
@@ -220,7 +221,8 @@ def _mutate(data, r: random.Random, depth=0):
 
 @fuzz_settings(default=40, long=1000)
 @given(seed=st.integers(0, 2**32 - 1), field=st.sampled_from(FIELDS), raw_cut=st.integers(-1, 4000),
-       value=st.sampled_from(NASTY_NUMBERS + NASTY_TEXT + [None, [], {}, [[1]], True]))
+       value=st.sampled_from(NASTY_NUMBERS + NASTY_TEXT + HUGE_INTS + [None, [], {}, [[1]], True, "0001-01-01T00:00",
+                                                                      [[10**30]], [10**400, 1]]))
 def test_fuzz_mutated_run_files_never_crash_the_loader(tmp_path_factory, template, seed, field, raw_cut, value):
     raw, weights = template
     r = random.Random(seed)
@@ -254,10 +256,13 @@ def test_fuzz_mutated_run_files_never_crash_the_loader(tmp_path_factory, templat
     assert len(loaded) + len(problems) == 2
     for p in problems:
         assert p.startswith("skipped a damaged run: ") and "\n" not in p
-    for rec in loaded:  # whatever loads is usable by the views and the exporter
-        rec.to_dict()
+    for rec in loaded:  # whatever loads is usable by the views, the evaluation and a rename
         json.dumps(rec.to_dict(), allow_nan=False)
         _ = rec.best_val_acc, rec.dataset, rec.date
+        if rec.confusion is not None:
+            np.asarray(rec.confusion, dtype=np.int64)
+            assert len(rec.precision) == len(rec.recall) == len(rec.class_names) == len(rec.confusion)
+        store.rename(rec, "renamed")
 
 
 def test_runs_module_imports_neither_qt_nor_torch():

@@ -78,7 +78,7 @@ class EvaluationView(QWidget):
     def show_run(self, record, title: str) -> None:
         """A stored run (core.runs.RunRecord): its own test results, or why it has none."""
         self.set_run(title)
-        if record.confusion is None or record.test_acc is None:
+        if record.confusion is None or record.test_acc is None or record.test_loss is None:
             self.clear(f"{record.name} was {record.status} before its test: no evaluation.")
         else:
             self.show_result(record)
