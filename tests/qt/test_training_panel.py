@@ -27,6 +27,7 @@ def make_panel(qtbot):
     def make(example: str = "mnist_cnn", training: dict | None = None) -> TrainingPanel:
         project = load_project(EXAMPLES / f"{example}.json")
         project.training = dict(TINY if training is None else training)
+        project.path = None  # runs of an unsaved project go to the (per-test) data folder, not resources/
         panel = TrainingPanel(Document(project))
         qtbot.addWidget(panel)
         panels.append(panel)
@@ -239,6 +240,8 @@ def test_run_history_overlay_checkpoint_export_and_resume(qtbot, make_panel, tmp
     assert not runs[first].curves["smooth"].isVisible()
     panel.plots.set_checked(first, True)
     assert runs[first].curves["smooth"].isVisible() and not runs[first].curves["raw"].isVisible()
-    panel.plots.set_checked(first, False)
-    panel.plots.forget_unticked()
+    # Deleting a run (confirmed) removes its curves too.
+    panel.runs_view.ask_delete_run = lambda name: True
+    panel.runs_view.select(first)
+    assert panel.runs_view.delete_current()
     assert list(panel.plots.runs) == [second]

@@ -25,6 +25,8 @@ TABLE_LIMIT = 20  # classes up to which the confusion matrix is a readable table
 class EvaluationView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.run_label = QLabel("No run yet.")  # which run the numbers below belong to
+        self.run_label.setWordWrap(True)
         self.summary = QLabel("Train a model to see how it does on the test images.")
         self.summary.setWordWrap(True)
         font = self.summary.font()
@@ -66,11 +68,32 @@ class EvaluationView(QWidget):
         split.setSizes([600, 380])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.run_label)
         lay.addWidget(self.summary)
         lay.addWidget(split, 1)
 
+    def set_run(self, text: str) -> None:
+        self.run_label.setText(text)
+
+    def show_run(self, record, title: str) -> None:
+        """A stored run (core.runs.RunRecord): its own test results, or why it has none."""
+        self.set_run(title)
+        if record.confusion is None or record.test_acc is None or record.test_loss is None:
+            self.clear(f"{record.name} was {record.status} before its test: no evaluation.")
+        else:
+            self.show_result(record)
+
+    def clear(self, text: str = "Train a model to see how it does on the test images.") -> None:
+        self.summary.setText(text)
+        self.matrix.clear()
+        self.matrix.setRowCount(0)
+        self.matrix.setColumnCount(0)
+        self.matrix_stack.setCurrentWidget(self.matrix)
+        self.per_class.setRowCount(0)
+
     def show_result(self, ev) -> None:
-        cm = np.asarray(ev.confusion)
+        """A Finished event, or a stored run (the same field names)."""
+        cm = np.asarray(ev.confusion, dtype=np.int64)
         names = list(ev.class_names)
         n = int(cm.sum())
         self.summary.setText(f"Test accuracy {ev.test_acc:.2%} (loss {ev.test_loss:.4f}) on {n:,} images, after "

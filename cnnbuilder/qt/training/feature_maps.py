@@ -21,6 +21,8 @@ class FeatureMapView(QWidget):
         super().__init__(parent)
         self.title = QLabel("Select a block on the canvas to see its output for a sample image.")
         self.title.setWordWrap(True)
+        self.source = QLabel("")  # which run's weights the maps are computed with
+        self.source.setWordWrap(True)
         self.info = QLabel("")
         self.info.setStyleSheet("color: palette(mid);")
         self.per_channel = QCheckBox("Scale each channel")
@@ -46,10 +48,14 @@ class FeatureMapView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
+        lay.addWidget(self.source)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.info)
         self.maps: np.ndarray | None = None
         self.frames = 0  # frames drawn (tests, benchmarks)
+
+    def set_source(self, text: str) -> None:
+        self.source.setText(text)
 
     def set_block(self, label: str | None) -> None:
         if label is None:

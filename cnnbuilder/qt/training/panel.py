@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import shutil
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core import runs
 from ...core.commands import SetParam
 from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
@@ -61,6 +63,7 @@ from ..document import Document
 from .evaluation import EvaluationView
 from .feature_maps import FeatureMapView
 from .plots import TrainingPlots
+from .runs_view import RunsView
 from .settings_form import SettingsForm
 from .worker import FeatureRequest, TrainingWorker, TrainJob
 
@@ -88,7 +91,8 @@ class TrainingPanel(QWidget):
     _devices_requested = Signal()
     _features_requested = Signal(object)
     _save_requested = Signal(str)
-    _export_requested = Signal(str, str)
+    _export_requested = Signal(str, object, str)  # runs folder, RunRecord, target folder
+    _forget_requested = Signal()
 
     def __init__(self, document: Document, parent: QWidget | None = None):
         super().__init__(parent)
@@ -105,6 +109,10 @@ class TrainingPanel(QWidget):
         self._meta_cache: dict[tuple, DataMeta] = {}
         self._problems: dict[str, str] = {}
         self._fixes: list[QPushButton] = []
+        # The project's runs (core/runs.py): where they are kept, and live run number -> record id.
+        self._runs_folder: Path = self._folder_for_project()
+        self._live_keys: dict[str, int] = {}
+        self._recorded: dict[int, str] = {}  # live run number -> its record id, once recorded
 
         self._build_ui()
         self._load_settings()
@@ -119,7 +127,9 @@ class TrainingPanel(QWidget):
         self._devices_requested.connect(self.worker.detect_devices)
         self._features_requested.connect(self.worker.feature_maps)
         self._save_requested.connect(self.worker.save_checkpoint)
-        self._export_requested.connect(self.worker.export_weights)
+        self._export_requested.connect(self.worker.export_run)
+        self._forget_requested.connect(self.worker.forget)
+        self.worker.run_saved.connect(self._on_run_saved)
         self.worker.event.connect(self._on_event)
         self.worker.devices_found.connect(self._on_devices)
         self.worker.action_done.connect(self._on_action)
@@ -138,6 +148,9 @@ class TrainingPanel(QWidget):
         document.project_replaced.connect(self._on_project_replaced)
         document.training_changed.connect(self._on_training_changed)
         document.selection_changed.connect(self._on_selection)
+        document.path_changed.connect(self._on_path_changed)
+        document.graph_changed.connect(self._update_run_note)
+        self._open_runs()
         self._update_fit()
         self._update_buttons()
 
@@ -173,25 +186,30 @@ class TrainingPanel(QWidget):
                 return False
         self._run_counter += 1
         run_id = self._run_counter
+        run_key = runs.new_id()
+        self._live_keys[run_key] = run_id
+        number = 1 + len(self.runs_view.records) + sum(1 for r in self.plots.runs if isinstance(r, int))
         control = TrainControl()
         if self._feature_node and self._features_shown():
             control.set_feature_node(self._feature_node)
         self._active, self._control = run_id, control
         self._paused = False
         self._model_before, self._has_model = self._has_model, False
-        label = f"Run {run_id}: {DATASETS[cfg.dataset]}, {OPTIMIZERS[cfg.optimizer]} lr {cfg.lr:g}, " \
+        label = f"Run {number}: {DATASETS[cfg.dataset]}, {OPTIMIZERS[cfg.optimizer]} lr {cfg.lr:g}, " \
                 f"batch {cfg.batch_size}" + (" (resumed)" if resume else "")
         self.plots.begin_run(run_id, label)
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
         self.status.setText("Starting…")
         self._log(f"— {label}")
+        self.features.set_source(f"{label}: the weights as it trains")
         self._update_buttons()
         self.running_changed.emit(True)
         path = self.document.path
         self._train_requested.emit(TrainJob(run_id, graph_to_dict(self.document.graph), cfg.to_dict(), control,
                                             resume, str(cfg.log_dir or default_log_dir(path)),
-                                            run_name(path.stem if path else self.document.project.name)))
+                                            run_name(path.stem if path else self.document.project.name),
+                                            str(self._runs_folder), run_key, label, self.document.project.name))
         return True
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
@@ -206,6 +224,8 @@ class TrainingPanel(QWidget):
         self._feature_timer.stop()
         self._thread.quit()
         finished = self._thread.wait(timeout_ms)
+        if finished and self.document.path is None and runs.is_scratch(self._runs_folder):
+            shutil.rmtree(self._runs_folder, ignore_errors=True)  # closed without saving: its runs go with it
         self._active = None
         self._update_buttons()
         return finished
@@ -339,6 +359,15 @@ class TrainingPanel(QWidget):
         self.features = FeatureMapView()
         self.features.refresh_requested.connect(self._refresh_features)
         self.evaluation = EvaluationView()
+        self.runs_view = RunsView()
+        self.runs_view.current_changed.connect(self._on_run_chosen)
+        self.runs_view.renamed.connect(self._on_run_renamed)
+        self.runs_view.deleted.connect(self._on_run_deleted)
+        self.runs_view.message.connect(lambda text, ok: self.status.setText(text) if ok else self._show_error(text))
+        self.run_note = QLabel()
+        self.run_note.setWordWrap(True)
+        self.run_note.setStyleSheet("QLabel { background: #fff4e5; color: #6b4a00; padding: 3px; }")
+        self.run_note.hide()
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -346,6 +375,7 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.plots, "Curves")
         self.tabs.addTab(self.features, "Feature maps")
         self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.runs_view, "Runs")
         self.tabs.addTab(self.log, "Log")
         self.tabs.currentChanged.connect(self._on_tab)
 
@@ -356,6 +386,7 @@ class TrainingPanel(QWidget):
         rv.addWidget(self.progress)
         rv.addLayout(status_row)
         rv.addWidget(self.error_label)
+        rv.addWidget(self.run_note)
         rv.addWidget(self.fit_frame)
         rv.addWidget(self.tabs, 1)
 
@@ -391,11 +422,117 @@ class TrainingPanel(QWidget):
             self._update_fit()
 
     def _on_project_replaced(self) -> None:
+        if self._control is not None and self._active is not None:
+            self._control.stop()  # the run belongs to the project that was closed; it is recorded there
+            self._log("stopped the run: its project was closed (it is kept with that project)")
+            self._end_run()
+        self._has_model = False
+        self._forget_requested.emit()  # the worker's last model is the old project's
+        if runs.is_scratch(self._runs_folder):
+            shutil.rmtree(self._runs_folder, ignore_errors=True)  # the unsaved project was discarded
         self._meta_cache.clear()
         self._load_settings()
         self._feature_node = None
         self.features.set_block(None)
+        self._clear_error()
+        self.progress.setValue(0)
+        self.progress.setFormat("Idle")
+        self.status.setText("Ready.")
+        self._runs_folder = self._folder_for_project()
+        self._open_runs()
         self._update_fit()
+        self._update_buttons()
+
+    # -- the project's runs ----------------------------------------------------------------------
+    def _folder_for_project(self) -> Path:
+        path = self.document.path
+        return runs.runs_folder(path) if path is not None else runs.scratch_folder()
+
+    def _store(self) -> runs.RunStore:
+        return runs.RunStore(self._runs_folder)
+
+    def _open_runs(self) -> None:
+        """Show exactly this project's runs, curves and evaluation included."""
+        records, problems = self._store().load()
+        self.plots.clear_runs()
+        for i, r in enumerate(records):
+            self.plots.add_stored(r.id, r.name, r.history, checked=i == len(records) - 1)
+            self.plots.end_run(r.id, r.status, r.test_acc)
+        self.runs_view.set_store(self._store(), records)
+        for p in problems:
+            self._log(p)
+        if problems:
+            self._show_error(f"{len(problems)} run(s) of this project could not be read and were skipped: "
+                             + problems[0])
+        if not records:
+            self.evaluation.set_run("No run yet.")
+            self.evaluation.clear()
+            self.features.set_source("No run yet: the maps use untrained weights.")
+
+    def _on_path_changed(self) -> None:
+        """Saved under a (new) name: the runs go with the project file."""
+        if self.document.path is None:
+            return
+        target = self._folder_for_project()
+        if target == self._runs_folder:
+            return
+        was_scratch = runs.is_scratch(self._runs_folder)
+        try:
+            # An unsaved project's runs move; a saved one's are copied, so the old file keeps its own.
+            store = self._store().move_to(target, copy=not was_scratch)
+        except runs.RunError as exc:
+            self._show_error(str(exc))
+            return
+        self._runs_folder = store.folder
+        self.runs_view.move_store(store)
+        self._update_buttons()
+
+    def _on_run_saved(self, record: runs.RunRecord, folder: str) -> None:
+        run_id = self._live_keys.pop(record.id, None)
+        if Path(folder) != self._runs_folder:
+            if run_id is None or run_id not in self.plots.runs:
+                if runs.is_scratch(folder):  # an unsaved project that was closed: nobody can reach its runs
+                    shutil.rmtree(folder, ignore_errors=True)
+                return  # another project's run: it stays in that project's folder
+            try:  # this project was saved under a new name while the run trained
+                runs.RunStore(folder).move_to(self._runs_folder)
+            except runs.RunError as exc:
+                self._show_error(str(exc))
+                return
+        if run_id is not None:
+            self._recorded[run_id] = record.id
+            self.plots.rekey(run_id, record.id, record.name)
+        self.runs_view.add(record)  # selects it: Evaluation, Feature maps and Export follow
+        self._log(f"recorded {record.name} in {self._runs_folder}")
+
+    def _on_run_chosen(self, record: runs.RunRecord | None) -> None:
+        if record is not None:
+            date = record.date
+            title = f"Showing {record.name}" + (f" ({date.astimezone():%Y-%m-%d %H:%M})" if date else "")
+            if self._active is None:
+                self.evaluation.show_run(record, title)
+                self.features.set_source(f"{record.name}: its trained weights")
+                if self._feature_node is not None and self.features.isVisible():
+                    self._feature_timer.start()
+        self._update_run_note()
+        self._update_buttons()
+
+    def _on_run_renamed(self, record: runs.RunRecord) -> None:
+        self.plots.rename(record.id, record.name)
+        self._on_run_chosen(self.runs_view.current())
+
+    def _on_run_deleted(self, run_id: str) -> None:
+        self.plots.remove(run_id)
+        if self.runs_view.current() is None:
+            self.evaluation.set_run("No run chosen.")
+            self.evaluation.clear("Pick a run in the Runs tab to see its evaluation.")
+
+    def _update_run_note(self) -> None:
+        record = self.runs_view.current()
+        edited = record is not None and runs.model_changed(record, self.document.graph)
+        self.run_note.setText(f"The model was edited after this run ({record.name}): Export weights… writes the "
+                              "run's own code with its weights." if edited else "")
+        self.run_note.setVisible(edited)
 
     def _update_visibility(self) -> None:
         self.settings_form.update_visibility(self.config())
@@ -513,9 +650,14 @@ class TrainingPanel(QWidget):
             self.start(resume=path)
 
     def _export(self) -> None:
+        record = self.runs_view.current()
+        if record is None:
+            self._show_error("No run to export: train first, or pick a run in the Runs tab.")
+            return
         directory = self.ask_export_dir()
         if directory:
-            self._export_requested.emit(directory, self.document.project.name)
+            # The run's own code and weights, whatever the canvas holds now.
+            self._export_requested.emit(str(self._runs_folder), record, directory)
 
     def _update_buttons(self) -> None:
         running = self._active is not None and not self._shut
@@ -525,7 +667,8 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(idle)
         self.save_button.setEnabled(not self._shut and self._has_model)
-        self.export_button.setEnabled(idle and self._has_model)
+        record = self.runs_view.current()
+        self.export_button.setEnabled(idle and record is not None and self._store().has_weights(record.id))
         self.pause_button.setText("Resume" if self._paused else "Pause")
 
     # -- events from the worker ----------------------------------------------------------------------
@@ -583,22 +726,23 @@ class TrainingPanel(QWidget):
             self._log(ev.message)
             self._show_error(ev.message)
         elif isinstance(ev, Finished):
-            self.evaluation.show_result(ev)
-            self.plots.end_run(ev.run_id, "finished", ev.test_acc)
+            self.evaluation.set_run("Showing this run (not recorded: see the log)")
+            self.evaluation.show_result(ev)  # the recorded run, if any, replaces it at _end_run
+            self.plots.end_run(self._plot_key(ev.run_id), "finished", ev.test_acc)
             self.progress.setValue(1000)
             self.progress.setFormat(f"Finished · test accuracy {ev.test_acc:.2%}")
             self.status.setText(f"Finished in {ev.seconds:.1f} s: test accuracy {ev.test_acc:.2%}")
             self._log(f"finished: test accuracy {ev.test_acc:.2%}, loss {ev.test_loss:.4f}")
             self._end_run()
         elif isinstance(ev, Failed):
-            self.plots.end_run(ev.run_id, "failed")
+            self.plots.end_run(self._plot_key(ev.run_id), "failed")
             self.progress.setFormat("Failed")
             self.status.setText("Training failed.")
             self._show_error(ev.message)
             self._log("failed: " + ev.message + (f"\n{ev.details}" if ev.details else ""))
             self._end_run()
         elif isinstance(ev, Cancelled):
-            self.plots.end_run(ev.run_id, "stopped")
+            self.plots.end_run(self._plot_key(ev.run_id), "stopped")
             self.progress.setFormat(f"Stopped at epoch {ev.epoch}, step {ev.step:,}")
             self.status.setText(f"Stopped at epoch {ev.epoch}, step {ev.step:,}. Save a checkpoint to continue "
                                 "later.")
@@ -622,10 +766,16 @@ class TrainingPanel(QWidget):
     def _end_run(self) -> None:
         if not self._has_model:  # ended before building a model: the worker keeps the last run's
             self._has_model = self._model_before
+        recorded = self._active in self._recorded
         self._active = None
         self._paused = False
+        if recorded:
+            self._on_run_chosen(self.runs_view.current())  # the record, saved just before the end
         self._update_buttons()
         self.running_changed.emit(False)
+
+    def _plot_key(self, run_id: int):
+        return self._recorded.get(run_id, run_id)
 
     def _adopt_config(self, config: dict) -> None:
         cfg = TrainConfig.from_dict(config)
@@ -692,8 +842,12 @@ class TrainingPanel(QWidget):
             return
         self._feature_tag -= 1  # negative tags: requests outside runs
         self.features.info.setText("Computing…")
+        record = self.runs_view.current()
+        weights = (str(self._runs_folder), record.id) if record is not None and \
+            self._store().has_weights(record.id) else None
         self._features_requested.emit(FeatureRequest(self._feature_tag, graph_to_dict(self.document.graph),
-                                                     self.config().to_dict(), self._feature_node))
+                                                     self.config().to_dict(), self._feature_node, weights,
+                                                     record.name if record else ""))
 
     def _on_feature_maps(self, ev: FeatureMaps) -> None:
         if ev.node_id != self._feature_node:

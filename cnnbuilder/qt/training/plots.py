@@ -6,8 +6,9 @@ timer pushes the buffers of runs that changed, at 25 Hz when painting is cheap. 
 the GIL, and every millisecond of it is a millisecond the training thread cannot dispatch its next
 operation (on two cores, a paint also stalls one of torch's two threads and so the other), so the
 interval stretches to keep painting under PAINT_BUDGET of the wall time: about 2-3 Hz on a busy
-2-core machine, up to 25 Hz where painting is cheap. Earlier runs stay in a checkable list
-and their curves are shown or hidden for comparison.
+2-core machine, up to 25 Hz where painting is cheap. The project's runs (live ones keyed by the
+panel's run number, stored ones by their record id) stay in a checkable list and their curves are
+shown or hidden for comparison.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -83,8 +83,8 @@ class Buffer:
 
 
 @dataclass
-class RunRecord:
-    run_id: int
+class RunCurves:
+    run_id: int | str
     label: str
     color: str
     steps: Buffer = field(default_factory=lambda: Buffer(np.float64))
@@ -143,8 +143,9 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.runs: dict[int, RunRecord] = {}
-        self.current: int | None = None
+        self.runs: dict[int | str, RunCurves] = {}
+        self.current: int | str | None = None
+        self._colors = 0
         self._whole_epoch_ticks = False
 
         self.view = TimedPlotArea()
@@ -159,17 +160,14 @@ class TrainingPlots(QWidget):
         self.p_lr.setXLink(self.p_batch)
 
         self.run_list = QListWidget()
-        self.run_list.setToolTip("Runs of this session: tick earlier runs to overlay their curves")
+        self.run_list.setToolTip("This project's runs: tick runs to overlay their curves (the Runs tab renames, "
+                                 "deletes and compares them)")
         self.run_list.itemChanged.connect(self._on_item_changed)
-        clear = QPushButton("Forget unticked runs")
-        clear.setToolTip("Remove finished runs that are not ticked from the list")
-        clear.clicked.connect(self.forget_unticked)
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(QLabel("Runs"))
         sl.addWidget(self.run_list, 1)
-        sl.addWidget(clear)
 
         split = QSplitter(Qt.Horizontal)
         split.addWidget(self.view)
@@ -197,29 +195,81 @@ class TrainingPlots(QWidget):
         return p
 
     # -- runs ----------------------------------------------------------------------------------
-    def begin_run(self, run_id: int, label: str) -> None:
+    def begin_run(self, run_id: int | str, label: str) -> None:
         # Earlier runs step back into the list, unticked: overlaying is a choice, and every shown
         # curve costs paint time while the new run trains.
         for i in range(self.run_list.count()):
             self.run_list.item(i).setCheckState(Qt.Unchecked)
-        color = PALETTE[len(self.runs) % len(PALETTE)]
-        rec = RunRecord(run_id, label, color)
-        self.runs[run_id] = rec
+        self._add(run_id, label, checked=True)
         self.current = run_id
+        self._apply_visibility()
+        self.timer.start()
+
+    def add_stored(self, run_id: str, label: str, history: dict, checked: bool = False) -> None:
+        """A run read back from the project's runs folder, with its curves."""
+        rec = self._add(run_id, label, checked)
+        rec.load_history(history)
+        self._apply_visibility()
+        self.refresh()
+
+    def _add(self, run_id, label: str, checked: bool) -> RunCurves:
+        color = PALETTE[self._colors % len(PALETTE)]
+        self._colors += 1
+        rec = RunCurves(run_id, label, color)
+        self.runs[run_id] = rec
         self._make_curves(rec)
         item = QListWidgetItem(label)
         item.setToolTip(label)
         item.setData(Qt.UserRole, run_id)
         item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-        item.setCheckState(Qt.Checked)
+        item.setCheckState(Qt.Checked if checked else Qt.Unchecked)
         item.setForeground(QColor(color))
         self.run_list.blockSignals(True)
         self.run_list.insertItem(0, item)
         self.run_list.blockSignals(False)
-        self._apply_visibility()
-        self.timer.start()
+        return rec
 
-    def end_run(self, run_id: int, status: str, test_acc: float | None = None) -> None:
+    def rekey(self, old, new: str, label: str) -> None:
+        """A live run was recorded: from now on it goes by its record id."""
+        rec = self.runs.pop(old, None)
+        if rec is None:
+            return
+        rec.run_id, rec.label = new, label
+        self.runs[new] = rec
+        if self.current == old:
+            self.current = new
+        item = self._item(old)
+        if item is not None:
+            item.setData(Qt.UserRole, new)
+
+    def rename(self, run_id, label: str) -> None:
+        rec, item = self.runs.get(run_id), self._item(run_id)
+        if rec is not None and item is not None:
+            item.setText(item.text().replace(rec.label, label, 1))
+            item.setToolTip(label)
+            rec.label = label
+
+    def remove(self, run_id) -> None:
+        rec = self.runs.pop(run_id, None)
+        if rec is not None:
+            for name, curve in rec.curves.items():
+                self._plot_of(name).removeItem(curve)
+        item = self._item(run_id)
+        if item is not None:
+            self.run_list.takeItem(self.run_list.row(item))
+        if self.current == run_id:
+            self.current = None
+
+    def clear_runs(self) -> None:
+        """Another project: none of these runs are its runs."""
+        self.timer.stop()
+        for run_id in list(self.runs):
+            self.remove(run_id)
+        self.run_list.clear()
+        self.current = None
+        self._colors = 0
+
+    def end_run(self, run_id, status: str, test_acc: float | None = None) -> None:
         rec = self.runs.get(run_id)
         if rec is None:
             return
@@ -230,16 +280,6 @@ class TrainingPlots(QWidget):
             item.setText(rec.label + suffix)
         self.refresh()
         self.timer.stop()
-
-    def forget_unticked(self) -> None:
-        for i in reversed(range(self.run_list.count())):
-            item = self.run_list.item(i)
-            rid = item.data(Qt.UserRole)
-            if item.checkState() != Qt.Checked and rid != self.current:
-                rec = self.runs.pop(rid)
-                for name, curve in rec.curves.items():
-                    self._plot_of(name).removeItem(curve)
-                self.run_list.takeItem(i)
 
     def _plot_of(self, curve_name: str):
         if curve_name in ("raw", "smooth"):
@@ -254,7 +294,7 @@ class TrainingPlots(QWidget):
                 return self.run_list.item(i)
         return None
 
-    def _make_curves(self, rec: RunRecord) -> None:
+    def _make_curves(self, rec: RunCurves) -> None:
         c = QColor(rec.color)
         faint = QColor(c)
         faint.setAlpha(70)

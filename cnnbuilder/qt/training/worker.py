@@ -26,8 +26,13 @@ class TrainJob:
     config: dict[str, Any]
     control: TrainControl = field(default_factory=TrainControl)
     resume: str | None = None
-    log_dir: str | None = None  # the run writes <log_dir>/<run_name>/metrics.csv (and TensorBoard files)
-    run_name: str = "run"
+    log_dir: str | None = None  # the run writes <log_dir>/<log_name>/metrics.csv (and TensorBoard files)
+    log_name: str = "run"
+    # Where and as what the ended run is recorded (core/runs.py); no folder: not recorded.
+    runs_dir: str | None = None
+    run_key: str = ""
+    run_name: str = ""
+    project: str = ""
 
 
 @dataclass
@@ -36,12 +41,15 @@ class FeatureRequest:
     graph: dict[str, Any]
     config: dict[str, Any]
     node_id: str
+    weights: tuple[str, str] | None = None  # (runs folder, run id) whose weights to use, when they fit
+    run_name: str = ""
 
 
 class TrainingWorker(QObject):
     event = Signal(object)  # a core training Event
     devices_found = Signal(list)  # [(setting, label), ...]
     action_done = Signal(str, bool)  # a save/export result for the user: (message, ok)
+    run_saved = Signal(object, str)  # (RunRecord, runs folder) once an ended run is on disk
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,16 +67,42 @@ class TrainingWorker(QObject):
             graph = graph_from_dict(job.graph)
             cfg = TrainConfig.from_dict(job.config)
             trainer = Trainer(graph, cfg, control=job.control, run_id=job.run_id, resume=job.resume,
-                              bundle=self._bundle, log_dir=job.log_dir, run_name=job.run_name)
+                              bundle=self._bundle, log_dir=job.log_dir, run_name=job.log_name)
         except Exception as exc:  # noqa: BLE001 - a bad snapshot must not kill the thread
             self.event.emit(Failed(job.run_id, f"cannot start training: {exc}", "error", traceback.format_exc()))
             return
+        import time
+
+        from ...core.training.events import Cancelled, Finished
+
+        t0 = time.perf_counter()
         for ev in trainer.run():
+            if isinstance(ev, (Finished, Cancelled)) and job.runs_dir and trainer.model is not None:
+                # Recorded before the panel hears the run ended: its run list is complete by then.
+                self._record(job, trainer, "finished" if isinstance(ev, Finished) else "stopped",
+                             time.perf_counter() - t0)
             self.event.emit(ev)
         if trainer.model is not None:  # a run that failed before building its model keeps the last one's
             self.trainer = trainer
         if trainer.bundle is not None:
             self._bundle = trainer.bundle
+
+    def _record(self, job: TrainJob, trainer, status: str, seconds: float) -> None:
+        from ...core import runs
+
+        try:
+            record = runs.record_from_trainer(trainer, run_id=job.run_key, name=job.run_name, project=job.project,
+                                              created=runs.now_iso(), seconds=seconds, status=status)
+            runs.RunStore(job.runs_dir).write(record, runs.weights_bytes(trainer.model))
+        except Exception as exc:  # noqa: BLE001 - a full disk must not kill the thread
+            self.action_done.emit(f"could not record the run: {exc}", False)
+            return
+        self.run_saved.emit(record, job.runs_dir)
+
+    @Slot()
+    def forget(self) -> None:
+        """Drop the last run's model: it belongs to a project that is no longer open."""
+        self.trainer = None
 
     @Slot()
     def detect_devices(self) -> None:
@@ -102,7 +136,17 @@ class TrainingWorker(QObject):
                     generate(graph).code == self.trainer.code
             except Exception:  # noqa: BLE001 - an invalid graph: feature_maps_for says so
                 same = False
-            if same:
+            if req.weights is not None:
+                from ...core import runs
+
+                store = runs.RunStore(req.weights[0])
+                record = runs.read_run(store.run_dir(req.weights[1]))
+                if not runs.model_changed(record, graph):
+                    model = runs.build_model(store, record)
+                    note = f"weights of {req.run_name or record.name}"
+                else:
+                    note = f"untrained weights: the model was edited after {req.run_name or record.name}"
+            elif same:
                 model = self.trainer.model
                 note = f"weights after step {self.trainer.progress.step}"
             if self._bundle is None or self._bundle.key != cfg.data_key():
@@ -128,17 +172,18 @@ class TrainingWorker(QObject):
         else:
             self.action_done.emit(f"saved checkpoint {written}", True)
 
-    @Slot(str, str)
-    def export_weights(self, directory: str, title: str) -> None:
-        if self.trainer is None:
-            self.action_done.emit("nothing to export: train first", False)
-            return
+    @Slot(str, object, str)
+    def export_run(self, runs_dir: str, record, directory: str) -> None:
+        """Write the run's own code and weights (never the canvas's current code)."""
+        from ...core import runs
+
         try:
-            paths = self.trainer.export_weights(directory, stem="model", title=title)
+            paths = runs.export_run(runs.RunStore(runs_dir), record, directory)
         except Exception as exc:  # noqa: BLE001
             self.action_done.emit(_save_message(exc, f"cannot export the weights to {directory}"), False)
         else:
-            self.action_done.emit("exported " + ", ".join(p.name for p in paths) + f" to {directory}", True)
+            self.action_done.emit(f"exported {record.name}: " + ", ".join(p.name for p in paths) + f" to {directory}",
+                                  True)
 
 
 def _save_message(exc: Exception, what: str) -> str:
