@@ -239,7 +239,7 @@ def decode(items: list[tuple[str, int]]) -> tuple[torch.Tensor, torch.Tensor]:
         try:
             with Image.open(path) as im:
                 t = v2.functional.pil_to_tensor(im.convert("L" if channels == 1 else "RGB"))
-        except Exception as exc:  # PIL raises many kinds of errors for damaged files
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # a damaged file
             print(f"skipped {path}: {type(exc).__name__}: {exc}")
             continue
         xs.append(t if list(t.shape[-2:]) == size else v2.functional.resize(t, size, antialias=True))
@@ -742,3 +742,45 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 '''
+
+NOTEBOOK_PIP = """\
+# Colab and most Jupyter images have these already: this installs them only where one is missing.
+!python -c "import torch, torchvision, matplotlib" 2>/dev/null || pip install --quiet torch torchvision matplotlib
+"""
+
+NOTEBOOK_RUN = {
+    "setup": """\
+# Change the settings here, e.g. parse_args(["--epochs", "5", "--device", "cpu"]).
+args = parse_args([])
+ctx = setup_distributed(args.device)
+print(f"training on {ctx.device}")""",
+    "data": """\
+data = load_data(args, ctx)
+print(f"{len(data.train[1]):,} training, {0 if data.val is None else len(data.val[1]):,} validation and "
+      f"{len(data.test[1]):,} test images; mean {data.mean}, std {data.std}")""",
+    "model": """\
+model = build_model(args.seed)
+print(model)""",
+    "train": """\
+run = make_run(args, ctx, data, model)
+history = train(run)""",
+}
+
+NOTEBOOK_EVALUATE = """\
+test_loss, test_acc = test(run)"""
+
+NOTEBOOK_PLOT = """\
+import matplotlib.pyplot as plt
+
+h = run.history
+fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+ax_loss.plot(h["step"], h["loss"], alpha=0.3, label="each batch")
+ax_loss.plot(h["epoch_step"], h["train_loss"], "o-", label="training")
+ax_loss.plot(h["epoch_step"], h["val_loss"], "o--", label="validation")
+ax_loss.set(xlabel="step", ylabel="loss", title="Loss")
+ax_loss.legend()
+ax_acc.plot(h["epoch"], h["train_acc"], "o-", label="training")
+ax_acc.plot(h["epoch"], h["val_acc"], "o--", label="validation")
+ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+ax_acc.legend()
+plt.show()"""
