@@ -87,25 +87,63 @@ def cmd_validate(args) -> int:
     return EXIT_INVALID
 
 
+def _export_code(project, args) -> tuple[str, str]:
+    from .core.codegen import generate
+
+    gen = generate(project.graph, class_name=args.class_name, title=project.name)
+    return gen.code, f"class {gen.class_name}"
+
+
+def _training_config(project):
+    from .core.training.config import TrainConfig
+
+    cfg = TrainConfig.from_dict(project.training)
+    for note in cfg.notes:
+        print(f"cnnbuilder: warning: project file: {note}", file=sys.stderr)
+    return cfg
+
+
+def _export_script(project, args) -> tuple[str, str]:
+    from .core.export import generate_script
+
+    name = Path(args.output).name if args.output not in (None, "-") else "train.py"
+    return generate_script(project, _training_config(project), filename=name), "training script"
+
+
+def _export_notebook(project, args) -> tuple[str, str]:
+    from .core.export import notebook_text
+
+    return notebook_text(project, _training_config(project)), "notebook"
+
+
+# --format choices: each returns (text to write, what it is); --script is short for --format script.
+EXPORT_FORMATS = {"py": _export_code, "script": _export_script, "ipynb": _export_notebook}
+
+
 def cmd_export(args) -> int:
-    from .core.codegen import CodegenError, generate
+    from .core.codegen import CodegenError
+    from .core.export import ExportError
     from .core.fileio import atomic_write_text
 
+    fmt = "script" if args.script else args.format
+    if args.script and args.format not in ("py", "script"):
+        print(f"cnnbuilder: --script and --format {args.format} contradict each other", file=sys.stderr)
+        return EXIT_INVALID
     project = _load(args.file)
     try:
-        gen = generate(project.graph, class_name=args.class_name, title=project.name)
-    except CodegenError as exc:
+        text, what = EXPORT_FORMATS[fmt](project, args)
+    except (CodegenError, ExportError) as exc:
         print(f"cnnbuilder: {args.file}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if args.output in (None, "-"):
-        sys.stdout.write(gen.code)
+        sys.stdout.write(text)
     else:
         try:
-            atomic_write_text(Path(args.output), gen.code)
+            atomic_write_text(Path(args.output), text)
         except OSError as exc:
             print(f"cnnbuilder: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-        print(f"wrote {args.output} (class {gen.class_name})")
+        print(f"wrote {args.output} ({what})")
     return EXIT_OK
 
 
@@ -152,9 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("export", help="write the model as PyTorch code")
+    p = sub.add_parser("export", help="write the model as PyTorch code, a training script or a notebook")
     p.add_argument("file")
-    p.add_argument("-o", "--output", help="the .py file to write (default: standard output)")
+    p.add_argument("-o", "--output", help="the file to write (default: standard output)")
+    p.add_argument("--format", choices=tuple(EXPORT_FORMATS), default="py",
+                   help="py: the model class (default); script: a standalone training script (torch and "
+                        "torchvision only, runs under torchrun); ipynb: that script as a Jupyter notebook")
+    p.add_argument("--script", action="store_true", help="the same as --format script")
     p.add_argument("--class-name", default="Net", help="name of the nn.Module class (default: Net)")
     p.set_defaults(func=cmd_export)
 

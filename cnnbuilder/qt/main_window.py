@@ -49,6 +49,7 @@ from .canvas.scene import CLIP_MIME, GraphScene
 from .canvas.view import GRID, GraphView
 from .code_view import CLASS_NAME, CodePanel
 from .document import Document
+from .export_actions import ExportActions
 from .icons import app_icon, icon
 from .inspector import InspectorPanel
 from .palette import PalettePanel
@@ -320,6 +321,9 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
         m.addActions([self.act_export_code, self.act_export_summary, self.act_export_image])
+        self.export_actions = ExportActions(self)
+        self.export_menu = m.addMenu("E&xport")
+        self.export_menu.addActions(self.export_actions.actions)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Edit")

@@ -14,10 +14,8 @@ import contextlib
 import csv
 import math
 import os
-import pickle
 import random
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,17 +257,17 @@ def read_images(args: argparse.Namespace):
     classes = [p.name for p in class_folders(train_dir)]
     if len(classes) != len(CLASSES):
         raise SystemExit(f"{train_dir} has {len(classes)} class folders but the model has {len(CLASSES)} outputs")
-    train = decode(list_images(train_dir, classes))
+    items = list_images(train_dir, classes)
     val_dir = next((splits[k] for k in ("val", "valid", "validation") if k in splits and "train" in splits), None)
-    val = decode(list_images(val_dir, classes)) if val_dir is not None else None
+    if val_dir is not None:
+        train, val = decode(items), decode(list_images(val_dir, classes))
+    else:  # hold out a share of the files for validation, as cnnbuilder does
+        tr_idx, va_idx = split_indices(len(items), SETTINGS["val_split"], args.seed)
+        train, val = decode([items[i] for i in tr_idx]), decode([items[i] for i in va_idx])
     if "test" in splits and "train" in splits:
         test = decode(list_images(splits["test"], classes))
-    elif val is not None:
-        test = val
-    else:  # no test folder: like cnnbuilder, test on the validation images
-        tr_idx, va_idx = split_indices(len(train[1]), SETTINGS["val_split"], args.seed)
-        va = torch.from_numpy(va_idx if len(va_idx) else tr_idx)
-        test = (train[0][va], train[1][va])
+    else:  # no test folder: like cnnbuilder, test on the validation images (or the training ones)
+        test = val if len(val[1]) else train
     return train, test, val
 '''
 
@@ -429,6 +427,11 @@ def make_run(args: argparse.Namespace, ctx: Context, data: Data, net: nn.Module)
     per_process = len(data.train[1]) // ctx.world
     bs = min(args.batch_size, per_process)
     spe = batches_per_epoch(per_process, bs)
+    saved = read_checkpoint(args.resume) if args.resume else None
+    planned = (saved or {}).get("config", {}).get("epochs", args.epochs)
+    if saved and SETTINGS["scheduler"] in ("cosine", "onecycle") and planned != args.epochs:
+        ctx.log(f"the {SETTINGS['scheduler']} schedule was planned for {planned} epochs: continuing with {planned}")
+        args.epochs = planned
     optimizer = make_optimizer(net, args.lr, device)
     scheduler, per_step = make_scheduler(optimizer, args.lr, spe, args.epochs)
     amp = SETTINGS["amp"] and device.type == "cuda"  # mixed precision on CUDA only, as in cnnbuilder
@@ -438,8 +441,8 @@ def make_run(args: argparse.Namespace, ctx: Context, data: Data, net: nn.Module)
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     run = Run(args, ctx, data, net, model, optimizer, scheduler, per_step, scaler, make_loss(),
               Preprocess(data.mean, data.std, device), bs, spe, memory_format)
-    if args.resume:
-        restore(run, args.resume)
+    if saved is not None:
+        restore(run, saved, args.resume)
     return run
 
 
@@ -680,7 +683,7 @@ def read_checkpoint(path: str) -> dict:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SystemExit(f"{path}: no such checkpoint file") from None
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load raises all kinds of errors for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise SystemExit(f"{path}: not a checkpoint or weights file, or damaged ({first})") from None
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
@@ -692,8 +695,7 @@ def read_checkpoint(path: str) -> dict:
     raise SystemExit(f"{path}: neither a cnnbuilder checkpoint nor a state_dict of weights")
 
 
-def restore(run: Run, path: str) -> None:
-    saved = read_checkpoint(path)
+def restore(run: Run, saved: dict, path: str) -> None:
     try:
         run.net.load_state_dict(saved["model"])
     except (RuntimeError, TypeError) as exc:
