@@ -4,6 +4,7 @@ script computes what the app computes from one source instead of a hand-kept dup
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 
@@ -16,8 +17,14 @@ _BLANK_AFTER_DEF = re.compile(r"(^def [^\n]*:\n)\n+", re.M)
 def definitions(module, names: tuple[str, ...] | list[str]) -> str:
     """The source of the named top-level functions and assignments of `module`, in module order,
     separated by two blank lines, without the lazy torch imports."""
+    return _definitions(module, tuple(names))
+
+
+@functools.lru_cache(maxsize=64)  # a module's source does not change while the app runs
+def _definitions(module, names: tuple[str, ...]) -> str:
     src = inspect.getsource(module)
     tree = ast.parse(src)
+    lines = src.splitlines(keepends=True)
     wanted = set(names)
     parts: list[str] = []
     for node in tree.body:
@@ -29,8 +36,8 @@ def definitions(module, names: tuple[str, ...] | list[str]) -> str:
             continue
         if name in wanted:
             wanted.discard(name)
-            segment = ast.get_source_segment(src, node)
-            parts.append((name, segment))
+            # top-level statements start at column 0 and end at the end of their last line
+            parts.append((name, "".join(lines[node.lineno - 1:node.end_lineno]).rstrip("\n")))
     if wanted:  # a renamed function in the app must fail the export tests, not ship a broken script
         raise LookupError(f"{module.__name__} has no {', '.join(sorted(wanted))}")
     out: list[str] = []

@@ -66,14 +66,14 @@ def _literal(name: str, value, comment: str = "") -> str:
     head = f"# {comment}\n" if comment else ""
 
     def fmt(v, indent: int) -> str:
-        text = pprint.pformat(v, width=max(40, 118 - indent), sort_dicts=False)
+        text = pprint.pformat(v, width=max(40, 118 - indent), sort_dicts=False, compact=True)
         return text.replace("\n", "\n" + " " * indent)
 
     if not isinstance(value, dict) or len(repr(value)) + len(name) < 110:
         return f"{head}{name} = {fmt(value, len(name) + 3)}"
     lines = [f"{head}{name} = {{"]
     for k, v in value.items():
-        if isinstance(v, list) and v and all(isinstance(i, dict) for i in v):
+        if k == "nodes" and isinstance(v, list):
             lines.append(f"    {k!r}: [")
             lines += [f"        {fmt(i, 8)}," for i in v]
             lines.append("    ],")
@@ -143,8 +143,6 @@ from checkpoint...") and a line of --out/metrics.csv; at the end the test accura
         _literal("CLASSES", classes),
         f"INPUT_SHAPE = {tuple(analysis.input_shape)!r}",
         f"CHANNELS_LAST = {channels_last!r}  # convolutions run faster with channels-last tensors",
-        _literal("GRAPH", graph_to_dict(project.graph),
-                 "The cnnbuilder graph the model was generated from (stored in checkpoints)."),
     ])
     setup = _join([_template.IMPORTS.format(extra_imports=extra) + "\n" + constants, _template.ARGS])
 
@@ -180,6 +178,8 @@ from checkpoint...") and a line of --out/metrics.csv; at the end the test accura
         "# -- checkpoints " + "-" * 83,
         _template.CHECKPOINT,
         _source.definitions(checkpoint, ["rng_state", "set_rng_state"]),
+        _literal("GRAPH", graph_to_dict(project.graph),
+                 "The cnnbuilder graph the model was generated from, stored in every checkpoint."),
     ])
     return [Part("doc", "About", doc),
             Part("setup", "Setup: imports, settings and command-line options", setup),
