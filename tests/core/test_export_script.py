@@ -216,6 +216,12 @@ def test_unfit_or_broken_projects_are_refused_with_a_reason():
         generate_script(p)
     with pytest.raises(ExportError, match="epochs"):
         generate_script(project(), TrainConfig(epochs=0))
+    bare = project()
+    for n in [n for n in bare.graph if n.type not in ("Input", "Flatten")]:
+        bare.graph.remove_node(n.id)
+    bare.graph.connect(*(n.id for n in bare.graph))
+    with pytest.raises(ExportError, match="no trainable parameters"):
+        generate_script(bare)
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -252,16 +258,18 @@ def test_fuzzed_resume_files_never_raise_a_traceback(rich, tmp_path, payload):
 
 
 @settings(max_examples=int(os.environ.get("CNNB_EXAMPLES", 30)), deadline=None)
-@given(name=st.text(max_size=60), block=st.text(max_size=30), root=st.text(max_size=60))
-def test_hostile_names_and_paths_stay_data(name, block, root):
+@given(name=st.text(max_size=60), block=st.text(max_size=30), root=st.text(max_size=60),
+       filename=st.text(max_size=40))
+def test_hostile_names_and_paths_stay_data(name, block, root, filename):
     """Project names, block names and folders are user text: the script must stay valid Python
     that holds them as plain strings, never as code."""
     p = project(data_root=root)
     p.name = name
     conv = next(n.id for n in p.graph if n.type == "Conv2d")
     p.graph.rename(conv, block)
-    text = generate_script(p)
+    text = generate_script(p, filename=filename)
     tree = ast.parse(text)
+    assert ast.get_docstring(tree).startswith("Train ")
     values = {node.targets[0].id: node.value for node in tree.body
               if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
     assert ast.literal_eval(values["SETTINGS"])["data_root"] == root
@@ -270,6 +278,7 @@ def test_hostile_names_and_paths_stay_data(name, block, root):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # about 15 s on an idle 2-core CPU; leave room for a busy machine
 def test_mnist_one_epoch_reaches_98_percent(mnist_dir, tmp_path):
     p = project("mnist_cnn", dataset="mnist", data_root=str(mnist_dir), epochs=1)
     script = load_script(write_script(p, tmp_path))

@@ -105,11 +105,14 @@ def _stem(project: Project) -> str:
 def script_parts(project: Project, config: TrainConfig | None = None, filename: str = "train.py") -> list[Part]:
     """The script in parts: its description (doc), setup, data, model, train (checkpoints included)."""
     cfg = _config(project, config)
+    filename = re.sub(r"[^\w.+-]", "_", filename)[:80] or "train.py"  # it is quoted in the docstring
     analysis = analyze(project.graph)
     if not analysis.ok:
         first = [p.message if p.node_id is None else f"{project.graph.node(p.node_id).label}: {p.message}"
                  for p in analysis.problems[:3]]
         raise ExportError("the model has problems; fix them first: " + "; ".join(first))
+    if not analysis.total_params:
+        raise ExportError("the model has no trainable parameters (add a Conv2d or Linear block)")
     classes = _check_fit(project, cfg, analysis)
     model_code, cls = _model_class(project, analysis)
     title, stem = _title(project), _stem(project)
