@@ -6,10 +6,11 @@ it fits), median of --repeat runs after one warm-up; and the first export in a f
 
 Scaling: the tutorial MNIST CNN's script on the built-in shapes (--images training images, two
 epochs), once as one process with batch 2B and once under `torchrun --nproc_per_node=2` with batch
-B per process: the same global batch, so the same steps. The figure is the second epoch's time
-from metrics.csv (the first includes warm-up), alternating the two for --rounds rounds so that
-background load hits both alike. Efficiency = speed-up / 2. On CPU each process gets
-OMP_NUM_THREADS = cores / processes, so both use the whole machine.
+B per process: the same global batch, so the same steps. The one-process run is measured twice,
+with OMP_NUM_THREADS = all cores and with one thread (each of the two processes gets cores / 2
+threads). The figure is the second epoch's time from metrics.csv (the first includes warm-up),
+rotating the order for --rounds rounds so that background load hits all alike.
+Efficiency = speed-up / 2.
 
     python bench/bench_export.py [--repeat 20] [--rounds 3] [--images 6000] [--batch 64] [--device cpu]
 """
@@ -97,24 +98,31 @@ def scaling(rounds: int, images: int, batch: int, device: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "train.py"
         script.write_text(generate_script(p))
-        one, two = [], []
+        # (processes, threads each): one process using every core, one single-threaded process (what
+        # each of the two does), and two processes
+        variants = [(1, cores), (1, 1), (2, max(1, cores // 2))]
+        times: dict = {v: [] for v in variants}
         for r in range(rounds):
-            for n in ((1, 2) if r % 2 == 0 else (2, 1)):
-                env = dict(os.environ, OMP_NUM_THREADS=str(max(1, cores // n)))
-                out = Path(tmp) / f"r{r}n{n}"
+            for n, threads in variants[r % 3:] + variants[:r % 3]:
+                env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+                out = Path(tmp) / f"r{r}n{n}t{threads}"
                 cmd = [sys.executable, str(script)] if n == 1 else [
                     sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
                     str(script)]
                 cmd += ["--out", str(out), "--device", device, "--batch-size", str(batch * 2 // n)]
                 subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-                (one if n == 1 else two).append(_epoch2(out))
-            print(f"round {r + 1}: 1 process {one[-1]:.2f} s, 2 processes {two[-1]:.2f} s per epoch")
+                times[(n, threads)].append(_epoch2(out))
+            print(f"round {r + 1}: " + ", ".join(f"{n} process(es) x {t} thread(s) {times[(n, t)][-1]:.2f} s"
+                                                 for n, t in variants))
     n_train = int(images * 0.9)
-    t1, t2 = statistics.median(one), statistics.median(two)
-    print(f"median epoch: 1 process {t1:.2f} s ({n_train / t1:,.0f} images/s), 2 processes {t2:.2f} s "
-          f"({n_train / t2:,.0f} images/s)")
-    print(f"speed-up {t1 / t2:.2f}x, scaling efficiency {t1 / t2 / 2:.0%} (global batch {2 * batch}, {cores} cores, "
-          f"load average {os.getloadavg()[0]:.1f})")
+    med = {v: statistics.median(ts) for v, ts in times.items()}
+    for (n, t), m in med.items():
+        print(f"median epoch, {n} process(es) x {t} thread(s): {m:.2f} s ({n_train / m:,.0f} images/s)")
+    t2 = med[variants[2]]
+    for v in variants[:2]:
+        print(f"2 processes vs 1 process x {v[1]} thread(s): speed-up {med[v] / t2:.2f}x, scaling efficiency "
+              f"{med[v] / t2 / 2:.0%}")
+    print(f"(global batch {2 * batch}, {cores} cores, load average at the end {os.getloadavg()[0]:.1f})")
 
 
 def main() -> None:
