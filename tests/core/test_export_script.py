@@ -201,7 +201,8 @@ def test_script_is_ruff_clean_and_standalone(tmp_path):
             assert imported - set(sys.stdlib_module_names) <= {"torch", "torchvision", "numpy", "PIL"}, imported
     assert len(files) >= 12
     rules = ["--line-length", "120", "--select", "E,F,W,I,B,UP", "--target-version", "py310"]
-    for extra in (rules, []):
+    # ... and pycodestyle's blank-line rules (a preview in ruff)
+    for extra in (rules, [], ["--preview", "--select", "E3"]):
         r = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", *extra,
                             *map(str, files)], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout[-3000:]

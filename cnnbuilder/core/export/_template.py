@@ -275,6 +275,7 @@ AUGMENT = '''\
 def draw_augmentation(n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
     """The random parameters of n images, drawn on the CPU in cnnbuilder's order."""
     s = SETTINGS
+
     def rand() -> torch.Tensor:
         return torch.rand(n, generator=g)
 
