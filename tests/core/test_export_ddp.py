@@ -43,11 +43,12 @@ def runs(tmp_path_factory):
     for node, (out, err) in zip(nodes, outs, strict=True):
         assert node.returncode == 0, out + err[-3000:]
     module = load_script(script)
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each torchrun worker
     try:
         module.main(["--device", "cpu", "--out", str(tmp / "one"), "--batch-size", "32"])
     finally:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(threads)
     return tmp, [out for out, _ in outs]
 
 
