@@ -292,7 +292,13 @@ def test_hostile_names_and_paths_stay_data(name, block, root, filename):
 def test_mnist_one_epoch_reaches_98_percent(mnist_dir, tmp_path):
     p = project("mnist_cnn", dataset="mnist", data_root=str(mnist_dir), epochs=1)
     script = load_script(write_script(p, tmp_path))
-    script.main(["--out", str(tmp_path / "out"), "--device", "auto"])
+    threads = torch.get_num_threads()
+    # One thread: on a busy machine OpenMP threads waiting for each other made this ten times slower.
+    torch.set_num_threads(1)
+    try:
+        script.main(["--out", str(tmp_path / "out"), "--device", "auto"])
+    finally:
+        torch.set_num_threads(threads)
     test_acc = float((tmp_path / "out" / "test.csv").read_text().splitlines()[1].split(",")[1])
     assert test_acc >= 0.98
     assert math.isfinite(read_metrics(tmp_path / "out")[0]["val_acc"])
