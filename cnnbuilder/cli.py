@@ -88,30 +88,68 @@ def cmd_validate(args) -> int:
     return EXIT_INVALID
 
 
+def _export_code(project, args) -> tuple[str, str]:
+    from .core.codegen import generate
+
+    gen = generate(project.graph, class_name=args.class_name, title=project.name)
+    return gen.code, f"class {gen.class_name}"
+
+
+def _training_config(project):
+    from .core.training.config import TrainConfig
+
+    cfg = TrainConfig.from_dict(project.training)
+    for note in cfg.notes:
+        print(f"cnnbuilder: warning: project file: {note}", file=sys.stderr)
+    return cfg
+
+
+def _export_script(project, args) -> tuple[str, str]:
+    from .core.export import generate_script
+
+    name = Path(args.output).name if args.output not in (None, "-") else "train.py"
+    return generate_script(project, _training_config(project), filename=name), "training script"
+
+
+def _export_notebook(project, args) -> tuple[str, str]:
+    from .core.export import notebook_text
+
+    return notebook_text(project, _training_config(project)), "notebook"
+
+
+# --format choices: each returns (text to write, what it is); --script is short for --format script.
+EXPORT_FORMATS = {"py": _export_code, "script": _export_script, "ipynb": _export_notebook}
+
+
 def cmd_export(args) -> int:
-    from .core.codegen import CodegenError, generate
+    from .core.codegen import CodegenError
+    from .core.export import ExportError
     from .core.fileio import atomic_write_text
 
-    if args.format == "onnx":
+    fmt = "script" if args.script else args.format
+    if args.script and args.format not in ("py", "script"):
+        print(f"cnnbuilder: --script and --format {args.format} contradict each other", file=sys.stderr)
+        return EXIT_INVALID
+    if fmt == "onnx":
         return cmd_export_onnx(args)
     if args.weights:
-        print("cnnbuilder: --weights goes with --format onnx (the .py export holds no weights)", file=sys.stderr)
+        print(f"cnnbuilder: --weights goes with --format onnx (the {fmt} export holds no weights)", file=sys.stderr)
         return EXIT_INVALID
     project = _load(args.file)
     try:
-        gen = generate(project.graph, class_name=args.class_name, title=project.name)
-    except CodegenError as exc:
+        text, what = EXPORT_FORMATS[fmt](project, args)
+    except (CodegenError, ExportError) as exc:
         print(f"cnnbuilder: {args.file}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if args.output in (None, "-"):
-        sys.stdout.write(gen.code)
+        sys.stdout.write(text)
     else:
         try:
-            atomic_write_text(Path(args.output), gen.code)
+            atomic_write_text(Path(args.output), text)
         except OSError as exc:
             print(f"cnnbuilder: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-        print(f"wrote {args.output} (class {gen.class_name})")
+        print(f"wrote {args.output} ({what})")
     return EXIT_OK
 
 
@@ -177,13 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("export", help="write the model as PyTorch code or ONNX")
+    p = sub.add_parser("export", help="write the model as PyTorch code, a training script, a notebook or ONNX")
     p.add_argument("file")
-    p.add_argument("-o", "--output", help="the file to write (default for .py: standard output)")
+    p.add_argument("-o", "--output", help="the file to write (default, except for onnx: standard output)")
+    p.add_argument("--format", choices=(*EXPORT_FORMATS, "onnx"), default="py",
+                   help="py: the model class (default); script: a standalone training script (torch and "
+                        "torchvision only, runs under torchrun); ipynb: that script as a Jupyter notebook; "
+                        "onnx: the model with weights, verified with onnxruntime (pip install 'cnnbuilder[onnx]')")
+    p.add_argument("--script", action="store_true", help="the same as --format script")
     p.add_argument("--class-name", default="Net", help="name of the nn.Module class (default: Net)")
-    p.add_argument("--format", choices=("py", "onnx"), default="py",
-                   help="py: the model class (default); onnx: the model with weights, verified with onnxruntime "
-                        "(needs pip install 'cnnbuilder[onnx]')")
     p.add_argument("--weights", metavar="W", help="for onnx: model.pt, model.safetensors or a checkpoint "
                                                   "(default: untrained weights)")
     p.set_defaults(func=cmd_export)

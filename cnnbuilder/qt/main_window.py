@@ -79,6 +79,7 @@ from .canvas.scene import CLIP_MIME, GraphScene
 from .canvas.view import GRID, GraphView
 from .code_view import CLASS_NAME, CodePanel
 from .document import Document
+from .export_actions import ExportActions
 from .icons import app_icon, icon
 from .inspector import InspectorPanel
 from .palette import PalettePanel
@@ -277,7 +278,7 @@ class MainWindow(QMainWindow):
                                     "Save the summary table as CSV or Markdown")
         self.act_export_image = A("Export Canvas &Image…", self.export_image_dialog, "Ctrl+Shift+E", "image",
                                   "Save the canvas as PNG or SVG")
-        self.act_export_onnx = A("Export &ONNX…", lambda: onnx_export.export_onnx_dialog(self), None, None,
+        self.act_export_onnx = A("&ONNX…", lambda: onnx_export.export_onnx_dialog(self), None, None,
                                  "Save the model with its weights as ONNX, checked in onnxruntime")
         self.act_quit = A("&Quit", self.close, [K.Quit, "Ctrl+Q"], None, "Close cnnbuilder")
 
@@ -361,7 +362,10 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
         m.addActions([self.act_export_code, self.act_export_summary, self.act_export_image])
-        m.addAction(self.act_export_onnx)
+        self.export_actions = ExportActions(self)
+        self.export_menu = m.addMenu("E&xport")
+        self.export_menu.addActions(self.export_actions.actions)
+        self.export_menu.addAction(self.act_export_onnx)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = mb.addMenu("&Edit")

@@ -1,4 +1,4 @@
-"""File > Export ONNX…: the core ONNX exporter (`core.export.onnx`) behind a file dialog.
+"""File > Export > ONNX…: the core ONNX exporter (`core.export.onnx`) behind a file dialog.
 
 Weights: the last training run's, when its model is the one on the canvas; otherwise the user picks
 a weights file (model.pt, model.safetensors, a checkpoint) or exports the untrained model. The

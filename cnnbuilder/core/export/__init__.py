@@ -1,1 +1,7 @@
-"""Exporters: the model (and its training) in forms other tools run."""
+"""Exporters: the training script, the notebook and ONNX, siblings that share the one code generator
+(onnx is imported from .onnx where it is used: it needs optional packages)."""
+
+from .notebook import generate_notebook, notebook_text
+from .script import ExportError, generate_script, script_parts
+
+__all__ = ["ExportError", "generate_notebook", "generate_script", "notebook_text", "script_parts"]

@@ -219,7 +219,7 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     """A fixed train/validation split of range(n) that depends only on the seed."""
     rng = np.random.default_rng([int(seed), 0x5A11D])
     order = rng.permutation(n)
-    n_val = int(round(n * val_fraction))
+    n_val = round(n * val_fraction)
     if val_fraction > 0 and n_val == 0 and n > 1:
         n_val = 1
     return np.sort(order[n_val:]), np.sort(order[:n_val])
