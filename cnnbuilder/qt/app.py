@@ -3,9 +3,11 @@ dark scheme unless the user picked one), and `run()` for `cnnbuilder [gui] [file
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -39,6 +41,28 @@ def follow_theme(app: QApplication) -> None:
             lambda scheme: apply_theme(app, str(app_settings().value("theme", "system"))))
 
 
+class _ShownReporter(QObject):
+    """For start-up benchmarks (bench/bench_startup.py): with CNNBUILDER_REPORT_SHOWN set, print the
+    wall-clock time once the main window has first been painted on screen, and quit if it says "quit"."""
+
+    def __init__(self, window, quit_after: bool):
+        super().__init__(window)
+        self.quit_after = quit_after
+        self.handle = window.windowHandle()
+        self.handle.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Expose and self.handle.isExposed():
+            self.handle.removeEventFilter(self)
+            QTimer.singleShot(0, self.report)  # after this expose's paint has been flushed
+        return False
+
+    def report(self) -> None:
+        print(f"cnnbuilder: window shown at {time.time():.6f}", flush=True)
+        if self.quit_after:
+            QApplication.instance().quit()
+
+
 def run(path: str | None = None) -> int:
     """Open the editor (with `path`, if given) and run until the window closes."""
     from .main_window import MainWindow
@@ -46,6 +70,8 @@ def run(path: str | None = None) -> int:
     app = create_app()
     window = MainWindow()
     window.show()
+    if report := os.environ.get("CNNBUILDER_REPORT_SHOWN"):
+        _ShownReporter(window, quit_after=report == "quit")
     window.start(path)
     return app.exec()
 

@@ -99,6 +99,7 @@ def cmd_train(args) -> int:
         _err(f"{args.resume}: no such checkpoint file")
         return EXIT_UNREADABLE
 
+    from .devices import device_notes
     from .engine import TrainControl, Trainer
     from .events import (
         BatchMetrics,
@@ -112,6 +113,9 @@ def cmd_train(args) -> int:
         Status,
     )
 
+    if cfg.device != "cpu":  # a GPU the machine has but this torch cannot use: say why, and what to do
+        for note in device_notes():
+            _err(f"note: {note}")
     control = TrainControl()
     trainer = Trainer(project.graph, cfg, control=control, resume=args.resume)
     bar = _Bar(quiet=args.quiet)

@@ -539,13 +539,20 @@ class TrainingPanel(QWidget):
         self._loading = True
         try:
             combo.clear()
+            notes = []
             for key, label in devices:
                 combo.addItem(label, key)
+                if key is None:  # a note, e.g. an NVIDIA GPU this PyTorch cannot use: shown, not choosable
+                    combo.model().item(combo.count() - 1).setEnabled(False)
+                    combo.setItemData(combo.count() - 1, label, Qt.ToolTipRole)
+                    notes.append(label)
+            combo.setToolTip("\n".join(notes))
             self._fields["device"][2](current)
         finally:
             self._loading = False
         auto = next((label for key, label in devices if key == "auto"), "Auto")
         self.device_label.setText(f"Device: {auto[6:-1] if auto.startswith('Auto (') else auto}")
+        self.device_label.setToolTip("\n".join(notes))
 
     # -- does the model fit the data? --------------------------------------------------------------
     def _meta(self, cfg: TrainConfig) -> DataMeta:
