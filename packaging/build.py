@@ -171,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     times["virtualenv"] = time.monotonic() - t0
 
     t = time.monotonic()
+    run([py, B.HERE / "check_excludes.py"], env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, cwd=BUILD)
+    times["exclusion check"] = time.monotonic() - t
+
+    t = time.monotonic()
     icons = BUILD / "icons"
     run([py, B.HERE / "qt_tools.py", "icons", icons])
     drop_report = BUILD / "dropped.json"

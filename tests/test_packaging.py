@@ -21,6 +21,7 @@ from cnnbuilder import __version__
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "packaging"))
 import bundle  # noqa: E402
+import check_excludes  # noqa: E402
 
 sys.path.remove(str(ROOT / "packaging"))
 
@@ -131,3 +132,12 @@ def test_excludes_and_drops_say_why():
     assert all(why.strip() for why in bundle.EXCLUDES.values())
     assert all(why.strip() for why in bundle.DROP_FILES.values())
     assert not any(fnmatch.fnmatch("cnnbuilder/cli.py", pat) for pat in bundle.DROP_FILES)
+
+
+def test_exclusion_check_blocks_exactly_the_excluded_modules():
+    block = check_excludes.Block()
+    for name in ("triton", "triton.language", "pyqtgraph.opengl.items"):
+        with pytest.raises(ModuleNotFoundError, match="left out of the bundle"):
+            block.find_spec(name)
+    for name in ("torch", "torch.testing._internal", "tritonclient", "pyqtgraph.openglx", "PySide6.QtWidgets"):
+        assert block.find_spec(name) is None, name
