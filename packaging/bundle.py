@@ -28,6 +28,11 @@ DATA = [
 # import scan cannot see.
 HIDDEN_IMPORTS = ["cnnbuilder.resources"]
 
+# Native libraries loaded by path (torch.ops.load_library) rather than imported, which PyInstaller's hooks
+# miss: torchvision's ops (nms, roi_align, ...) and image decoders, _C_stable.so and image_stable.so since
+# torchvision 0.2x (the contrib hook still looks for _C). Package: file patterns.
+EXTRA_BINARIES = {"torchvision": ["*.so", "*.pyd", "*.dylib"]}
+
 # Python modules left out, with why. None of them is imported by cnnbuilder or by what torch, torchvision,
 # PySide6 and pyqtgraph import when cnnbuilder uses them; tests/test_packaging.py checks cnnbuilder's side.
 EXCLUDES = {

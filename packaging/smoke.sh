@@ -7,6 +7,7 @@
 #   packaging/smoke.sh                 # build (clean venv), then test
 #   packaging/smoke.sh --cpu           # arguments go to build.py
 #   SMOKE_SKIP_BUILD=1 packaging/smoke.sh   # test the bundle already in dist/
+#   SMOKE_GUI_WAIT=600 ...                  # seconds to wait for the window (default 240: a busy 2-core box)
 #
 # Linux only (needs xvfb-run: apt-get install xvfb libxcb-cursor0 libxkbcommon-x11-0 libegl1).
 # Leaves its files in build/smoke/ (gui.png is the screenshot).
@@ -70,14 +71,14 @@ xvfb-run -a -s "-screen 0 1600x1000x24" bash -c '
     env -i HOME="$1" LANG=C.UTF-8 DISPLAY="$DISPLAY" XAUTHORITY="${XAUTHORITY:-}" CNNBUILDER_REPORT_SHOWN=1 \
         "$2" > "$3/gui.log" 2>&1 &
     app=$!
-    for _ in $(seq 120); do grep -q "window shown" "$3/gui.log" && break; sleep 0.5; done
-    grep -q "window shown" "$3/gui.log" || { echo "no window within 60 s"; kill $app; exit 1; }
+    for _ in $(seq $((2 * $6))); do grep -q "window shown" "$3/gui.log" && break; sleep 0.5; done
+    grep -q "window shown" "$3/gui.log" || { echo "no window within $6 s"; kill $app; exit 1; }
     sleep 10
     kill -0 $app 2>/dev/null || { echo "the app exited during its 10 s"; exit 1; }
     "$4" "$5/packaging/qt_tools.py" screenshot "$3/gui.png" || { kill $app; exit 1; }
     kill $app; wait $app 2>/dev/null
     exit 0
-' _ "$out/home" "$exe" "$out" "$venv_py" "$repo" || { cat "$out/gui.log"; fail "GUI"; }
+' _ "$out/home" "$exe" "$out" "$venv_py" "$repo" "${SMOKE_GUI_WAIT:-240}" || { cat "$out/gui.log"; fail "GUI"; }
 cat "$out/gui.log"
 if grep -q "Traceback" "$out/gui.log"; then fail "the GUI logged an exception"; fi
 
