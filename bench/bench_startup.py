@@ -53,7 +53,7 @@ def main() -> int:
     args = ap.parse_args()
     if "DISPLAY" not in os.environ and "WAYLAND_DISPLAY" not in os.environ:
         raise SystemExit("no display: run under xvfb-run (see the docstring)")
-    apps = [tuple(a.split("=", 1)) for a in args.app]
+    apps = [(label, os.path.abspath(exe)) for label, exe in (a.split("=", 1) for a in args.app)]
     for label, exe in apps:
         if not os.access(exe, os.X_OK):
             raise SystemExit(f"{label}: {exe} is not an executable")
