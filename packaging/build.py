@@ -74,7 +74,7 @@ def make_venv(venv: Path, torch_index: str | None, reuse: bool) -> Path:
     for stale in ("lib", "bdist." + sysconfig.get_platform()):  # setuptools' leftovers from an earlier install
         shutil.rmtree(BUILD / stale, ignore_errors=True)
     # Not editable: the bundle must hold its own copy of cnnbuilder, not a link to this checkout.
-    run([py, "-m", "pip", "install", "--upgrade", "pyinstaller>=6.11", B.REPO])
+    run([py, "-m", "pip", "install", "--upgrade", f"{B.REPO}[bundle]"])
     if reuse:  # the same version number: make pip take this checkout's code anyway
         run([py, "-m", "pip", "install", "--no-deps", "--force-reinstall", B.REPO])
     return py
