@@ -1,4 +1,4 @@
-"""`cnnbuilder` command line: the GUI by default, and headless summary/validate/export/layers/train."""
+"""`cnnbuilder` command line: the GUI by default, and headless summary/validate/export/layers/devices/train."""
 
 from __future__ import annotations
 
@@ -187,6 +187,16 @@ def cmd_layers(args) -> int:
     return EXIT_OK
 
 
+def cmd_devices(args) -> int:
+    from .core.training.devices import available_devices, device_notes
+
+    for key, label in available_devices():
+        print(f"{key:<8} {label}")
+    for note in device_notes():
+        print(f"note: {note}")
+    return EXIT_OK
+
+
 def cmd_gui(args) -> int:
     try:
         from .qt.app import run
@@ -231,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("layers", help="list the block types and their parameters")
     p.set_defaults(func=cmd_layers)
 
+    p = sub.add_parser("devices", help="list the devices training can use (for train --device)")
+    p.set_defaults(func=cmd_devices)
+
     from .core.training.cli import add_train_parser
 
     add_train_parser(sub)
@@ -240,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known = {"gui", "summary", "validate", "export", "layers", "train", "-h", "--help", "--version"}
+    known = {"gui", "summary", "validate", "export", "layers", "devices", "train", "-h", "--help", "--version"}
     if not argv or argv[0] not in known:
         argv = ["gui", *argv]  # `cnnbuilder` and `cnnbuilder model.json` open the editor
     args = parser.parse_args(argv)

@@ -5,10 +5,12 @@ dark scheme unless the user picked one), the guard against unexpected errors, an
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from types import TracebackType
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -101,6 +103,28 @@ def _active_main_window() -> QWidget | None:
     return active if active in windows else (windows[0] if windows else None)
 
 
+class _ShownReporter(QObject):
+    """For start-up benchmarks (bench/bench_startup.py): with CNNBUILDER_REPORT_SHOWN set, print the
+    wall-clock time once the main window has first been painted on screen, and quit if it says "quit"."""
+
+    def __init__(self, window, quit_after: bool):
+        super().__init__(window)
+        self.quit_after = quit_after
+        self.handle = window.windowHandle()
+        self.handle.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Expose and self.handle.isExposed():
+            self.handle.removeEventFilter(self)
+            QTimer.singleShot(0, self.report)  # after this expose's paint has been flushed
+        return False
+
+    def report(self) -> None:
+        print(f"cnnbuilder: window shown at {time.time():.6f}", flush=True)
+        if self.quit_after:
+            QApplication.instance().quit()
+
+
 def run(path: str | None = None) -> int:
     """Open the editor (with `path`, if given) and run until the window closes. No exception ends
     it: a bad file gets a dialog and the editor starts with the example project."""
@@ -112,6 +136,8 @@ def run(path: str | None = None) -> int:
     try:
         window = MainWindow()
         window.show()
+        if report := os.environ.get("CNNBUILDER_REPORT_SHOWN"):
+            _ShownReporter(window, quit_after=report == "quit")
         try:
             window.start(path)
         except Exception:

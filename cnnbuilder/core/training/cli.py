@@ -151,6 +151,7 @@ def _train(args, device: str | None = None, rank: int = 0) -> int:
         return EXIT_UNREADABLE
 
     from .checkpoint import CheckpointError, SaveError
+    from .devices import device_notes
     from .engine import TrainControl, Trainer
     from .events import (
         BatchMetrics,
@@ -166,6 +167,9 @@ def _train(args, device: str | None = None, rank: int = 0) -> int:
         first_line,
     )
 
+    if cfg.device != "cpu":  # a GPU the machine has but this torch cannot use: say why, and what to do
+        for note in device_notes():
+            _err(f"note: {note}")
     control = TrainControl()
     log_dir = cfg.log_dir or default_log_dir(args.file)
     trainer = Trainer(project.graph, cfg, control=control, resume=args.resume, log_dir=log_dir,

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+
+# Where an installed NVIDIA driver shows itself without asking CUDA (which a CPU-only torch cannot).
+_NVIDIA_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidia0")
+PYTORCH_INSTALL_URL = "https://pytorch.org/get-started/locally/"
+
 
 class DeviceError(ValueError):
     """The requested device does not exist on this machine."""
@@ -75,6 +83,28 @@ def available_devices() -> list[tuple[str, str]]:
         out.append(("mps", "Apple GPU (MPS)"))
     out.append(("cpu", "CPU"))
     return out
+
+
+def nvidia_gpu_present() -> bool:
+    """An NVIDIA driver is installed (Linux: loaded; Windows: nvidia-smi, which the driver puts on PATH)."""
+    return any(os.path.exists(p) for p in _NVIDIA_MARKERS) or shutil.which("nvidia-smi") is not None
+
+
+def device_notes() -> list[str]:
+    """Why an NVIDIA GPU this machine has is missing from the device list, and what to do about it."""
+    import torch
+
+    if torch.cuda.is_available() or not nvidia_gpu_present():
+        return []
+    if torch.version.cuda is None:
+        if getattr(sys, "frozen", False):  # the downloadable app: it carries the torch it was built with
+            fix = "download cnnbuilder's CUDA build to train on it"
+        else:
+            fix = f"install a CUDA build of PyTorch ({PYTORCH_INSTALL_URL}) to train on it"
+        return [f"An NVIDIA GPU is present, but this PyTorch {torch.__version__} is a CPU-only build: {fix}"]
+    return [f"An NVIDIA GPU is present, but PyTorch (built for CUDA {torch.version.cuda}) cannot use it: "
+            f"update the NVIDIA driver to one that supports CUDA {torch.version.cuda}, "
+            "and check that CUDA_VISIBLE_DEVICES does not hide the GPU"]
 
 
 def amp_enabled(requested: bool, device) -> bool:

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -208,8 +208,14 @@ class SettingsForm(QWidget):
         self._loading = True
         try:
             combo.clear()
+            notes = []
             for key, label in devices:
                 combo.addItem(label, key)
+                if key is None:  # a note, e.g. an NVIDIA GPU this PyTorch cannot use: shown, not choosable
+                    combo.model().item(combo.count() - 1).setEnabled(False)
+                    combo.setItemData(combo.count() - 1, label, Qt.ToolTipRole)
+                    notes.append(label)
+            combo.setToolTip("\n".join(notes))
             self.fields["device"][2](current)
         finally:
             self._loading = False

@@ -47,7 +47,7 @@ class FeatureRequest:
 
 class TrainingWorker(QObject):
     event = Signal(object)  # a core training Event
-    devices_found = Signal(list)  # [(setting, label), ...]
+    devices_found = Signal(list)  # [(setting, label), ...]; setting None: a note, not a choice
     action_done = Signal(str, bool)  # a save/export result for the user: (message, ok)
     run_saved = Signal(object, str)  # (RunRecord, runs folder) once an ended run is on disk
 
@@ -107,9 +107,10 @@ class TrainingWorker(QObject):
     @Slot()
     def detect_devices(self) -> None:
         try:
-            from ...core.training.devices import available_devices
+            from ...core.training.devices import available_devices, device_notes
 
-            self.devices_found.emit(available_devices())
+            # A note (setting None) says why a GPU the machine has is not in the list.
+            self.devices_found.emit(available_devices() + [(None, note) for note in device_notes()])
         except Exception:  # noqa: BLE001 - a broken driver still leaves the CPU
             self.devices_found.emit([("auto", "Auto (CPU)"), ("cpu", "CPU")])
 

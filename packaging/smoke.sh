@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Release smoke test (by hand, not in CI: the build takes many minutes and gigabytes). Builds the bundle
+# from a clean virtualenv, then runs the *bundled* executable with an empty environment (no PATH, no
+# PYTHONPATH, a fresh HOME) from a scratch folder: --version, summary, export, a 20-step train on the
+# built-in dataset, and the GUI under Xvfb for 10 s with a screenshot. Any failure stops it with non-zero.
+#
+#   packaging/smoke.sh                 # build (clean venv), then test
+#   packaging/smoke.sh --cpu           # arguments go to build.py
+#   SMOKE_SKIP_BUILD=1 packaging/smoke.sh   # test the bundle already in dist/
+#   SMOKE_GUI_WAIT=600 ...                  # seconds to wait for the window (default 240: a busy 2-core box)
+#
+# Linux only (needs xvfb-run: apt-get install xvfb libxcb-cursor0 libxkbcommon-x11-0 libegl1).
+# Leaves its files in build/smoke/ (gui.png is the screenshot).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+exe="$repo/dist/cnnbuilder/cnnbuilder"
+out="$repo/build/smoke"
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf 'SMOKE FAILED: %s\n' "$*" >&2; exit 1; }
+
+if [ -z "${SMOKE_SKIP_BUILD:-}" ]; then
+    step "build"
+    python3 "$repo/packaging/build.py" "$@"
+fi
+[ -x "$exe" ] || fail "no bundle at $exe"
+command -v xvfb-run >/dev/null || fail "xvfb-run is missing: apt-get install xvfb"
+
+rm -rf "$out" && mkdir -p "$out/home" "$out/cwd"
+cd "$out/cwd"  # another folder: nothing may come from the checkout
+examples="$(find "$repo/dist/cnnbuilder" -path '*cnnbuilder/resources/examples' -type d)"
+[ -n "$examples" ] || fail "the bundle carries no examples"
+model="$examples/mnist_cnn.json"
+
+# The bundled executable alone: no PATH, no PYTHONPATH, no virtualenv, a fresh HOME.
+bare() { env -i HOME="$out/home" LANG=C.UTF-8 "$@"; }
+
+step "--version"
+bare "$exe" --version | tee "$out/version.txt"
+grep -q "^cnnbuilder [0-9]" "$out/version.txt" || fail "--version printed no version"
+
+if [ -x "$repo/build/AppDir/AppRun" ]; then
+    step "AppDir's AppRun"
+    bare "$repo/build/AppDir/AppRun" --version | grep -q "^cnnbuilder [0-9]" || fail "AppRun does not start the app"
+fi
+
+step "summary"
+bare "$exe" summary "$model" | tee "$out/summary.txt"
+grep -q "^total: 28,938 trainable parameters" "$out/summary.txt" || fail "summary has the wrong totals"
+
+step "export"
+bare "$exe" export "$model" -o "$out/model.py"
+grep -q "class Net(nn.Module)" "$out/model.py" || fail "export wrote no nn.Module"
+python3 -m py_compile "$out/model.py" || fail "exported code does not compile"
+
+step "devices"
+bare "$exe" devices | tee "$out/devices.txt"
+grep -q "^cpu " "$out/devices.txt" || fail "the device list has no CPU"
+
+step "train: 20 steps on the built-in shapes dataset"
+bare "$exe" train "$model" --dataset shapes --train-limit 640 --batch-size 32 --epochs 1 --device auto \
+    --checkpoint "$out/run.ckpt" --export-weights "$out/weights" 2>&1 | tee "$out/train.txt"
+grep -q "20 steps" "$out/train.txt" || fail "training did not run 20 steps"
+[ -s "$out/run.ckpt" ] || fail "no checkpoint written"
+ls "$out/weights"/*.safetensors >/dev/null || fail "no weights exported"
+
+step "GUI under Xvfb for 10 s"
+venv_py="$repo/build/venv-linux/bin/python"  # only to take the screenshot (it has PySide6)
+xvfb-run -a -s "-screen 0 1600x1000x24" bash -c '
+    set -u
+    env -i HOME="$1" LANG=C.UTF-8 DISPLAY="$DISPLAY" XAUTHORITY="${XAUTHORITY:-}" CNNBUILDER_REPORT_SHOWN=1 \
+        "$2" > "$3/gui.log" 2>&1 &
+    app=$!
+    for _ in $(seq $((2 * $6))); do grep -q "window shown" "$3/gui.log" && break; sleep 0.5; done
+    grep -q "window shown" "$3/gui.log" || { echo "no window within $6 s"; kill $app; exit 1; }
+    sleep 10
+    kill -0 $app 2>/dev/null || { echo "the app exited during its 10 s"; exit 1; }
+    "$4" "$5/packaging/qt_tools.py" screenshot "$3/gui.png" || { kill $app; exit 1; }
+    kill $app; wait $app 2>/dev/null
+    exit 0
+' _ "$out/home" "$exe" "$out" "$venv_py" "$repo" "${SMOKE_GUI_WAIT:-240}" || { cat "$out/gui.log"; fail "GUI"; }
+cat "$out/gui.log"
+if grep -q "Traceback" "$out/gui.log"; then fail "the GUI logged an exception"; fi
+
+step "passed: build/smoke/ holds the outputs, build/smoke/gui.png the screenshot"
