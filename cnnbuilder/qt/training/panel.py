@@ -554,7 +554,7 @@ class TrainingPanel(QWidget):
         self.settings_form.set_devices(devices, self.config().device)
         auto = next((label for key, label in devices if key == "auto"), "Auto")
         self.device_label.setText(f"Device: {auto[6:-1] if auto.startswith('Auto (') else auto}")
-        self.device_label.setToolTip("\n".join(notes))
+        self.device_label.setToolTip(self._fields["device"][0].toolTip())  # notes, e.g. a GPU torch cannot use
 
     # -- does the model fit the data? --------------------------------------------------------------
     def _meta(self, cfg: TrainConfig) -> DataMeta:
