@@ -304,20 +304,7 @@ def augment(x: torch.Tensor, g: torch.Generator, rank: int = 0, world: int = 1) 
     images' share (DistributedSampler deals them out in turn), so N processes augment exactly as
     one process with the whole batch does."""
     d = {k: v[rank::world].to(x.device) for k, v in draw_augmentation(len(x) * world, g).items()}
-    if "top" in d:
-        x = random_crop(x, d["top"], d["left"], SETTINGS["crop_padding"])
-    if "flip" in d:
-        x = hflip(x, d["flip"])
-    x = x.to(torch.float32).div_(255.0)
-    if "angle" in d:
-        x = rotate(x, d["angle"])
-    if "brightness" in d:
-        x = adjust_brightness(x, d["brightness"])
-        x = adjust_contrast(x, d["contrast"])
-        x = adjust_saturation(x, d["saturation"])
-    if "hue" in d:
-        x = adjust_hue(x, d["hue"])
-    return x
+    return apply_augmentation(x, d, SETTINGS["crop_padding"])
 
 
 AUGMENTS = any(SETTINGS[k] for k in ("crop_padding", "hflip", "rotation", "color_jitter", "hue"))

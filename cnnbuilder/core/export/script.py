@@ -163,7 +163,7 @@ from checkpoint...") and a line of --out/metrics.csv; at the end the test accura
     shared = _source.definitions(data, ["STAT_SAMPLES", "split_indices", "channel_stats"])
     kernels = _source.definitions(augment, ["_LUMA", "random_crop", "hflip", "rotate", "_per_image", "_gray",
                                             "_blend", "adjust_brightness", "adjust_contrast", "adjust_saturation",
-                                            "adjust_hue", "batch_generator", "epoch_permutation"])
+                                            "adjust_hue", "apply_augmentation", "batch_generator", "epoch_permutation"])
     data_code = _join([
         "# -- data: cnnbuilder's split, statistics, data order and augmentation " + "-" * 29,
         shared, _template.DATA, reader, "# -- augmentation (each image its own random parameters) " + "-" * 42,

@@ -74,23 +74,30 @@ class BatchTransform:
 
     def augment(self, x, generator):
         """uint8 N×C×H×W -> float32 in [0, 1], each image with its own random parameters."""
-        import torch
 
         d = _to_device(self.draw(x.shape[0], generator), x.device)
-        if "top" in d:
-            x = random_crop(x, d["top"], d["left"], self.cfg.crop_padding)
-        if "flip" in d:
-            x = hflip(x, d["flip"])
-        x = x.to(torch.float32).div_(255.0)
-        if "angle" in d:
-            x = rotate(x, d["angle"])
-        if "brightness" in d:
-            x = adjust_brightness(x, d["brightness"])
-            x = adjust_contrast(x, d["contrast"])
-            x = adjust_saturation(x, d["saturation"])
-        if "hue" in d:
-            x = adjust_hue(x, d["hue"])
-        return x
+        return apply_augmentation(x, d, self.cfg.crop_padding)
+
+
+def apply_augmentation(x, d: dict, crop_padding: int):
+    """uint8 N×C×H×W -> float32 in [0, 1], with the drawn per-image parameters `d` (also copied
+    into the exported training script, so both augment with this one function)."""
+    import torch
+
+    if "top" in d:
+        x = random_crop(x, d["top"], d["left"], crop_padding)
+    if "flip" in d:
+        x = hflip(x, d["flip"])
+    x = x.to(torch.float32).div_(255.0)
+    if "angle" in d:
+        x = rotate(x, d["angle"])
+    if "brightness" in d:
+        x = adjust_brightness(x, d["brightness"])
+        x = adjust_contrast(x, d["contrast"])
+        x = adjust_saturation(x, d["saturation"])
+    if "hue" in d:
+        x = adjust_hue(x, d["hue"])
+    return x
 
 
 def _to_device(draws: dict, device) -> dict:
