@@ -37,7 +37,6 @@ EXTRA_BINARIES = {"torchvision": ["*.so", "*.pyd", "*.dylib"]}
 # PySide6 and pyqtgraph import when cnnbuilder uses them; tests/test_packaging.py checks cnnbuilder's side.
 EXCLUDES = {
     "triton": "torch.compile's GPU kernel compiler; cnnbuilder never compiles models",
-    "torch.utils.tensorboard": "needs tensorboard, which is not installed",
     "torch.utils.cpp_extension": "building C++/CUDA extensions needs a compiler toolchain",
     "setuptools": "only torch.utils.cpp_extension uses it",
     "pip": "installing packages is not the app's job",

@@ -10,7 +10,7 @@ from cnnbuilder.core.export import generate_script
 
 def test_menu_exports_script_and_notebook(window, tmp_path):
     menu = window.export_menu
-    assert [a.text() for a in menu.actions()] == ["Training &Script…", "&Notebook…"]
+    assert [a.text() for a in menu.actions()] == ["Training &Script…", "&Notebook…", "&ONNX…"]
     window.training_panel._fields["epochs"][2](7)  # a setting changed in the panel, not yet saved
     window.answers["save_path"] = str(tmp_path / "train.py")
     window.export_actions.script.trigger()

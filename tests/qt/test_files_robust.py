@@ -70,7 +70,9 @@ def test_a_name_that_cannot_be_encoded_is_reported_not_raised(window, tmp_path):
     target = tmp_path / "model.json"
     _saved(window, target)
     before = target.read_text()
-    window.document.project.name = "broken \ud800 name"  # as a file or a paste could once bring in
+    window.document.project.name = "broken \ud800 name"  # cleaned where it comes in ...
+    assert window.document.project.name == "broken \ufffd name"
+    object.__setattr__(window.document.project, "name", "broken \ud800 name")  # ... a bug that got past it:
     assert not window.save()
     assert "U+D800" in window.errors[-1][1] and str(target) in window.errors[-1][1]
     assert target.read_text() == before and window.document.is_modified()

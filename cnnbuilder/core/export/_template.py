@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import hashlib
 import math
 import os
 import random
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -629,7 +631,7 @@ class Logger:
 CHECKPOINT = '''\
 # cnnbuilder's checkpoint layout: "Resume from checkpoint…" in the app continues a run of this
 # script, and --resume continues one of the app's.
-CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "cnnbuilder-checkpoint", 1
+CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "cnnbuilder-checkpoint", 2  # 2: with a SHA-256 of the content
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -646,7 +648,7 @@ def save_checkpoint(run: Run, path: Path, finished: bool = False) -> None:
     config = dict(SETTINGS, epochs=run.args.epochs, lr=run.args.lr, seed=run.args.seed, device=run.args.device,
                   data_root=run.args.data_root, download=run.args.download,
                   batch_size=run.batch_size * run.ctx.world)  # the batch of one step over all processes
-    save_atomic({
+    data = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "config": config,
@@ -662,7 +664,8 @@ def save_checkpoint(run: Run, path: Path, finished: bool = False) -> None:
         "history": {k: list(v) for k, v in run.history.items()},
         "rng": rng_state(),
         "finished": finished,
-    }, path)
+    }
+    save_atomic({**data, CHECKSUM: digest(data)}, path)
 
 
 def read_checkpoint(path: str) -> dict:
@@ -677,6 +680,8 @@ def read_checkpoint(path: str) -> dict:
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         if data.get("version", 0) > CHECKPOINT_VERSION:
             raise SystemExit(f"{path}: written by a newer cnnbuilder (checkpoint version {data['version']})")
+        if (CHECKSUM in data or data.get("version", 0) >= 2) and data.get(CHECKSUM) != digest(data):
+            raise SystemExit(f"{path}: the checkpoint is damaged: its checksum does not match its contents")
         return data
     if isinstance(data, dict) and data and all(isinstance(v, torch.Tensor) for v in data.values()):
         return {"model": data}

@@ -116,9 +116,7 @@ def script_parts(project: Project, config: TrainConfig | None = None, filename: 
     classes = _check_fit(project, cfg, analysis)
     model_code, cls = _model_class(project, analysis)
     title, stem = _title(project), _stem(project)
-    settings = cfg.to_dict()
-    for key in ("log_interval", "feature_interval", "num_workers"):  # the app's live display and loaders
-        settings.pop(key)
+    settings = cfg.to_dict()  # all of them: the script's checkpoints carry the app's whole config
     conv = any(n.type in ("Conv2d", "ConvTranspose2d") for n in project.graph)
     channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and conv
                                                   and len(analysis.input_shape) == 3)
@@ -180,7 +178,7 @@ from checkpoint...") and a line of --out/metrics.csv; at the end the test accura
         _source.definitions(engine, ["batches_per_epoch"]), _template.TRAIN,
         "# -- checkpoints " + "-" * 83,
         _template.CHECKPOINT,
-        _source.definitions(checkpoint, ["rng_state", "set_rng_state"]),
+        _source.definitions(checkpoint, ["CHECKSUM", "digest", "_feed", "rng_state", "set_rng_state"]),
         _literal("GRAPH", graph_to_dict(project.graph),
                  "The cnnbuilder graph the model was generated from, stored in every checkpoint."),
     ])
