@@ -457,16 +457,18 @@ def model_changed(record: RunRecord, graph) -> bool:
 
 def export_run(store: RunStore, record: RunRecord, directory: str | os.PathLike, stem: str = "model") -> list[Path]:
     """Write the run's own code (stem.py) with its weights (stem.pt state_dict, stem.safetensors)."""
-    from .training.checkpoint import atomic_torch_save
+    from .training.checkpoint import atomic_torch_save, atomic_write_checked
 
     state = load_state(store, record)
     directory = Path(directory)
+    code = record.code.encode("utf-8")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        py = atomic_write_text(directory / f"{stem}.py", record.code)
-        pt = atomic_torch_save(state, directory / f"{stem}.pt")
         raw = store.weights_path(record.id).read_bytes()
-        st = atomic_write(directory / f"{stem}.safetensors", lambda f: f.write(raw))
+        # Through the checked writer: a full disk or a folder in the way is one line naming the file.
+        py = atomic_write_checked(directory / f"{stem}.py", lambda f: f.write(code), "code")
+        pt = atomic_torch_save(state, directory / f"{stem}.pt", "weights")
+        st = atomic_write_checked(directory / f"{stem}.safetensors", lambda f: f.write(raw), "weights")
     except OSError as exc:
         raise RunError(f"{display_path(directory)}: cannot export ({exc.strerror or exc})") from None
     return [py, pt, st]
