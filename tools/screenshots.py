@@ -53,7 +53,7 @@ def main() -> int:
     app = create_app(sys.argv[:1])
     OUT.mkdir(parents=True, exist_ok=True)
     project = load_project(ROOT / "resources" / "examples" / "resnet_small.json")
-    project.path = ROOT / "resnet_small.json"  # a plausible title; nothing is saved
+    project.path = Path(_tmp.name) / "resnet_small.json"  # a plausible title; runs go to the temporary folder
     window = MainWindow(Document(project))
     window.set_theme("light")
     window.move(0, 0)
@@ -103,7 +103,7 @@ def main() -> int:
 
     # Training: the tutorial CNN on the built-in shapes, conv1 selected for its feature maps.
     mnist = load_project(ROOT / "resources" / "examples" / "mnist_cnn.json")
-    mnist.path = ROOT / "mnist_cnn.json"
+    mnist.path = Path(_tmp.name) / "mnist_cnn.json"  # its run is kept beside it: in the temporary folder
     window.document.set_project(mnist)
     window.document.set_training({"dataset": "shapes", "epochs": 3, "batch_size": 64, "lr": 0.002,
                                   "shapes_train": 6000, "shapes_test": 1000})
