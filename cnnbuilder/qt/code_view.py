@@ -187,6 +187,7 @@ class CodePanel(QWidget):
         self.timer.timeout.connect(self.refresh)
         document.graph_changed.connect(self.schedule)
         document.project_replaced.connect(self._replaced)
+        document.path_changed.connect(self.schedule)  # a first save names the project: the docstring follows
         document.selection_changed.connect(self.highlight_selection)
         self.refresh()
 

@@ -166,7 +166,15 @@ class Document(QObject):
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("no file name given")
-        atomic_write_text(target, dumps(self._project), force=force)
+        untitled = self._project.name == "Untitled"
+        if untitled:  # the first save names the project after its file (the code's docstring says so)
+            self._project.name = target.stem
+        try:
+            atomic_write_text(target, dumps(self._project), force=force)
+        except BaseException:
+            if untitled:
+                self._project.name = "Untitled"
+            raise
         self._project.path = target
         self._extra_dirty = False
         self.undo_stack.setClean()

@@ -145,3 +145,12 @@ def test_shapes_fitting_follows_the_config_rules():
     assert shapes_fitting((2, 32, 32), {}) == {}  # two channels: shapes cannot
     assert shapes_fitting((1, 8, 8), {}) == {}  # below the smallest size shapes draws
     assert shapes_fitting((1, 28, 28), {"dataset": "mnist"}) == {"dataset": "mnist"}
+
+
+def test_save_as_names_an_untitled_project_and_its_code(make_window, qtbot, tmp_path):
+    w = make_window("mnist_cnn", show=False)
+    w.document.project.name = "Untitled"  # as File > New from a template leaves it
+    w.answers["save_path"] = str(tmp_path / "digits.json")
+    assert w.save_as()
+    assert w.document.project.name == "digits"
+    qtbot.waitUntil(lambda: w.code_panel.editor.toPlainText().startswith('"""digits'), timeout=5000)
