@@ -82,7 +82,6 @@ class InspectorPanel(QWidget):
             old.deleteLater()
         self.scroll.setWidget(self.empty)
         self.form_host = None
-        self.refusal = QLabel()  # the old one goes with the form; restyle() must not touch it
 
     def _on_selection(self, *args) -> None:
         ids = self.document.selection
@@ -276,11 +275,11 @@ class InspectorPanel(QWidget):
             self.refusal.hide()
 
     def theme_changed(self) -> None:
-        """Rebuild the form so its icons and colours follow the new palette."""
+        """Rebuild the form so its icons and colours follow the new palette. Without a block there
+        is no form (its labels went with the last one, and styling an orphan label leaks a
+        top-level widget); the next form is built in the new palette."""
         if self.node_id is not None:
             self._build(self.node_id)
-        else:
-            self.restyle()
 
     def restyle(self) -> None:
         """Style sheets freeze the palette they were polished with: set them again on theme changes."""

@@ -5,24 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QSpinBox
 
-from cnnbuilder.qt.theme import light_palette
-
-
-def test_theme_switch_after_deselecting_a_block_restyles_everything(window, qtbot):
-    conv = window.document.graph.find("conv1").id
-    window.document.set_selection([conv])
-    window.document.set_selection([])
-    qtbot.wait(10)  # the old form is deleted
-    before = window.act_undo.icon().cacheKey()
-    try:
-        window.set_theme("dark")  # raised "Internal C++ object (QLabel) already deleted"
-        assert window.act_undo.icon().cacheKey() != before  # icons follow the new theme
-        window.document.set_selection([conv])
-        window.set_theme("light")
-    finally:
-        QApplication.instance().setPalette(light_palette())
-        window.settings.setValue("theme", "system")
-
 
 def _focused_spin(window, qtbot, name: str) -> QSpinBox:
     window.activateWindow()

@@ -189,10 +189,18 @@ def test_keyboard_shortcuts_are_standard(window):
 
 
 def test_dark_theme_restyles_canvas_and_code(window, qtbot):
+    # One theme test per session: a second one in the same process does not see the palette come back.
     app = QApplication.instance()
     before = window.scene.colors.background.name()
-    window.set_theme("dark")
+    icon_before = window.act_undo.icon().cacheKey()
+    conv = node_by_name(window.document.graph, "conv1")
+    window.document.set_selection([conv])
+    window.document.set_selection([])  # the form and its labels are deleted
+    qtbot.wait(10)
+    window.set_theme("dark")  # raised "Internal C++ object (QLabel) already deleted" (issue 9)
     try:
+        assert window.act_undo.icon().cacheKey() != icon_before  # icons follow the new theme
+        window.document.set_selection([conv])  # a form built in the dark theme
         assert window.scene.colors.background.lightness() < 80
         assert window.scene.colors.background.name() != before
         assert window.code_panel.highlighter.formats["kw"].foreground().color().name() == "#ff7b72"
