@@ -136,3 +136,19 @@ def test_save_as_names_an_untitled_project_and_its_code(make_window, qtbot, tmp_
     assert w.save_as()
     assert w.document.project.name == "digits"
     qtbot.waitUntil(lambda: w.code_panel.editor.toPlainText().startswith('"""digits'), timeout=5000)
+
+
+def test_training_file_dialogs_start_in_the_project_folder_else_the_last_one_used(make_window, tmp_path):
+    from pathlib import Path
+
+    w = make_window("mnist_cnn", show=False)
+    panel = w.training_panel
+    w.document.project.path = None
+    assert panel._suggest("", "checkpoint") == str(Path.home())
+    assert panel._remember(str(tmp_path / "a" / "run.ckpt"), "checkpoint") == str(tmp_path / "a" / "run.ckpt")
+    panel._remember(str(tmp_path / "exports"), "export", folder=True)
+    assert panel._suggest("x.ckpt", "checkpoint") == str(tmp_path / "a" / "x.ckpt")  # per kind of file
+    assert panel._suggest("", "export") == str(tmp_path / "exports")
+    assert panel._remember("", "checkpoint") is None  # cancelled: nothing remembered
+    w.document.project.path = tmp_path / "proj" / "m.json"
+    assert panel._suggest("", "checkpoint") == str(tmp_path / "proj")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -254,30 +254,44 @@ class TrainingPanel(QWidget):
         return answer == QMessageBox.Yes
 
     def ask_checkpoint_save_path(self) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", self._suggest("checkpoint.ckpt"),
+        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", self._suggest("checkpoint.ckpt", "checkpoint"),
                                               CHECKPOINT_FILTER)
-        return path or None
+        return self._remember(path, "checkpoint")
 
     def ask_checkpoint_open_path(self) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", self._suggest(""), CHECKPOINT_FILTER)
-        return path or None
+        path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", self._suggest("", "checkpoint"),
+                                              CHECKPOINT_FILTER)
+        return self._remember(path, "checkpoint")
 
     def ask_export_dir(self) -> str | None:
-        path = QFileDialog.getExistingDirectory(self, "Export code and weights to folder", self._suggest(""))
-        return path or None
+        path = QFileDialog.getExistingDirectory(self, "Export code and weights to folder",
+                                                self._suggest("", "export"))
+        return self._remember(path, "export", folder=True)
 
     def ask_log_dir(self) -> str | None:
         path = QFileDialog.getExistingDirectory(self, "Run log folder", self._fields["log_dir"][1]() or
-                                                self._suggest(""))
-        return path or None
+                                                self._suggest("", "log"))
+        return self._remember(path, "log", folder=True)
 
     def ask_data_root(self) -> str | None:
-        path = QFileDialog.getExistingDirectory(self, "Data folder", self._fields["data_root"][1]() or "")
-        return path or None
+        path = QFileDialog.getExistingDirectory(self, "Data folder", self._fields["data_root"][1]() or
+                                                self._suggest("", "data"))
+        return self._remember(path, "data", folder=True)
 
-    def _suggest(self, name: str) -> str:
-        base = self.document.path.parent if self.document.path else Path.home()
+    def _suggest(self, name: str, kind: str) -> str:
+        """Where a file dialog starts: the project's folder, else the last folder used for this kind
+        of file, else the home folder."""
+        if self.document.path is not None:
+            base = self.document.path.parent
+        else:
+            base = Path(str(QSettings().value(f"training/last_dir/{kind}", str(Path.home()))))
         return str(base / name) if name else str(base)
+
+    def _remember(self, path: str, kind: str, folder: bool = False) -> str | None:
+        if not path:
+            return None
+        QSettings().setValue(f"training/last_dir/{kind}", str(Path(path) if folder else Path(path).parent))
+        return path
 
     # -- building the UI -------------------------------------------------------------------------
     def _build_ui(self) -> None:
