@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -273,13 +272,13 @@ class TerminalSafe:
     undecodable file names) must not raise UnicodeEncodeError. Each such character is written
     as a \\uXXXX escape, which keeps --json output valid JSON."""
 
-    _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
-
     def __init__(self, stream):
         self._stream = stream
 
     def write(self, text: str) -> int:
-        safe = self._UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        from .core.graph import TERMINAL_UNSAFE
+
+        safe = TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
         self._stream.write(safe.encode(self.encoding or "utf-8", "backslashreplace").decode(self.encoding or "utf-8"))
         return len(text)
 

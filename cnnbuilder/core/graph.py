@@ -88,11 +88,8 @@ class Graph:
         except KeyError:
             raise GraphError(f"no block with id {_short(node_id)}") from None
 
-    def index_of(self, node_id: str) -> int:
-        return list(self._nodes).index(node_id)
-
     def order_index(self) -> dict[str, int]:
-        """Every block's place in the node order, in one pass (index_of is O(n) per call)."""
+        """Every block's place in the node order, in one pass (a list lookup per block is quadratic)."""
         return {nid: i for i, nid in enumerate(self._nodes)}
 
     def inputs(self, node_id: str) -> list[str]:
@@ -442,7 +439,10 @@ def check_pos(pos: Any) -> tuple[float, float]:
 
 # C0/C1 controls (terminal escapes), lone surrogates (cannot be encoded, so could not be saved)
 # and bidirectional overrides (reorder what a reader sees).
-_TEXT_BAD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+_NOT_C0 = "\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069"
+_TEXT_BAD = re.compile(f"[\x00-\x1f{_NOT_C0}]")
+# What a terminal must not be sent raw: the same, less tab and newline (the CLI's own layout).
+TERMINAL_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f{_NOT_C0}]")
 
 
 def clean_text(text: str) -> str:
