@@ -1,10 +1,13 @@
 """The exported script under torchrun: two CPU processes (gloo) with batch B each train exactly
-like one process with batch 2B. The processes are started as two one-process "nodes" meeting
-through torchrun's c10d rendezvous, the multi-node path, so RANK and LOCAL_RANK differ."""
+like one process with batch 2B. The processes are started as two one-process "nodes" (the
+multi-node path, so RANK and LOCAL_RANK differ) through torchrun's static rendezvous: with c10d the
+node ranks are handed out in arrival order and the agents' exit barrier races the rendezvous
+heartbeat on one store client (pytorch/pytorch#69520), which hung a CI run after training ended."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,13 +36,23 @@ def runs(tmp_path_factory):
     # Only torch and torchvision: the script must not need cnnbuilder on the path.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    endpoint = f"127.0.0.1:{_free_port()}"
-    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
-                               f"--node_rank={rank}", "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}",
-                               "--rdzv-id=cnnbuilder-test", str(script), "--device", "cpu", "--out", str(tmp / "two")],
-                              cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = _free_port()
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+                               f"--node-rank={rank}", "--rdzv-backend=static", "--master-addr=127.0.0.1",
+                               f"--master-port={port}", str(script), "--device", "cpu", "--out", str(tmp / "two")],
+                              cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
              for rank in (0, 1)]
-    outs = [node.communicate(timeout=150) for node in nodes]
+    outs = []
+    try:
+        outs = [node.communicate(timeout=150) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:  # a hang: end both launchers and their workers, and show what they said
+                os.killpg(node.pid, signal.SIGKILL)
+        if len(outs) < len(nodes):
+            said = [node.communicate() for node in nodes]
+            pytest.fail("torchrun did not finish in 150 s:\n" + "\n".join(out + err[-3000:] for out, err in said))
     for node, (out, err) in zip(nodes, outs, strict=True):
         assert node.returncode == 0, out + err[-3000:]
     module = load_script(script)
