@@ -1,6 +1,7 @@
 """Live PyTorch code preview: regenerated ~100 ms after the last edit, highlighted, with the
-selected block's lines marked. While the graph has problems the last good code stays, greyed,
-under a banner that lists the problems (each a link to its block)."""
+selected block's lines marked. While the graph has errors the last good code stays, greyed,
+under a red banner that lists them (each a link to its block). Warnings (the model is valid but
+does not fit the chosen training data yet) leave the code live, under an amber banner."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
 from ..core.codegen import CodegenError, Generated, generate
 from .document import Document
 from .icons import icon
-from .theme import is_dark
+from .theme import ERROR, WARNING, is_dark
 
 DEBOUNCE_MS = 100
 CLASS_NAME = "Net"  # the same default as `cnnbuilder export`
@@ -133,6 +134,8 @@ class CodePanel(QWidget):
         self.document = document
         self.generated: Generated | None = None  # the last good code
         self.problems: list = []
+        self.warnings: list = []  # the verdict's warnings shown over live code
+        self._banner_level = "error"
         self.editor = QPlainTextEdit(self)
         self.editor.setReadOnly(True)
         self.editor.setLineWrapMode(QPlainTextEdit.NoWrap)
@@ -185,7 +188,7 @@ class CodePanel(QWidget):
         self.timer.setSingleShot(True)
         self.timer.setInterval(DEBOUNCE_MS)
         self.timer.timeout.connect(self.refresh)
-        document.graph_changed.connect(self.schedule)
+        document.verdict_changed.connect(self.schedule)  # every edit, and a change of the chosen data
         document.project_replaced.connect(self._replaced)
         document.path_changed.connect(self.schedule)  # a first save names the project: the docstring follows
         document.selection_changed.connect(self.highlight_selection)
@@ -208,7 +211,7 @@ class CodePanel(QWidget):
             self._show_problems(exc.problems)
             return
         self.problems = []
-        self.banner.hide()
+        self._show_warnings()
         self._fade.setEnabled(False)
         self.copy_button.setEnabled(True)
         self.export_button.setEnabled(True)
@@ -226,20 +229,37 @@ class CodePanel(QWidget):
         self.editor.setPlainText(code)
         bar.setValue(keep)
 
+    def _show_warnings(self) -> None:
+        v = self.document.verdict
+        self.warnings = list(v.warnings)
+        if not self.warnings:
+            self.banner.hide()
+            return
+        items = [f"<li>{self._where(w.node_id)}{_esc(w.message)}</li>" for w in self.warnings[:6]]
+        more = f"<br>…and {len(self.warnings) - 6} more" if len(self.warnings) > 6 else ""
+        n = len(self.warnings)
+        self._set_banner_level("warning")
+        self.banner.setText(f"<b>⚠ {n} warning{'s' if n != 1 else ''}</b> about the training data ({_esc(v.dataset)})"
+                            f"; the code is valid:<ul style='margin:2px 0 0 -20px'>{''.join(items)}</ul>{more}")
+        self.banner.show()
+
+    def _where(self, node_id) -> str:
+        g = self.document.graph
+        if node_id is None or node_id not in g:
+            return ""
+        return f"<a href='node:{node_id}'>{_esc(g.node(node_id).label)}</a>: "
+
     def _show_problems(self, problems) -> None:
         self.problems = list(problems)
-        g = self.document.graph
         a = self.document.analysis
         items = []
         shown = [p for p in problems if a.is_root(p)] or problems
         for p in shown[:6]:
-            if p.node_id is not None and p.node_id in g:
-                label = _esc(g.node(p.node_id).label)
-                items.append(f"<li><a href='node:{p.node_id}'>{label}</a>: {_esc(p.message)}</li>")
-            else:
-                items.append(f"<li>{_esc(p.message)}</li>")
+            items.append(f"<li>{self._where(p.node_id)}{_esc(p.message)}</li>")
         more = f"<br>…and {len(shown) - 6} more" if len(shown) > 6 else ""
         what = "the last valid code is shown greyed" if self.generated else "no code yet"
+        self.warnings = []
+        self._set_banner_level("error")
         self.banner.setText(f"<b>The model has problems</b> ({what}):<ul style='margin:2px 0 0 -20px'>"
                             f"{''.join(items)}</ul>{more}")
         self.banner.show()
@@ -287,11 +307,18 @@ class CodePanel(QWidget):
     def highlighted_lines(self) -> list[int]:
         return [s.cursor.blockNumber() + 1 for s in self.editor.extraSelections()]
 
+    def _set_banner_level(self, level: str) -> None:
+        if level != self._banner_level:
+            self._banner_level = level
+            self._style_banner()
+
     def _style_banner(self) -> None:
         # Style sheets freeze the palette they were polished with: set it again on theme changes.
         text = QGuiApplication.palette().color(QPalette.WindowText).name()  # already the new one
-        self.banner.setStyleSheet(f"#codeBanner {{ background: rgba(229,72,77,0.14); color: {text}; "
-                                  "border: 1px solid #e5484d; border-radius: 4px; padding: 6px; }")
+        edge = QColor(WARNING if self._banner_level == "warning" else ERROR)
+        fill = f"rgba({edge.red()},{edge.green()},{edge.blue()},0.14)"
+        self.banner.setStyleSheet(f"#codeBanner {{ background: {fill}; color: {text}; "
+                                  f"border: 1px solid {edge.name()}; border-radius: 4px; padding: 6px; }}")
 
     def set_dark(self, dark: bool) -> None:
         self._style_banner()

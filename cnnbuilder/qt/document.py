@@ -1,5 +1,10 @@
 """The open project as the GUI sees it: the core Project, a QUndoStack of core commands, the
-cached analysis, and the modified flag (the undo stack's clean state)."""
+cached analysis and verdict, and the modified flag (the undo stack's clean state).
+
+The verdict (core/verdict.py) is the one answer to "can this model run, and does it fit the
+chosen training data?": errors and warnings that the canvas, Summary, status bar, code panel and
+Training panel all read, so they agree. `verdict_changed` follows every edit, undo and redo, every
+change of the training settings and every New/Open."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from ..core.fileio import atomic_write_text, describe_error, ensure_regular_file
 from ..core.graph import Graph, GraphError
 from ..core.project import Project, ProjectError, dumps, load_project
 from ..core.shapes import Analysis, analyze
+from ..core.verdict import MetaCache, Verdict, judge
 
 _MERGE_IDS: dict[tuple, int] = {}
 
@@ -59,6 +65,7 @@ class Document(QObject):
     path_changed = Signal()
     training_changed = Signal()  # training settings edited
     selection_changed = Signal(list)  # node ids selected on the canvas (or via the summary table)
+    verdict_changed = Signal()  # errors or warnings may differ: after graph_changed and training_changed
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -69,6 +76,10 @@ class Document(QObject):
         self._project = project or Project()
         self._analysis: Analysis | None = None
         self._analysis_rev = -1
+        self._verdict: Verdict | None = None
+        self._verdict_key: tuple = ()
+        self._training_rev = 0  # bumps when the training settings change (the data the model must fit)
+        self._metas = MetaCache()
         self._extra_dirty = False  # changes outside the undo stack (training settings)
         self._selection: list[str] = []
         self._connect_graph()
@@ -96,6 +107,22 @@ class Document(QObject):
             self._analysis = analyze(self.graph)
             self._analysis_rev = self.graph.revision
         return self._analysis
+
+    @property
+    def verdict(self) -> Verdict:
+        """Errors (the model cannot run) and warnings (it does not fit the chosen data yet), for
+        the current graph and training settings; recomputed only when either changed."""
+        key = (self.graph.revision, self._training_rev)
+        if self._verdict is None or self._verdict_key != key or self._verdict.analysis is not self.analysis:
+            self._verdict = judge(self.graph, self._project.training, self.analysis, self._metas)
+            self._verdict_key = key
+        return self._verdict
+
+    def refresh_data(self) -> None:
+        """Look at the data again (an image folder's content may have changed)."""
+        self._metas.forget()
+        self._verdict = None
+        self.verdict_changed.emit()
 
     def is_modified(self) -> bool:
         return not self.undo_stack.isClean() or self._extra_dirty
@@ -130,7 +157,9 @@ class Document(QObject):
         self._project.training = copy.deepcopy(settings)
         was = self.is_modified()
         self._extra_dirty = True
+        self._training_rev += 1
         self.training_changed.emit()
+        self.verdict_changed.emit()
         if not was:
             self.modified_changed.emit(True)
 
@@ -139,12 +168,15 @@ class Document(QObject):
         self._disconnect_graph()
         self._project = project
         self._analysis = None
+        self._verdict = None
+        self._metas.forget()
         self.undo_stack.clear()
         self._extra_dirty = False
         self._selection = []
         self._connect_graph()
         self.project_replaced.emit()
         self.graph_changed.emit()
+        self.verdict_changed.emit()
         self.path_changed.emit()
         self.modified_changed.emit(False)
 
@@ -182,7 +214,11 @@ class Document(QObject):
         self.modified_changed.emit(False)
 
     def _connect_graph(self) -> None:
-        self.graph.changed.connect(self.graph_changed.emit)
+        self.graph.changed.connect(self._graph_edited)
 
     def _disconnect_graph(self) -> None:
-        self.graph.changed.disconnect(self.graph_changed.emit)
+        self.graph.changed.disconnect(self._graph_edited)
+
+    def _graph_edited(self) -> None:
+        self.graph_changed.emit()
+        self.verdict_changed.emit()

@@ -32,7 +32,7 @@ from ..core.graph import UNSET
 from ..core.stats import human, human_bytes
 from .document import Document
 from .param_editors import AutoEditor, Editor, make_editor
-from .theme import CATEGORY_COLORS
+from .theme import CATEGORY_COLORS, ERROR, WARNING
 
 
 class InspectorPanel(QWidget):
@@ -70,6 +70,7 @@ class InspectorPanel(QWidget):
         document.selection_changed.connect(self._on_selection)
         document.graph_changed.connect(self._on_graph_changed)
         document.project_replaced.connect(self._on_selection)
+        document.verdict_changed.connect(self._show_problem)  # e.g. the chosen data changed
 
     # -- building ---------------------------------------------------------------------
     def _show_empty(self, text: str | None = None) -> None:
@@ -222,10 +223,23 @@ class InspectorPanel(QWidget):
             self.stats.setText(" · ".join(parts))
         else:
             self.stats.setText("")
+        self._show_problem()
+
+    def _show_problem(self) -> None:
+        """The block's error, or the verdict's warning about it (valid, but it does not fit the data)."""
+        if self.node_id is None or self.node_id not in self.document.graph or self.form_host is None:
+            return
+        info = self.document.analysis.nodes.get(self.node_id)
+        warning = self.document.verdict.node_warning(self.node_id)
         if info is not None and info.error:
-            color = "#8a909a" if info.waiting else "#e5484d"
-            prefix = "Waiting:" if info.waiting else "⚠ Problem:"
+            color = "#8a909a" if info.waiting else ERROR
+            prefix = "Waiting:" if info.waiting else "✗ Error:"
             self.problem.setText(f"<span style='color:{color}'><b>{prefix}</b> {_esc(info.error)}</span>")
+            self.problem.show()
+        elif warning:
+            self.problem.setText(f"<span style='color:{WARNING}'><b>⚠ Warning:</b> {_esc(warning)}</span>"
+                                 "<br>The model is valid; it does not fit the chosen training data yet "
+                                 "(see the Training panel).")
             self.problem.show()
         else:
             self.problem.hide()

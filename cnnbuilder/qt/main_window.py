@@ -11,6 +11,7 @@ and the reason, the project stays modified, and the old file stays whole.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import sys
@@ -86,7 +87,7 @@ from .palette import PalettePanel
 from .settings import add_recent_file, app_settings, clear_recent_files, recent_files
 from .summary_view import SummaryPanel, summary_csv, summary_markdown
 from .templates import TemplateDialog, default_project, empty_project
-from .theme import THEMES, apply_theme, canvas_colors, is_dark
+from .theme import THEMES, apply_theme, canvas_colors, is_dark, verdict_html
 from .training.panel import TrainingPanel
 
 PROJECT_FILTER = "cnnbuilder projects (*.json);;All files (*)"
@@ -141,7 +142,6 @@ class MainWindow(QMainWindow):
         training_scroll.setFrameShape(QFrame.NoFrame)
         self.add_panel(training_scroll, "Training", Qt.BottomDockWidgetArea, "training_dock")
         self.add_close_hook(self.training_panel.confirm_close)
-        self.training_panel.block_problems_changed.connect(self.scene.set_extra_problems)
         self.training_panel.running_changed.connect(self._training_running)
         self.docks["summary_dock"].raise_()
         screen = QGuiApplication.primaryScreen()
@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         d.modified_changed.connect(self._update_title)
         d.path_changed.connect(self._update_title)
         d.project_replaced.connect(self._project_replaced)
-        d.graph_changed.connect(self._update_totals)
+        d.verdict_changed.connect(self._update_totals)
         d.selection_changed.connect(self._update_edit_actions)
         d.undo_stack.indexChanged.connect(self._update_edit_actions)
         self.scene.message.connect(self.show_status)
@@ -426,15 +426,14 @@ class MainWindow(QMainWindow):
         self.setWindowModified(self.document.is_modified())
 
     def _update_totals(self) -> None:
-        a = self.document.analysis
+        v = self.document.verdict
+        a = v.analysis
         n = len(self.document.graph)
         base = f"{n} block{'s' if n != 1 else ''} · {human(a.total_params)} params · {human(a.total_macs)} MACs"
-        if a.ok:
-            self.totals_label.setText(f"{base} · <span style='color:#1f9d55'>✓ valid</span>")
-        else:
-            k = len(a.root_problems)
-            self.totals_label.setText(f"{base} · <span style='color:#e5484d'>⚠ {k} problem{'s' if k != 1 else ''}"
-                                      "</span>")
+        self.totals_label.setText(f"{base} · {verdict_html(v)}")
+        issues = v.errors + v.warnings
+        tip = "<br>".join(html.escape(f"{'✗' if i in v.errors else '⚠'} {i.message}") for i in issues[:8])
+        self.totals_label.setToolTip(tip + ("<br>…" if len(issues) > 8 else ""))
 
     def _update_edit_actions(self, *args) -> None:
         has_sel = bool(self.document.selection) or bool(self.scene.selected_edges())

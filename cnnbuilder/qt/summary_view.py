@@ -1,12 +1,15 @@
 """Summary table: one row per block (output shape, parameters, MACs, activation memory) plus a
-totals row, and a list of the graph's problems under it. Clicking a row or a problem selects the
-block on the canvas. Updates touch only the rows that changed."""
+totals row, and under it the verdict: the model's errors (red) and its warnings (amber: valid, but
+it does not fit the chosen training data yet). Clicking a row or a problem selects the block on the
+canvas. Updates touch only the rows that changed."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 from dataclasses import dataclass
+from functools import partial
 
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
@@ -25,12 +28,15 @@ from ..core.blocks import fmt_shape
 from ..core.graph import Graph
 from ..core.shapes import Analysis
 from ..core.stats import human, human_bytes
+from ..core.verdict import ERROR as ERROR_LEVEL
+from ..core.verdict import Verdict
 from .document import Document
 from .icons import icon
-from .theme import ERROR
+from .theme import ERROR, WARNING, verdict_html
 
 HEADERS = ("Block", "Type", "Output", "Params", "MACs", "Memory")
 ID_ROLE = Qt.UserRole + 1
+LEVEL_ROLE = Qt.UserRole + 2
 
 
 @dataclass(frozen=True)
@@ -206,48 +212,50 @@ class SummaryPanel(QWidget):
         lay.addWidget(self.problems)
 
         self._syncing = False
-        document.graph_changed.connect(self.refresh)  # also emitted when a project replaces the last
+        document.verdict_changed.connect(self.refresh)  # every edit, a data setting change, a new project
         document.selection_changed.connect(self._select_rows)
         self.refresh()
 
     def refresh(self) -> None:
         doc = self.document
-        a = doc.analysis
-        self.model.set_rows(summary_rows(doc.graph, a))
-        self._fill_problems(a)
+        v = doc.verdict
+        self.model.set_rows(summary_rows(doc.graph, v.analysis))
+        self._fill_problems(v)
         self._select_rows(doc.selection)
 
-    def _fill_problems(self, a: Analysis) -> None:
+    def _fill_problems(self, v: Verdict) -> None:
         g = self.document.graph
-        roots = a.root_problems
-        waiting = len(a.problems) - len(roots)
+        a = v.analysis
         entries = []
-        for p in roots:
-            if p.node_id is not None and p.node_id in g:
-                n = g.node(p.node_id)
-                entries.append((f"{n.label} ({n.type}): {p.message}", p.node_id))
+        for issue in v.errors + v.warnings:
+            if issue.node_id is not None and issue.node_id in g:
+                n = g.node(issue.node_id)
+                entries.append((f"{n.label} ({n.type}): {issue.message}", issue.node_id, issue.level))
             else:
-                entries.append((p.message, None))
-        current = [(self.problems.item(i).text(), self.problems.item(i).data(ID_ROLE))
-                   for i in range(self.problems.count())]
+                entries.append((issue.message, None, issue.level))
+        current = [(self.problems.item(i).text(), self.problems.item(i).data(ID_ROLE),
+                    self.problems.item(i).data(LEVEL_ROLE)) for i in range(self.problems.count())]
         if entries != current:
             self.problems.clear()
-            warn = icon("warning", ERROR)
-            for text, nid in entries:
-                item = QListWidgetItem(warn, text)
+            marks = {ERROR_LEVEL: icon("warning", ERROR)}
+            for text, nid, level in entries:
+                item = QListWidgetItem(marks.get(level) or icon("warning", WARNING), text)
                 item.setData(ID_ROLE, nid)
+                item.setData(LEVEL_ROLE, level)
                 item.setToolTip(text)
                 self.problems.addItem(item)
         rows = min(max(len(entries), 1), 4)  # the list grows to four problems, then scrolls
         self.problems.setFixedHeight(rows * (self.problems.sizeHintForRow(0) if entries else 20) + 6)
-        if roots:
-            extra = f"; {waiting} more blocks wait on them" if waiting else ""
-            self.problems_label.setText(f"<b style='color:{ERROR}'>{len(roots)} problem"
-                                        f"{'s' if len(roots) != 1 else ''}</b>{extra}")
-            self.problems.show()
-        else:
+        if not entries:
             self.problems_label.setText("✓ No problems: the model is valid")
             self.problems.hide()
+            return
+        waiting = len(a.problems) - len(a.root_problems)
+        extra = f"; {waiting} more blocks wait on them" if waiting and v.errors else ""
+        why = f" (it does not fit {_esc(v.dataset)} yet: the Training panel offers fixes)" \
+            if v.ok and any(w.node_id for w in v.warnings) else ""
+        self.problems_label.setText(f"<b>{verdict_html(v)}</b>{extra}{why}")
+        self.problems.show()
 
     def _rows_selected(self, *args) -> None:
         if self._syncing:
@@ -286,3 +294,6 @@ class SummaryPanel(QWidget):
         nid = item.data(ID_ROLE)
         if nid is not None and nid in self.document.graph:
             self.document.set_selection([nid])
+
+
+_esc = partial(html.escape, quote=False)

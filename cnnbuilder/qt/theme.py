@@ -23,6 +23,15 @@ CATEGORY_COLORS = {
 }
 ACCENT = "#2f81f7"
 ERROR = "#e5484d"
+WARNING = "#d08700"  # amber: valid, but does not fit the chosen data yet
+
+
+VERDICT_COLORS = {"ok": "#1f9d55", "error": ERROR, "warning": WARNING}
+
+
+def verdict_html(verdict) -> str:
+    """The verdict's headline ("✓ valid · ⚠ 1 warning") in its colours, for rich-text labels."""
+    return " · ".join(f"<span style='color:{VERDICT_COLORS[level]}'>{text}</span>" for level, text in verdict.parts())
 
 
 def category_color(category: str) -> QColor:
@@ -106,6 +115,7 @@ class CanvasColors:
     accent: QColor
     error: QColor
     ok: QColor
+    warning: QColor
 
 
 def canvas_colors(palette: QPalette | None = None) -> CanvasColors:
@@ -114,11 +124,11 @@ def canvas_colors(palette: QPalette | None = None) -> CanvasColors:
             background=QColor("#1b1d20"), grid=QColor("#24272b"), grid_major=QColor("#2c3035"),
             node_fill=QColor("#2a2d32"), node_border=QColor("#474b53"), text=QColor("#e6e8eb"),
             muted=QColor("#9aa1ab"), header_text=QColor("#ffffff"), edge=QColor("#7d8590"),
-            accent=QColor(ACCENT), error=QColor("#ff6369"), ok=QColor("#3fb97a"),
+            accent=QColor(ACCENT), error=QColor("#ff6369"), ok=QColor("#3fb97a"), warning=QColor("#f5a623"),
         )
     return CanvasColors(
         background=QColor("#f6f7f9"), grid=QColor("#e9ebef"), grid_major=QColor("#dde0e5"),
         node_fill=QColor("#ffffff"), node_border=QColor("#c3c8d0"), text=QColor("#1d2127"),
         muted=QColor("#646b76"), header_text=QColor("#ffffff"), edge=QColor("#8a919c"),
-        accent=QColor(ACCENT), error=QColor(ERROR), ok=QColor("#1f9d55"),
+        accent=QColor(ACCENT), error=QColor(ERROR), ok=QColor("#1f9d55"), warning=QColor(WARNING),
     )

@@ -115,8 +115,8 @@ def test_every_template_opens_ready_to_train_on_the_built_in_data(window):
         window.new_project()
         panel = window.training_panel
         assert panel.config().dataset == "shapes"
-        assert not panel.fit_frame.isVisibleTo(panel), (t.key, panel.fit_label.text())
-        assert panel.block_problems() == {}, t.key
+        assert not panel.fit_frame.isVisibleTo(panel), (t.key, panel.fit_frame.label.text())
+        assert window.document.verdict.warnings == () and window.document.verdict.ok, t.key
 
 
 def test_shapes_fitting_follows_the_config_rules():

@@ -122,7 +122,7 @@ def test_summary_problems_list_jumps_to_the_block(window):
     assert panel.model.data(panel.model.index(row, 2)) == "—"
     assert "kernel" in panel.model.data(panel.model.index(row, 2), Qt.ToolTipRole).lower()
     assert panel.model.data(panel.model.index(row, 0), ID_ROLE) == conv2
-    assert "1 problem" in window.totals_label.text()
+    assert "✗ 1 error" in window.totals_label.text() and "valid" not in window.totals_label.text()
 
 
 def assert_no_overlaps(g):

@@ -105,27 +105,28 @@ def test_input_mismatch_offers_a_one_click_undoable_fix(qtbot, make_panel):
     panel = make_panel("vgg_cifar10")
     doc = panel.document
     assert not panel.fit_frame.isHidden()
-    assert "n1" in panel.block_problems() and "1×28×28" in panel.block_problems()["n1"]
+    assert "1×28×28" in (doc.verdict.node_warning("n1") or "") and doc.verdict.ok
     assert not panel.start()  # refused, with the reason shown
     assert not panel.error_label.isHidden() and "does not fit" in panel.error_label.text()
-    texts = [b.text() for b in panel._fixes]
+    texts = [b.text() for b in panel.fit_frame.buttons()]
     assert "Set Input to 1×28×28" in texts and "Make the shapes 3×32×32" in texts
-    with qtbot.waitSignal(panel.block_problems_changed) as blocker:
-        next(b for b in panel._fixes if b.text().startswith("Set Input")).click()
-    assert blocker.args == [{}]
+    with qtbot.waitSignal(doc.verdict_changed):
+        next(b for b in panel.fit_frame.buttons() if b.text().startswith("Set Input")).click()
+    assert doc.verdict.warnings == ()
     assert doc.graph.node("n1").params["shape"] == (1, 28, 28)
     assert panel.fit_frame.isHidden()
     doc.undo_stack.undo()
     assert doc.graph.node("n1").params["shape"] == (3, 32, 32) and not panel.fit_frame.isHidden()
-    # The other fix changes the data instead of the model.
-    next(b for b in panel._fixes if b.text().startswith("Make the shapes")).click()
+    # The other fix changes the data instead of the model; the form follows.
+    next(b for b in panel.fit_frame.buttons() if b.text().startswith("Make the shapes")).click()
     assert doc.project.training["shapes_channels"] == 3 and doc.project.training["shapes_size"] == 32
+    assert panel.config().shapes_channels == 3 and panel.config().shapes_size == 32
     assert panel.fit_frame.isHidden()
 
 
 def test_output_size_mismatch_fix(qtbot, make_panel):
     panel = make_panel(training={**TINY, "dataset": "cifar100"})
-    fix = next(b for b in panel._fixes if "100 outputs" in b.text())
+    fix = next(b for b in panel.fit_frame.buttons() if "100 outputs" in b.text())
     fix.click()
     last = next(n for n in panel.document.graph if n.type == "Linear")
     assert last.params["out_features"] == 100

@@ -145,6 +145,5 @@ def test_empty_classes_show_in_the_data_note(qtbot, make_panel, tmp_path):
     (root / "owls").mkdir()
     Path(root / "cats" / "loop").symlink_to(root)
     panel = make_panel({**TINY, "dataset": "folder", "data_root": str(root)})
-    panel._update_fit()
-    text = panel.fit_label.text()
+    text = panel.fit_frame.label.text()
     assert "no images for class(es) owls" in text and "not followed" in text and panel.fit_frame.isVisibleTo(panel)

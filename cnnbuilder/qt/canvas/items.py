@@ -1,4 +1,7 @@
-"""Painted canvas items: blocks (NodeItem) with their ports and error badge, and edges.
+"""Painted canvas items: blocks (NodeItem) with their ports and badge, and edges.
+
+A block that cannot work has a red round "!" and its reason in place of its shape line; a valid
+block that does not fit the chosen training data has an amber triangle, and keeps its shape line.
 
 Nothing here holds a QWidget: every block is drawn in paint() and cached as a device pixmap, so a
 500-block graph pans from the cache. Items never edit the graph; the scene turns gestures into
@@ -25,7 +28,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyleOptionGraphicsItem
 
-from ..theme import CanvasColors, canvas_colors, category_color
+from ..theme import ERROR, WARNING, CanvasColors, canvas_colors, category_color
 
 NODE_W = 180.0
 NODE_H = 74.0
@@ -49,6 +52,7 @@ class NodeState:
     error: str | None
     waiting: bool
     doc: str
+    warning: str | None = None  # valid, but does not fit the chosen data (never set with an error)
 
 
 class _Fonts:
@@ -134,27 +138,32 @@ class NodeItem(QGraphicsItem):
         f = _Fonts.get()
         room = NODE_W - 20
         failed = bool(state.error) and not state.waiting
+        warned = bool(state.warning) and not state.error
         params_w = f.small_m.horizontalAdvance(state.params) + 8 if state.params and not state.error else 0
         if state.error:  # the reason, or which upstream block this one waits on
             third = state.error
         else:
             third = f"→ {state.shape}" if state.shape else ""
         self._text = (
-            f.title_m.elidedText(state.label, Qt.ElideRight, room - (14 if failed else 0)),
+            f.title_m.elidedText(state.label, Qt.ElideRight, room - (14 if failed or warned else 0)),
             f.body_m.elidedText(state.summary, Qt.ElideRight, room),
             f.small_m.elidedText(third, Qt.ElideRight, room - params_w),
             state.params if params_w else "",
         )
         tip = f"<b>{_esc(state.label)}</b> ({state.type})<br>{_esc(state.doc)}"
         if state.error:
-            tip += f"<br><span style='color:#e5484d'>{_esc(state.error)}</span>"
+            tip += f"<br><span style='color:{ERROR}'>{_esc(state.error)}</span>"
         elif state.shape:
             tip += f"<br>Output: {state.shape}"
+        if warned:
+            tip += f"<br><span style='color:{WARNING}'>⚠ {_esc(state.warning)}</span>"
         if tip != self.toolTip():
             self.setToolTip(tip)
-        if old is None or old.error != state.error or old.waiting != state.waiting:
-            self.badge.setVisible(failed)
-            self.badge.setToolTip(state.error or "")
+        if old is None or (old.error, old.waiting, old.warning) != (state.error, state.waiting, state.warning):
+            self.badge.level = "error" if failed else "warning"
+            self.badge.setVisible(failed or warned)
+            self.badge.setToolTip(state.error if failed else (state.warning if warned else ""))
+            self.badge.update()
         self.update()
 
     def itemChange(self, change, value):
@@ -177,6 +186,7 @@ class NodeItem(QGraphicsItem):
         cat = category_color(st.category)
         selected = self.isSelected()
         failed = st.error is not None and not st.waiting
+        warned = bool(st.warning) and st.error is None
         rect = QRectF(0, 0, NODE_W, NODE_H)
         if st.waiting:
             painter.setOpacity(0.45)
@@ -185,8 +195,8 @@ class NodeItem(QGraphicsItem):
             fill = QColor(cat)
             fill.setAlpha(200)
             painter.setBrush(fill)
-            border = c.accent if selected else (c.error if failed else cat.darker(130))
-            pen = QPen(border, 3 if (selected or failed) else 1)
+            border = c.accent if selected else (c.error if failed else (c.warning if warned else cat.darker(130)))
+            pen = QPen(border, 3 if (selected or failed or warned) else 1)
             pen.setCosmetic(True)  # in screen pixels: visible however far we zoom out
             painter.setPen(pen)
             painter.drawRect(rect)
@@ -202,6 +212,8 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QPen(c.accent, 2.5))
         elif failed:
             painter.setPen(QPen(c.error, 1.6))
+        elif warned:
+            painter.setPen(QPen(c.warning, 1.6))
         else:
             painter.setPen(QPen(c.node_border, 1.0))
         painter.setBrush(Qt.NoBrush)
@@ -286,12 +298,14 @@ class PortItem(QGraphicsItem):
 
 
 class BadgeItem(QGraphicsItem):
-    """The red "!" on a block that cannot work; its tooltip is the reason."""
+    """The red round "!" on a block that cannot work, or the amber triangle on one that does not
+    fit the chosen data (two shapes, not only two colours); its tooltip is the reason."""
 
     R = 9.0
 
     def __init__(self, node: NodeItem):
         super().__init__(node)
+        self.level = "error"  # or "warning"
         self.setPos(NODE_W - 4, 4)
         self.setZValue(3)
         self.setVisible(False)
@@ -304,13 +318,24 @@ class BadgeItem(QGraphicsItem):
         c = _colors(self)
         painter.setRenderHint(QPainter.Antialiasing)
         painter.setPen(QPen(c.node_fill, 1.5))
-        painter.setBrush(c.error)
-        painter.drawEllipse(QPointF(0, 0), self.R, self.R)
+        r = self.R
+        text_rect = self.boundingRect()
+        if self.level == "warning":
+            painter.setBrush(c.warning)
+            painter.drawPolygon(QPolygonF([QPointF(0, -r), QPointF(r, r * 0.8), QPointF(-r, r * 0.8)]))
+            text_rect = text_rect.translated(0, 2)
+            ink = QColor("#1d2127")  # dark on amber reads better than white
+        else:
+            painter.setBrush(c.error)
+            painter.drawEllipse(QPointF(0, 0), r, r)
+            ink = QColor("#ffffff")
         if option.levelOfDetailFromTransform(painter.worldTransform()) >= LOD_TEXT:
             f = QFont(_Fonts.get().title)
+            if self.level == "warning":
+                f.setPointSizeF(f.pointSizeF() * 0.85)
             painter.setFont(f)
-            painter.setPen(QColor("#ffffff"))
-            painter.drawText(self.boundingRect(), Qt.AlignCenter, "!")
+            painter.setPen(ink)
+            painter.drawText(text_rect, Qt.AlignCenter, "!")
 
 
 class EdgeItem(QGraphicsItem):

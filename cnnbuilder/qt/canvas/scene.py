@@ -38,9 +38,9 @@ CLIP_MIME = "application/x-cnnbuilder-clip"
 SCENE_MARGIN = 1200.0
 
 
-def node_state(node: Node, info: NodeInfo | None, extra: str | None = None) -> NodeState:
-    """What a block shows. `extra` is a problem found outside shape inference (e.g. the training
-    panel: the Input block does not match the dataset); analysis errors take precedence."""
+def node_state(node: Node, info: NodeInfo | None, warning: str | None = None) -> NodeState:
+    """What a block shows. `warning` is the verdict's warning about it (the model is valid but
+    this block does not fit the chosen data yet): an amber badge, and the shape line stays."""
     spec = node.spec
     resolved = info.resolved if info is not None and info.resolved else spec.resolve(node.params)
     try:
@@ -55,9 +55,10 @@ def node_state(node: Node, info: NodeInfo | None, extra: str | None = None) -> N
         summary=summary,
         shape=fmt_shape(info.shape) if ok else "",
         params=f"{_compact(info.stats.params)} params" if ok and info.stats.params else "",
-        error=(info.error if info is not None and info.error else None) or extra,
+        error=info.error if info is not None and info.error else None,
         waiting=bool(info is not None and info.waiting),
         doc=spec.doc,
+        warning=warning if ok else None,
     )
 
 
@@ -88,11 +89,10 @@ class GraphScene(QGraphicsScene):
         self._conn_target: PortItem | None = None
         self._reroute: tuple[str, str] | None = None  # the connection picked up off a full input port
         self._drop_edge: EdgeItem | None = None
-        self.extra_problems: dict[str, str] = {}
         self.snap = 0.0  # grid size that dragged and new blocks snap to; 0: free placement
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         document.project_replaced.connect(self.rebuild)
-        document.graph_changed.connect(self.refresh)
+        document.verdict_changed.connect(self.refresh)  # after every edit, and when the data setting changes
         document.selection_changed.connect(self._select_from_document)
         self.selectionChanged.connect(self._selection_to_document)
         self.rebuild()
@@ -133,7 +133,7 @@ class GraphScene(QGraphicsScene):
             g = self.graph
             infos = self.document.analysis.nodes
             for node in g:
-                self._add_node_item(node, infos.get(node.id))
+                self._add_node_item(node, infos.get(node.id))  # refresh() below adds the warnings
             for src, dst in g.edges:
                 self._add_edge_item(src, dst)
             for nid, item in self.nodes.items():
@@ -216,21 +216,17 @@ class GraphScene(QGraphicsScene):
 
     def refresh(self) -> None:
         """Repaint only the blocks whose displayed state changed."""
-        a = self.document.analysis
+        v = self.document.verdict
+        a, warnings = v.analysis, v.node_warnings()
         g = self.graph
         for nid, item in self.nodes.items():
-            state = node_state(g.node(nid), a.nodes.get(nid), self.extra_problems.get(nid))
+            state = node_state(g.node(nid), a.nodes.get(nid), warnings.get(nid))
             if state != item.state:
                 labels_changed = state.label != item.state.label
                 item.set_state(state)
                 if labels_changed:
                     for edge in item.edges:
                         edge.setToolTip(f"{edge.src.state.label} → {edge.dst.state.label}")
-
-    def set_extra_problems(self, problems: dict) -> None:
-        """Problems reported by other panels (node id -> message), shown as error badges."""
-        self.extra_problems = dict(problems)
-        self.refresh()
 
     def set_colors(self, colors) -> None:
         self.colors = colors

@@ -2,27 +2,22 @@
 
 Training runs in a `TrainingWorker` on its own QThread, on a snapshot of the graph; this widget only
 turns plain events into pixels. Settings are saved in the project (`Document.set_training`). Before a
-run the panel checks that the model fits the data (Input shape, number of classes) and offers the
-one-click fixes as undoable edits.
+run the panel checks the Document's verdict: a model that does not fit the data (Input shape,
+number of classes) waits, and the fit banner (fit_banner.py) offers the one-click fixes.
 
-Public API for the main window: `start()`, `is_running()`, `shutdown(timeout_ms)`, `confirm_close()`
-(for `MainWindow.add_close_hook`), and `block_problems_changed(dict)` (node id -> message) for
-showing a data mismatch on the canvas.
+Public API for the main window: `start()`, `is_running()`, `shutdown(timeout_ms)` and
+`confirm_close()` (for `MainWindow.add_close_hook`).
 """
 
 from __future__ import annotations
 
-import html
 import math
 import shutil
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -37,11 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import runs
-from ...core.commands import SetParam
 from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
-from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig, shapes_fitting
-from ...core.training.data import DataError, DataMeta, check_fit, dataset_meta
+from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig
 from ...core.training.engine import TrainControl
 from ...core.training.events import (
     BatchMetrics,
@@ -62,6 +55,7 @@ from ...core.training.runlog import default_log_dir, run_name, tensorboard_missi
 from ..document import Document
 from .evaluation import EvaluationView
 from .feature_maps import FeatureMapView
+from .fit_banner import FitBanner
 from .plots import TrainingPlots
 from .runs_view import RunsView
 from .settings_form import SettingsForm
@@ -83,7 +77,6 @@ CHECKPOINT_FILTER = "cnnbuilder checkpoints (*.ckpt *.pt);;All files (*)"
 
 
 class TrainingPanel(QWidget):
-    block_problems_changed = Signal(dict)  # node id -> message, e.g. the Input block vs the data
     running_changed = Signal(bool)
 
     # Queued into the worker thread (the worker lives there, so these run there).
@@ -106,9 +99,6 @@ class TrainingPanel(QWidget):
         self._shut = False
         self._class_names: tuple[str, ...] = ()
         self._feature_node: str | None = None
-        self._meta_cache: dict[tuple, DataMeta] = {}
-        self._problems: dict[str, str] = {}
-        self._fixes: list[QPushButton] = []
         # The project's runs (core/runs.py): where they are kept, and live run number -> record id.
         self._runs_folder: Path = self._folder_for_project()
         self._live_keys: dict[str, int] = {}
@@ -144,14 +134,12 @@ class TrainingPanel(QWidget):
         self._feature_timer.setInterval(150)  # coalesce quick selection changes into one request
         self._feature_timer.timeout.connect(self._request_idle_features)
 
-        document.graph_changed.connect(self._update_fit)
         document.project_replaced.connect(self._on_project_replaced)
         document.training_changed.connect(self._on_training_changed)
         document.selection_changed.connect(self._on_selection)
         document.path_changed.connect(self._on_path_changed)
         document.graph_changed.connect(self._update_run_note)
         self._open_runs()
-        self._update_fit()
         self._update_buttons()
 
     # -- public API ----------------------------------------------------------------------------
@@ -173,16 +161,13 @@ class TrainingPanel(QWidget):
         if cfg.tensorboard and (missing := tensorboard_missing()):
             self._show_error(missing + " (or untick TensorBoard under Run log)")
             return False
-        if resume is None:
-            try:
-                meta = self._meta(cfg)
-            except DataError as exc:
-                self._show_error(str(exc))
-                return False
-            misfits = check_fit(self.document.graph, a, meta)
-            if misfits:
-                self._show_error("The model does not fit the data: " + misfits[0].message +
-                                 " (the buttons below fix it)")
+        if resume is None:  # a checkpoint brings its own data settings, checked when it loads
+            held = [w for w in self.document.verdict.warnings if w.holds_training]
+            if held:
+                first = held[0]
+                self._show_error(("The model does not fit the data: " + first.message +
+                                  (" (the buttons below fix it)" if first.fixes else "")) if first.node_id
+                                 else first.message)
                 return False
         self._run_counter += 1
         run_id = self._run_counter
@@ -236,9 +221,6 @@ class TrainingPanel(QWidget):
             return False
         self.shutdown()
         return True
-
-    def block_problems(self) -> dict[str, str]:
-        return dict(self._problems)
 
     def config(self) -> TrainConfig:
         """The settings as the widgets show them."""
@@ -354,19 +336,9 @@ class TrainingPanel(QWidget):
                                        " padding: 4px; }")
         self.error_label.hide()
 
-        self.fit_frame = QFrame()
-        self.fit_frame.setStyleSheet("QFrame#fit { background: #fff4e5; border: 1px solid #f0c36d; }")
-        self.fit_frame.setObjectName("fit")
-        fl = QVBoxLayout(self.fit_frame)
-        fl.setContentsMargins(6, 4, 6, 4)
-        self.fit_label = QLabel()
-        self.fit_label.setWordWrap(True)
-        self.fit_label.linkActivated.connect(lambda nid: self.document.set_selection([nid]))
-        fl.addWidget(self.fit_label)
-        self.fit_buttons = QHBoxLayout()
-        self.fit_buttons.addStretch(1)
-        fl.addLayout(self.fit_buttons)
-        self.fit_frame.hide()
+        self.fit_frame = FitBanner(self.document)
+        self.fit_frame.refused.connect(self._show_error)
+        self.fit_frame.applied.connect(self._clear_error)
 
         self.plots = TrainingPlots()
         self.plots.ticked.connect(self._show_progress)
@@ -428,12 +400,10 @@ class TrainingPanel(QWidget):
         cfg = self.config()
         self.document.set_training(cfg.to_dict())
         self._update_visibility()
-        self._update_fit()
 
     def _on_training_changed(self) -> None:
         if TrainConfig.from_dict(self.document.project.training).to_dict() != self.config().to_dict():
-            self._load_settings()
-            self._update_fit()
+            self._load_settings()  # e.g. a fix of the fit banner changed the data settings
 
     def _on_project_replaced(self) -> None:
         if self._control is not None and self._active is not None:
@@ -444,7 +414,6 @@ class TrainingPanel(QWidget):
         self._forget_requested.emit()  # the worker's last model is the old project's
         if runs.is_scratch(self._runs_folder):
             shutil.rmtree(self._runs_folder, ignore_errors=True)  # the unsaved project was discarded
-        self._meta_cache.clear()
         self._load_settings()
         self._feature_node = None
         self.features.set_block(None)
@@ -454,7 +423,6 @@ class TrainingPanel(QWidget):
         self.status.setText("Ready.")
         self._runs_folder = self._folder_for_project()
         self._open_runs()
-        self._update_fit()
         self._update_buttons()
 
     # -- the project's runs ----------------------------------------------------------------------
@@ -555,8 +523,8 @@ class TrainingPanel(QWidget):
         path = self.ask_data_root()
         if path:
             self.settings_form.set_values(data_root=path)
-            self._meta_cache.clear()
             self._settings_edited()
+            self.document.refresh_data()  # chosen again: its content may have changed
 
     def _browse_log_dir(self) -> None:
         path = self.ask_log_dir()
@@ -569,71 +537,6 @@ class TrainingPanel(QWidget):
         auto = next((label for key, label in devices if key == "auto"), "Auto")
         self.device_label.setText(f"Device: {auto[6:-1] if auto.startswith('Auto (') else auto}")
         self.device_label.setToolTip(self._fields["device"][0].toolTip())  # notes, e.g. a GPU torch cannot use
-
-    # -- does the model fit the data? --------------------------------------------------------------
-    def _meta(self, cfg: TrainConfig) -> DataMeta:
-        if cfg.dataset != "folder":
-            return dataset_meta(cfg)
-        key = (cfg.data_root, cfg.resize)
-        if key not in self._meta_cache:  # a folder scan lists files: once per folder, not per edit
-            self._meta_cache[key] = dataset_meta(cfg)
-        return self._meta_cache[key]
-
-    def _update_fit(self) -> None:
-        for button in self._fixes:
-            self.fit_buttons.removeWidget(button)
-            button.deleteLater()
-        self._fixes = []
-        problems: dict[str, str] = {}
-        lines: list[str] = []
-        a = self.document.analysis
-        cfg = self.config()
-        if a.ok:
-            try:
-                meta = self._meta(cfg)
-            except DataError as exc:
-                lines.append(str(exc))
-                meta = None
-            if meta is not None:
-                lines.extend(_html(w) for w in meta.warnings)  # e.g. empty classes: train anyway, but know
-                for m in check_fit(self.document.graph, a, meta):
-                    node = self.document.graph.node(m.node_id)
-                    problems[m.node_id] = m.message
-                    lines.append(f"<a href=\"{m.node_id}\">{_html(node.label)}</a>: {_html(m.message)}")
-                    if m.param == "shape":
-                        self._add_fix(f"Set Input to {'×'.join(map(str, m.value))}",
-                                      lambda nid=m.node_id, v=m.value: self._apply(SetParam(nid, "shape", v)))
-                        now = cfg.to_dict()
-                        alt = shapes_fitting(a.input_shape, now) if cfg.dataset == "shapes" else now
-                        if alt != now:
-                            c, s = alt["shapes_channels"], alt["shapes_size"]
-                            self._add_fix(f"Make the shapes {c}×{s}×{s}",
-                                          lambda c=c, s=s: self._set_fields(shapes_channels=c, shapes_size=s))
-                    elif m.param == "out_features":
-                        self._add_fix(f"Set {node.label} to {m.value} outputs",
-                                      lambda nid=m.node_id, v=m.value: self._apply(SetParam(nid, "out_features", v)))
-        self.fit_label.setText("<br>".join(lines))
-        self.fit_frame.setVisible(bool(lines))
-        if problems != self._problems:
-            self._problems = problems
-            self.block_problems_changed.emit(dict(problems))
-
-    def _add_fix(self, text: str, action: Callable[[], None]) -> None:
-        b = QPushButton(text)
-        b.clicked.connect(lambda _checked=False: action())  # clicked(bool) must not fill the lambda's defaults
-        self.fit_buttons.addWidget(b)
-        self._fixes.append(b)
-
-    def _apply(self, cmd) -> None:
-        reason = self.document.push(cmd)
-        if reason:
-            self._show_error(f"Could not change the model: {reason}")
-        else:
-            self._clear_error()
-
-    def _set_fields(self, **values) -> None:
-        self.settings_form.set_values(**values)
-        self._settings_edited()
 
     # -- run control ---------------------------------------------------------------------------------
     def _toggle_pause(self) -> None:
@@ -879,15 +782,10 @@ class TrainingPanel(QWidget):
         self.features.show_maps(ev.maps, ev.total_channels, ev.step, label, ev.message)
 
     def _names_for_config(self) -> tuple[str, ...]:
-        try:
-            return self._meta(self.config()).class_names
-        except DataError:
-            return ()
+        meta = self.document.verdict.meta
+        return meta.class_names if meta is not None else ()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.shutdown()
         super().closeEvent(event)
-
-
-_html = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs
 
