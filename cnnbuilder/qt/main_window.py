@@ -12,20 +12,18 @@ and the reason, the project stays modified, and the old file stays whole.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
     QColor,
-    QCursor,
     QGuiApplication,
     QImage,
     QImageWriter,
@@ -53,33 +51,18 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core.blocks import get_spec
 from ..core.codegen import CodegenError, generate
-from ..core.commands import (
-    AddNode,
-    ClipError,
-    Connect,
-    Macro,
-    Move,
-    clip_of,
-    delete_and_reconnect,
-    duplicate,
-    parse_clip,
-    paste,
-)
 from ..core.fileio import ReadOnlyError, atomic_write, describe_error
-from ..core.graph import GraphError
-from ..core.placement import centre_on, free_shift
 from ..core.project import Project, ProjectError
 from ..core.stats import human
 from . import onnx_export
 from .autosave import Autosave
 from .canvas.items import NODE_H, NODE_W, EdgeItem, NodeItem
-from .canvas.layout import DX, DY, layered_layout
-from .canvas.scene import CLIP_MIME, GraphScene
+from .canvas.scene import GraphScene
 from .canvas.view import GRID, GraphView
 from .code_view import CLASS_NAME, CodePanel
 from .document import Document
+from .edit_actions import EditActions
 from .export_actions import ExportActions
 from .icons import app_icon, icon
 from .inspector import InspectorPanel
@@ -154,16 +137,12 @@ class MainWindow(QMainWindow):
         d.path_changed.connect(self._update_title)
         d.project_replaced.connect(self._project_replaced)
         d.verdict_changed.connect(self._update_totals)
-        d.selection_changed.connect(self._update_edit_actions)
-        d.undo_stack.indexChanged.connect(self._update_edit_actions)
         self.scene.message.connect(self.show_status)
-        self.scene.selectionChanged.connect(self._update_edit_actions)  # edges are selectable too
         self.scene.node_activated.connect(self._node_activated)
         self.scene.context_menu_requested.connect(self._context_menu)
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
-        self.palette_panel.block_activated.connect(self.append_block)
+        self.palette_panel.block_activated.connect(self.edit_actions.append_block)
         self.code_panel.export_requested.connect(self.export_code_dialog)
-        QGuiApplication.clipboard().dataChanged.connect(self._update_paste_action)
 
         self.autosave = Autosave(self.document, parent=self)
         self.autosave.failed.connect(lambda reason: self.show_status(f"Autosave failed: {reason}", 30_000))
@@ -171,8 +150,6 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_title()
         self._update_totals()
-        self._update_edit_actions()
-        self._update_paste_action()
 
     # -- public API for other panels ---------------------------------------------------
     def add_panel(self, widget: QWidget, title: str, area=Qt.BottomDockWidgetArea,
@@ -298,16 +275,11 @@ class MainWindow(QMainWindow):
         self.addAction(self.act_undo)
         self.addAction(self.act_redo)
 
-        self.act_cut = A("Cu&t", self.cut, K.Cut, "cut", "Cut the selected blocks")
-        self.act_copy = A("&Copy", self.copy, K.Copy, "copy", "Copy the selected blocks")
-        self.act_paste = A("&Paste", self.paste, K.Paste, "paste", "Paste blocks")
-        self.act_duplicate = A("&Duplicate", self.duplicate, "Ctrl+D", "duplicate", "Duplicate the selected blocks")
-        self.act_delete = A("De&lete", self.delete, [K.Delete, "Backspace"], "delete",
-                            "Delete the selected blocks and connections")
-        self.act_delete_reconnect = A("Delete and Re&connect", self.delete_and_reconnect, "Ctrl+Shift+Delete", None,
-                                      "Delete the selected blocks and join what fed them to what they fed")
-        self.act_select_all = A("Select &All", self.select_all, K.SelectAll, None, "Select every block")
-        self.act_rename = A("&Rename Block", self.rename_selected, "F2", None, "Rename the selected block")
+        self.edit_actions = e = EditActions(self)  # clipboard, delete, append, auto-layout
+        self.act_cut, self.act_copy, self.act_paste = e.cut_action, e.copy_action, e.paste_action
+        self.act_duplicate, self.act_delete, self.act_delete_reconnect = \
+            e.duplicate_action, e.delete_action, e.delete_reconnect_action
+        self.act_select_all, self.act_rename, self.act_layout = e.select_all_action, e.rename_action, e.layout_action
         self.act_find = A("&Find Block Type", self.focus_palette_search, K.Find, "search",
                           "Search the block palette")
 
@@ -315,8 +287,6 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = A("Zoom &Out", self.view.zoom_out, K.ZoomOut, "zoom-out", "Zoom out")
         self.act_fit = A("&Fit to View", self.view.fit, "Ctrl+0", "fit", "Show the whole model")
         self.act_zoom_reset = A("Actual &Size (100 %)", self.view.zoom_reset, "Ctrl+1", None, "Zoom to 100 %")
-        self.act_layout = A("Auto-&Layout", self.auto_layout, "Ctrl+L", "layout",
-                            "Arrange all blocks in layers, top to bottom (undoable)")
         self.act_snap = A("&Snap to Grid", None, None, None,
                           "Dragged, nudged and new blocks land on the background grid", checkable=True)
         self.act_snap.toggled.connect(self.set_snap)
@@ -434,20 +404,6 @@ class MainWindow(QMainWindow):
         issues = v.errors + v.warnings
         tip = "<br>".join(html.escape(f"{'✗' if i in v.errors else '⚠'} {i.message}") for i in issues[:8])
         self.totals_label.setToolTip(tip + ("<br>…" if len(issues) > 8 else ""))
-
-    def _update_edit_actions(self, *args) -> None:
-        has_sel = bool(self.document.selection) or bool(self.scene.selected_edges())
-        has_nodes = bool(self.document.selection)
-        self.act_copy.setEnabled(has_nodes)
-        self.act_cut.setEnabled(has_nodes)
-        self.act_duplicate.setEnabled(has_nodes)
-        self.act_delete.setEnabled(has_sel)
-        self.act_delete_reconnect.setEnabled(has_nodes)
-        self.act_rename.setEnabled(len(self.document.selection) == 1)
-
-    def _update_paste_action(self) -> None:
-        # Only the clipboard decides, so this parses it when it changes, not on every click.
-        self.act_paste.setEnabled(self._clipboard_clip() is not None)
 
     def show_status(self, message: str, timeout_ms: int = 8000) -> None:
         if message:
@@ -673,92 +629,7 @@ class MainWindow(QMainWindow):
             names = self.settings.value("window/docks", [])
             self._saved_docks = {str(n) for n in ([names] if isinstance(names, str) else names or [])}
 
-    # -- editing -----------------------------------------------------------------------
-    def _clipboard_clip(self) -> dict | None:
-        return GraphScene.clip_from_mime(QGuiApplication.clipboard().mimeData())
-
-    def copy(self) -> bool:
-        ids = self.document.selection
-        if not ids:
-            self.show_status("Select blocks to copy")
-            return False
-        clip = clip_of(self.document.graph, ids)
-        text = json.dumps(clip, ensure_ascii=False)
-        md = QMimeData()
-        md.setData(CLIP_MIME, text.encode("utf-8"))
-        md.setText(text)
-        QGuiApplication.clipboard().setMimeData(md)
-        self.show_status(f"Copied {len(ids)} block{'s' if len(ids) != 1 else ''}")
-        return True
-
-    def cut(self) -> bool:
-        return self.copy() and self.delete()
-
-    def paste(self) -> list[str]:
-        clip = self._clipboard_clip()
-        if clip is None:
-            self.show_status("The clipboard holds no cnnbuilder blocks")
-            return []
-        try:
-            offset = self._paste_offset(clip)
-            cmd = paste(self.document.graph, clip, offset)
-        except ClipError as exc:
-            self.show_status(f"Cannot paste: {exc}")
-            return []
-        problem = self.document.push(cmd)
-        if problem:
-            self.show_status(f"Cannot paste: {problem}")
-            return []
-        self.document.set_selection(cmd.new_ids)
-        return list(cmd.new_ids)
-
-    def _paste_offset(self, clip) -> tuple[float, float]:
-        """Centred where the user looks, then moved right past any block in the way, so repeated
-        pastes sit side by side and never on top of existing blocks."""
-        source = parse_clip(clip)
-        group = [n.pos for n in source]
-        size = (NODE_W, NODE_H)
-        dx, dy = centre_on(group, size, self._paste_anchor())
-        moved = [(x + dx, y + dy) for x, y in group]
-        sx, sy = free_shift((n.pos for n in self.document.graph), moved, size, (DX, 0.0))
-        return (round(dx + sx, 1), round(dy + sy, 1))
-
-    def duplicate(self) -> list[str]:
-        ids = self.document.selection
-        if not ids:
-            return []
-        g = self.document.graph
-        moved = [(g.node(n).pos[0] + 40.0, g.node(n).pos[1] + 40.0) for n in ids]
-        sx, sy = free_shift((n.pos for n in g), moved, (NODE_W, NODE_H), (DX, 0.0))
-        cmd = duplicate(g, ids, (40.0 + sx, 40.0 + sy))
-        cmd.text = "Duplicate"
-        problem = self.document.push(cmd)
-        if problem:
-            self.show_status(f"Cannot duplicate: {problem}")
-            return []
-        self.document.set_selection(cmd.new_ids)
-        return list(cmd.new_ids)
-
-    def delete(self) -> bool:
-        return self.scene.delete_selection()
-
-    def delete_and_reconnect(self) -> bool:
-        ids = self.document.selection
-        try:
-            cmd = delete_and_reconnect(self.document.graph, ids)
-        except GraphError as exc:
-            self.show_status(f"Cannot delete and reconnect: {exc}")
-            return False
-        problem = self.document.push(cmd)
-        if problem:
-            self.show_status(f"Cannot delete and reconnect: {problem}")
-            return False
-        self.show_status(f"Deleted {len(ids)} block{'s' if len(ids) != 1 else ''} and reconnected the chain")
-        return True
-
-    def select_all(self) -> None:
-        self.document.set_selection([n.id for n in self.document.graph])
-
+    # -- editing (the edits themselves are in edit_actions.py) ----------------------------
     def rename_selected(self) -> None:
         if len(self.document.selection) == 1:
             self.docks["inspector_dock"].show()
@@ -776,54 +647,6 @@ class MainWindow(QMainWindow):
         self.docks["inspector_dock"].raise_()
         self.inspector.focus_first_editor()
 
-    def _free_spot(self, x: float, y: float) -> tuple[float, float]:
-        """(x, y) moved right until no block is in the way."""
-        sx, sy = free_shift((n.pos for n in self.document.graph), [(x, y)], (NODE_W, NODE_H), (DX, 0.0))
-        return (x + sx, y + sy)
-
-    def _paste_anchor(self) -> tuple[float, float]:
-        """Where a paste goes: under the mouse when it is over the canvas, else the view's centre."""
-        vp = self.view.viewport()
-        at = vp.mapFromGlobal(QCursor.pos())
-        c = self.view.mapToScene(at if vp.rect().contains(at) else vp.rect().center())
-        return (c.x(), c.y())
-
-    def append_block(self, type_name: str) -> str | None:
-        """Palette double-click: add the block below the selected one and connect them."""
-        g = self.document.graph
-        spec = get_spec(type_name)
-        sel = self.document.selection
-        if sel and spec.max_inputs != 0:
-            src = g.node(sel[-1])
-            pos = self._free_spot(src.pos[0], src.pos[1] + DY)
-            new_id = g.new_id()
-            cmd = Macro(f"Append {type_name}", [AddNode(type_name, pos=pos, node_id=new_id), Connect(src.id, new_id)])
-        else:
-            c = self.view.mapToScene(self.view.viewport().rect().center())
-            pos = self._free_spot(round(c.x() - NODE_W / 2, 1), round(c.y() - NODE_H / 2, 1))
-            cmd = AddNode(type_name, pos=pos)
-            new_id = None
-        problem = self.document.push(cmd)
-        if problem:
-            self.show_status(f"Cannot add {type_name}: {problem}")
-            return None
-        new_id = new_id or cmd.node_id
-        self.document.set_selection([new_id])
-        return new_id
-
-    def auto_layout(self) -> bool:
-        g = self.document.graph
-        target = layered_layout(g)
-        moves = {nid: pos for nid, pos in target.items() if g.node(nid).pos != pos}
-        if not moves:
-            self.show_status("The layout is already tidy")
-            return False
-        cmd = Move(moves)
-        cmd.text = "Auto-layout"
-        self.document.push(cmd)
-        self.view.fit()
-        return True
-
     def _context_menu(self, screen_pos, item) -> None:
         menu = QMenu(self)
         if isinstance(item, NodeItem):
@@ -831,13 +654,13 @@ class MainWindow(QMainWindow):
             menu.addSeparator()
             menu.addActions([self.act_delete, self.act_delete_reconnect])
         elif isinstance(item, EdgeItem):
-            menu.addAction(icon("delete"), "Delete Connection", self.delete)
+            menu.addAction(icon("delete"), "Delete Connection", self.edit_actions.delete)
         else:
             menu.addActions([self.act_paste, self.act_select_all])
             menu.addSeparator()
             menu.addActions([self.act_layout, self.act_fit])
-        self._update_edit_actions()
-        self._update_paste_action()
+        self.edit_actions.update()
+        self.edit_actions.update_paste()
         menu.exec(screen_pos)
 
     # -- export ------------------------------------------------------------------------

@@ -166,7 +166,7 @@ def test_auto_layout_is_layered_and_one_undo_step(make_window):
     # Scramble the positions first.
     window.document.push(Move({n.id: (37.0 * i, -13.0 * i) for i, n in enumerate(g)}))
     scrambled = {n.id: n.pos for n in g}
-    assert window.auto_layout()
+    assert window.edit_actions.auto_layout()
     pos = {n.id: n.pos for n in g}
     for src, dst in g.edges:
         assert pos[dst][1] > pos[src][1]  # every edge points down
@@ -287,7 +287,7 @@ def test_undo_and_redo_everything_restores_scene_inspector_and_code(window):
     window.inspector.editors["out_channels"].spin.setValue(48)  # edit through the inspector
     doc.set_selection([node_by_name(g, "relu2")])
     window.act_delete.trigger()  # delete a block
-    window.auto_layout()  # move everything
+    window.edit_actions.auto_layout()  # move everything
     end = snapshot()
     assert end[0] != start[0] and end[2] is None  # relu2 deleted: pool2 has no input -> no code
     stack = doc.undo_stack

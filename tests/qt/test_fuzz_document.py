@@ -63,7 +63,7 @@ def test_hostile_clipboards_paste_or_say_why(make_window, seed):
     if r.random() < 0.1:
         text = text[:r.randrange(len(text) + 1)]  # cut off mid-copy
     QGuiApplication.clipboard().setText(text)
-    pasted = window.paste()
+    pasted = window.edit_actions.paste()
     if not pasted:
         assert snapshot(window.document.graph) == before
         assert window.statusBar().currentMessage()

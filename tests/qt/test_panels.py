@@ -138,11 +138,11 @@ def test_copy_paste_and_duplicate_through_the_clipboard(window):
     g = window.document.graph
     conv1, relu1 = node_by_name(g, "conv1"), node_by_name(g, "relu1")
     window.document.set_selection([conv1, relu1])
-    assert window.copy()
+    assert window.edit_actions.copy()
     md = QGuiApplication.clipboard().mimeData()
     clip = json.loads(bytes(md.data(CLIP_MIME)).decode())
     assert [n["type"] for n in clip["nodes"]] == ["Conv2d", "ReLU"] and clip["edges"] == [[conv1, relu1]]
-    new = window.paste()
+    new = window.edit_actions.paste()
     assert len(new) == 2 and len(g) == 11
     assert g.inputs(new[1]) == [new[0]]  # the edge between the copies came along
     assert g.node(new[0]).params == g.node(conv1).params
@@ -152,25 +152,25 @@ def test_copy_paste_and_duplicate_through_the_clipboard(window):
                                           g.node(relu1).pos[1] - g.node(conv1).pos[1])
     assert_no_overlaps(g)
     assert window.document.selection == new
-    again = window.paste()  # a second paste goes beside the first, never on it
+    again = window.edit_actions.paste()  # a second paste goes beside the first, never on it
     assert g.node(again[0]).pos != a
     assert_no_overlaps(g)
     window.document.set_selection([relu1])
-    dup = window.duplicate()
+    dup = window.edit_actions.duplicate()
     assert len(dup) == 1 and g.node(dup[0]).type == "ReLU"
     assert_no_overlaps(g)
     assert window.document.undo_stack.undoText() == "Duplicate"
     # Cut removes the originals; pasting plain JSON text works too.
     window.document.set_selection([dup[0]])
-    assert window.cut() and dup[0] not in g
+    assert window.edit_actions.cut() and dup[0] not in g
     text_clip = QMimeData()
     text_clip.setText(json.dumps({"nodes": [{"id": "a", "type": "Tanh", "params": {}, "pos": [0, 0]}],
                                   "edges": []}))
     QGuiApplication.clipboard().setMimeData(text_clip)
-    pasted = window.paste()
+    pasted = window.edit_actions.paste()
     assert g.node(pasted[0]).type == "Tanh"
     QGuiApplication.clipboard().setText("not blocks")
-    assert window.paste() == [] and "no cnnbuilder blocks" in window.statusBar().currentMessage()
+    assert window.edit_actions.paste() == [] and "no cnnbuilder blocks" in window.statusBar().currentMessage()
 
 
 def test_keyboard_shortcuts_are_standard(window):

@@ -85,9 +85,9 @@ def test_newest_block_of_a_growing_chain_keeps_its_shape_line(window):
     pool2 = node_by_name(w.document.graph, "pool2")
     for n in [n for n in w.document.graph if n.type in ("Flatten", "Linear")]:
         w.document.set_selection([n.id])
-        w.delete()
+        w.edit_actions.delete()
     w.document.set_selection([pool2])
-    new = w.append_block("Flatten")
+    new = w.edit_actions.append_block("Flatten")
     item = w.scene.nodes[new]
     assert item.badge.isVisible() and item.badge.level == "warning"
     assert item.state.error is None and item._text[2] == f"→ {item.state.shape}" and item.state.shape
