@@ -75,16 +75,26 @@ def _print_problems(g, a) -> None:
 
 
 def cmd_validate(args) -> int:
-    from .core.shapes import analyze
+    """The app's verdict: errors make the file invalid (exit 1); warnings (the model does not fit
+    the training data its settings choose) are printed, and the model is still valid."""
+    from .core.verdict import judge
 
     project = _load(args.file)
-    a = analyze(project.graph)
+    v = judge(project.graph, _training_config(project))
+    a = v.analysis
     if a.ok:
-        print(f"{args.file}: valid ({len(project.graph)} blocks, output {'×'.join(map(str, a.output_shape))})")
-        return EXIT_OK
-    print(f"{args.file}: invalid")
-    _print_problems(project.graph, a)
-    return EXIT_INVALID
+        print(f"{args.file}: valid ({len(project.graph)} blocks, output {'×'.join(map(str, a.output_shape))})"
+              + (f"; {v.headline()[len('✓ valid · '):]} against {v.dataset}" if v.warnings else ""))
+    else:
+        print(f"{args.file}: invalid")
+        _print_problems(project.graph, a)
+    for w in v.warnings:
+        if w.node_id is None:
+            print(f"warning: {w.message}")
+        else:
+            n = project.graph.node(w.node_id)
+            print(f"warning in {n.label} ({n.type}): {w.message}")
+    return EXIT_OK if a.ok else EXIT_INVALID
 
 
 def _export_code(project, args) -> tuple[str, str]:

@@ -58,6 +58,21 @@ def test_validate_exit_codes(tmp_path):
     assert r.returncode == 2 and "cannot open" in r.stderr
 
 
+def test_validate_prints_the_apps_warnings_and_stays_valid(tmp_path):
+    # The same verdict as the app: a model that does not fit its training data is valid, with a warning.
+    r = run("validate", f"{EX}/vgg_cifar10.json")  # 3×32×32 input; the default data is 1×28×28 shapes
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()
+    assert first.endswith("valid (27 blocks, output 10); ⚠ 1 warning against Shapes (built in)")
+    assert second.startswith("warning in input (Input): Shapes (built in) images are 1×28×28")
+    fits = tmp_path / "fits.json"
+    data = json.loads(open(f"{EX}/vgg_cifar10.json").read())
+    data["training"] = {"dataset": "cifar10"}
+    fits.write_text(json.dumps(data))
+    r = run("validate", str(fits))
+    assert r.returncode == 0 and r.stdout.strip().endswith("valid (27 blocks, output 10)") and "warning" not in r.stdout
+
+
 def test_export_writes_runnable_code(tmp_path):
     out = tmp_path / "model.py"
     r = run("export", f"{EX}/resnet_small.json", "-o", str(out), "--class-name", "small resnet")
