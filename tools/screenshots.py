@@ -6,7 +6,9 @@ Opens the ResNet example with one deliberate error (block2_conv2 gives 24 channe
 after it gets 24 and 32), selects that block, lets the debounce timers fire, and saves:
   main-window.png        the whole window, light theme
   main-window-dark.png   the same in the dark theme
-  error-badge.png        the flagged Add block with its tooltip
+  error-badge.png        an error beside a warning: the Add block that cannot work (red) and, before
+                         the mistake, the Input block that does not fit the built-in 1×28×28 data
+                         (amber), each with its tooltip and the status bar's verdict
   new-project.png        the File ▸ New template gallery
   training.png           the MNIST tutorial CNN trained on the built-in shapes data: curves
   feature-maps.png       conv1's output channels after that run
@@ -26,7 +28,8 @@ OUT = ROOT / "docs" / "screenshots"
 _tmp = tempfile.TemporaryDirectory(prefix="cnnbuilder-shots-")
 os.environ["CNNBUILDER_DATA_DIR"] = str(Path(_tmp.name) / "data")
 
-from PySide6.QtCore import QEventLoop, QPoint, QPointF, QRect, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QPoint, QPointF, QRect, QRectF, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap  # noqa: E402
 
 QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(Path(_tmp.name) / "settings"))
 
@@ -49,6 +52,50 @@ def settle(ms: int = 400) -> None:
     loop.exec()
 
 
+def badge_crop(app, window, node_id: str) -> QPixmap:
+    """The block, the block under it and its badge's tooltip, as a user hovering the badge sees them."""
+    view = window.view
+    item = window.scene.nodes[node_id]
+    view.centerOn(item.center() + QPointF(220, 0))  # room for the tooltip
+    settle(200)
+    vp = view.viewport()
+    at = vp.mapToGlobal(view.mapFromScene(item.badge.scenePos()))
+    QToolTip.showText(at + QPoint(6, 10), item.badge.toolTip(), vp)
+    settle(600)
+    node_rect = view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+    top_left = vp.mapToGlobal(node_rect.topLeft()) - QPoint(40, 40)
+    crop = QRect(top_left, vp.mapToGlobal(node_rect.bottomRight()) + QPoint(40, 120))  # + the block below
+    for tip in (w for w in QApplication.topLevelWidgets() if w.inherits("QTipLabel") and w.isVisible()):
+        crop = crop.united(tip.frameGeometry().adjusted(-8, -8, 8, 8))
+    crop = crop.intersected(QRect(vp.mapToGlobal(QPoint(0, 0)), vp.size()))  # the canvas only
+    shot = app.primaryScreen().grabWindow(0, crop.x(), crop.y(), crop.width(), crop.height())
+    QToolTip.hideText()
+    settle(100)
+    return shot
+
+
+def side_by_side(panels: list[tuple[str, QPixmap, QPixmap]]) -> QImage:
+    """Captioned columns: a title, the canvas crop, and the status bar's verdict under it."""
+    font = QFont(QApplication.font())
+    font.setBold(True)
+    pad, cap = 12, 28
+    width = sum(max(shot.width(), status.width()) for _, shot, status in panels) + pad * (len(panels) + 1)
+    height = max(shot.height() + status.height() for _, shot, status in panels) + cap + pad * 3
+    img = QImage(width, height, QImage.Format_ARGB32)
+    img.fill(QColor("#ffffff"))
+    p = QPainter(img)
+    p.setFont(font)
+    x = pad
+    for title, shot, status in panels:
+        p.setPen(QColor("#1d2127"))
+        p.drawText(QRectF(x, pad, shot.width(), cap), Qt.AlignLeft | Qt.AlignVCenter, title)
+        p.drawPixmap(x, pad + cap, shot)
+        p.drawPixmap(x, pad * 2 + cap + shot.height(), status)
+        x += max(shot.width(), status.width()) + pad
+    p.end()
+    return img
+
+
 def main() -> int:
     app = create_app(sys.argv[:1])
     OUT.mkdir(parents=True, exist_ok=True)
@@ -64,6 +111,10 @@ def main() -> int:
     g = window.document.graph
     conv = g.find("block2_conv2").id
     add = g.find("block2_add").id
+    # A warning first: this CIFAR-sized model (3×32×32) does not fit the default built-in data.
+    window.view.set_zoom(0.9)
+    warning = badge_crop(app, window, window.document.analysis.input_id)
+    warning_status = window.totals_label.grab()
     window.document.push(SetParam(conv, "out_channels", 24))  # the deliberate mistake
     window.document.set_selection([conv])
     view = window.view
@@ -72,22 +123,11 @@ def main() -> int:
     settle()
     window.grab().save(str(OUT / "main-window.png"))
 
-    # The badge and the tooltip a user sees when hovering it.
-    view.centerOn(window.scene.nodes[add].center() + QPointF(220, 0))  # room for the tooltip
-    settle(200)
-    badge = window.scene.nodes[add].badge
-    vp = view.viewport()
-    at = vp.mapToGlobal(view.mapFromScene(badge.scenePos()))
-    QToolTip.showText(at + QPoint(6, 10), badge.toolTip(), vp)
-    settle(600)
-    node_rect = view.mapFromScene(window.scene.nodes[add].sceneBoundingRect()).boundingRect()
-    top_left = vp.mapToGlobal(node_rect.topLeft()) - QPoint(40, 40)
-    crop = QRect(top_left, vp.mapToGlobal(node_rect.bottomRight()) + QPoint(40, 120))  # + the dimmed block
-    crop = crop.united(QRect(at, at + QPoint(460, 60)))
-    crop = crop.intersected(QRect(vp.mapToGlobal(QPoint(0, 0)), vp.size()))  # the canvas only
-    screen = app.primaryScreen()
-    screen.grabWindow(0, crop.x(), crop.y(), crop.width(), crop.height()).save(str(OUT / "error-badge.png"))
-    QToolTip.hideText()
+    # The badges and the tooltips a user sees when hovering them: the error, then the warning.
+    error = badge_crop(app, window, add)
+    side_by_side([("Error: the model cannot run (red, no code)", error, window.totals_label.grab()),
+                  ("Warning: valid, but it does not fit the chosen data (amber)", warning, warning_status)],
+                 ).save(str(OUT / "error-badge.png"))
 
     window.set_theme("dark")
     settle()

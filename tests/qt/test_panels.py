@@ -204,6 +204,13 @@ def test_dark_theme_restyles_canvas_and_code(window, qtbot):
         assert window.scene.colors.background.lightness() < 80
         assert window.scene.colors.background.name() != before
         assert window.code_panel.highlighter.formats["kw"].foreground().color().name() == "#ff7b72"
+        # The fit banner, hidden during the switch, shows its warnings in the dark theme's ink.
+        banner = window.training_panel.fit_frame
+        window.document.set_training({"dataset": "cifar10"})
+        window.docks["training_dock"].show()
+        window.docks["training_dock"].raise_()
+        qtbot.waitUntil(lambda: banner.isVisible())
+        assert banner.label.palette().color(banner.label.foregroundRole()).lightness() > 180
     finally:
         # A palette change from outside (the system switching back) restyles the canvas too.
         app.setPalette(light_palette())

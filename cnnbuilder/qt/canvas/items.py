@@ -162,7 +162,13 @@ class NodeItem(QGraphicsItem):
         if old is None or (old.error, old.waiting, old.warning) != (state.error, state.waiting, state.warning):
             self.badge.level = "error" if failed else "warning"
             self.badge.setVisible(failed or warned)
-            self.badge.setToolTip(state.error if failed else (state.warning if warned else ""))
+            if failed:
+                self.badge.setToolTip(_tip(f"<b style='color:{ERROR}'>✗ Error:</b> ", state.error))
+            elif warned:
+                self.badge.setToolTip(_tip(f"<b style='color:{WARNING}'>⚠ Warning:</b> ", state.warning) +
+                                      "<br>The model is valid; it does not fit the chosen training data yet.")
+            else:
+                self.badge.setToolTip("")
             self.badge.update()
         self.update()
 
@@ -443,3 +449,10 @@ class ConnectionPreview(QGraphicsItem):
 
 
 _esc = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs
+
+
+def _tip(head: str, text: str) -> str:
+    """A rich-text tooltip: a long reason wraps instead of running off the screen, a short one
+    stays on one line (Qt wraps rich tooltips narrowly)."""
+    body = head + _esc(text)
+    return body if len(text) > 60 else f"<nobr>{body}</nobr>"

@@ -11,13 +11,15 @@ from __future__ import annotations
 import html
 from functools import partial
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ...core.commands import SetParam
 from ...core.training.config import TrainConfig
 from ...core.verdict import Fix
 from ..document import Document
+from ..theme import WARNING
 
 
 class FitBanner(QFrame):
@@ -28,8 +30,8 @@ class FitBanner(QFrame):
         super().__init__(parent)
         self.document = document
         self.setObjectName("fit")
-        self.setStyleSheet("QFrame#fit { background: #fff4e5; border: 1px solid #f0c36d; }"
-                           "QFrame#fit QLabel { color: #5c3d00; }")
+        self._ink = ""
+        self._restyle()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         self.label = QLabel()
@@ -45,6 +47,27 @@ class FitBanner(QFrame):
         self.hide()
         document.verdict_changed.connect(self.refresh)
         self.refresh()
+
+    def _restyle(self) -> None:
+        # A translucent amber over the window colour, the text in the theme's colour. Style sheets
+        # freeze the palette they were polished with, so a theme change sets it again.
+        ink = QGuiApplication.palette().color(QPalette.WindowText).name()
+        if ink == self._ink:
+            return
+        self._ink = ink
+        amber = QColor(WARNING)
+        self.setStyleSheet(f"QFrame#fit {{ background: rgba({amber.red()},{amber.green()},{amber.blue()},0.14); "
+                           f"border: 1px solid {amber.name()}; border-radius: 4px; }} "
+                           f"QFrame#fit QLabel {{ color: {ink}; }}")
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() in (QEvent.PaletteChange, QEvent.ApplicationPaletteChange):
+            self._restyle()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._restyle()  # a hidden widget is not told of a theme change
+        super().showEvent(event)
 
     def buttons(self) -> list[QPushButton]:
         return list(self._buttons)
