@@ -339,6 +339,7 @@ class TrainingPanel(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
+        self.progress.setValue(0)  # a bar that was never set shows no text: "Idle" stayed invisible
         self.progress.setTextVisible(True)
         self.progress.setFormat("Idle")
         self.status = QLabel("Ready.")
