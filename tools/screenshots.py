@@ -10,9 +10,14 @@ after it gets 24 and 32), selects that block, lets the debounce timers fire, and
                          the mistake, the Input block that does not fit the built-in 1×28×28 data
                          (amber), each with its tooltip and the status bar's verdict
   new-project.png        the File ▸ New template gallery
-  training.png           the MNIST tutorial CNN trained on the built-in shapes data: curves
-  feature-maps.png       conv1's output channels after that run
-  evaluation.png         test accuracy, confusion matrix, per-class precision and recall
+Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train workspace) and saves:
+  train-1600.png         the Train workspace at 1600×1000: curves, canvas and settings on the left
+  train-dark.png         the same in the dark theme
+  design-1600.png        the Design workspace at 1600×1000, after that run
+  design-1280.png        the Design workspace at 1280×720
+  train-1280.png         the Train workspace at 1280×720
+  feature-maps.png       conv1's output channels after the run (Train workspace, 1280×720)
+  evaluation.png         test accuracy, confusion matrix with precision and recall (Train, 1280×720)
 Settings and autosaves go to a temporary directory, never to the user's.
 """
 
@@ -147,32 +152,44 @@ def main() -> int:
     window.document.set_project(mnist)
     window.document.set_training({"dataset": "shapes", "epochs": 3, "batch_size": 64, "lr": 0.002,
                                   "shapes_train": 6000, "shapes_test": 1000})
-    window.view.fit()
     window.document.set_selection([mnist.graph.find("conv1").id])
-    window.docks["training_dock"].raise_()
-    # While training, give the panel the width (View ▸ Panels hides Inspector and Code).
-    window.docks["inspector_dock"].hide()
-    window.docks["code_dock"].hide()
-    window.resizeDocks([window.docks["training_dock"]], [470], Qt.Vertical)
-    assert window.train(), window.training_panel.error_label.text()
+    settle()
+    assert window.train(), window.training_panel.error_label.text()  # F5: switches to the Train workspace
     panel = window.training_panel
     while panel.is_running():
         settle(200)
-    settle(1200)  # the last plot refresh and feature-map frame
-    window.grab().save(str(OUT / "training.png"))
-    panel.tabs.setCurrentWidget(panel.features)
+    settle(1200)  # the last plot refresh
+    window.grab().save(str(OUT / "train-1600.png"))
+    window.set_theme("dark")
+    settle()
+    window.grab().save(str(OUT / "train-dark.png"))
+    window.set_theme("light")
+    settle(200)
+
+    window.set_workspace("design")
+    settle()
+    window.grab().save(str(OUT / "design-1600.png"))
+    window.resize(1280, 720)
+    settle()
+    window.grab().save(str(OUT / "design-1280.png"))
+    window.set_workspace("train")
     settle(800)
-    dock = window.docks["training_dock"]
-    dock.grab().save(str(OUT / "feature-maps.png"))
+    window.grab().save(str(OUT / "train-1280.png"))
+    panel.tabs.setCurrentWidget(panel.features)  # computes conv1's maps with the run's weights
+    settle(1500)
+    window.grab().save(str(OUT / "feature-maps.png"))
     panel.tabs.setCurrentWidget(panel.evaluation)
     settle(400)
-    dock.grab().save(str(OUT / "evaluation.png"))
+    window.grab().save(str(OUT / "evaluation.png"))
+    window.set_workspace("design")  # the next start (with these temporary settings) opens in Design
+    settle(200)
 
     window.document.undo_stack.setClean()  # nothing to save: close without asking
     window.document._extra_dirty = False
     window.close()
-    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png", "training.png",
-                 "feature-maps.png", "evaluation.png"):
+    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png", "train-1600.png",
+                 "train-dark.png", "design-1600.png", "design-1280.png", "train-1280.png", "feature-maps.png",
+                 "evaluation.png"):
         print(OUT / name)
     QApplication.processEvents()
     return 0

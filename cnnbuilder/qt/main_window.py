@@ -1,6 +1,11 @@
 """The main window: canvas in the middle, dockable palette, inspector, code preview, summary and
 undo history around it; menus, toolbar, shortcuts; files, export, autosave and recovery.
 
+Two workspaces arrange the same docks: Design (the editor around the canvas) and Train (the
+training panel takes the room, the canvas stays on the left to pick the block whose feature maps
+show, the training settings below it). Each remembers its own arrangement; the current one is
+remembered across starts.
+
 Every dialog goes through a small method (ask_save_changes, ask_open_path, ask_save_path,
 ask_overwrite_read_only, show_error, ask_restore_autosave, choose_template) so tests can replace it.
 
@@ -36,15 +41,18 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFrame,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QToolBar,
+    QToolButton,
     QUndoView,
     QVBoxLayout,
     QWidget,
@@ -74,6 +82,9 @@ from .theme import THEMES, apply_theme, canvas_colors, is_dark, verdict_html
 from .training.panel import TrainingPanel
 
 PROJECT_FILTER = "cnnbuilder projects (*.json);;All files (*)"
+WORKSPACES = ("design", "train")
+STATE_KEYS = {"design": "window/state", "train": "window/state_train"}  # design: the key from before workspaces
+DESIGN_DOCKS = ("palette_dock", "inspector_dock", "code_dock", "summary_dock", "history_dock")
 log = logging.getLogger(__name__)
 
 
@@ -89,6 +100,12 @@ class MainWindow(QMainWindow):
         self._dark = is_dark()
         self._saved_docks: set[str] = set()  # panels whose place the restored layout knows
         self._fit_pending = True
+        self.workspace = "design"
+        self._states: dict[str, QByteArray] = {}  # each workspace's dock arrangement (saveState)
+        self._views: dict[str, tuple] = {}  # each workspace's canvas zoom and centre
+        self._size_train_pending = False
+        self._train_column = 0  # the Train workspace's left column (canvas and settings), in px
+        self._known_width = 0  # the window width the column was measured at
         self.setWindowIcon(app_icon())
         self.setDockNestingEnabled(True)
         self.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
@@ -119,12 +136,19 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel(self.document)
         # In a scroll area: the panel is ~1100 px wide at its minimum, and a dock that insists on
         # that squeezes the palette and inspector on a laptop screen; it scrolls instead.
-        training_scroll = QScrollArea()
+        self.training_scroll = training_scroll = QScrollArea()
         training_scroll.setWidget(self.training_panel)
         training_scroll.setWidgetResizable(True)
         training_scroll.setFrameShape(QFrame.NoFrame)
         self.add_panel(training_scroll, "Training", Qt.BottomDockWidgetArea, "training_dock")
+        # The Train workspace moves the training settings into this dock, under the canvas; in
+        # Design they sit in the Training panel and this dock stays hidden (and its toggle off).
+        settings_dock = self.add_panel(QWidget(), "Training Settings", Qt.BottomDockWidgetArea,
+                                       "training_settings_dock", tabify=False)
+        settings_dock.hide()
+        settings_dock.toggleViewAction().setEnabled(False)
         self.add_close_hook(self.training_panel.confirm_close)
+        self.docks["training_dock"].installEventFilter(self)  # tracks the Train column (resizeEvent)
         self.training_panel.running_changed.connect(self._training_running)
         self.docks["summary_dock"].raise_()
         screen = QGuiApplication.primaryScreen()
@@ -148,6 +172,7 @@ class MainWindow(QMainWindow):
         self.autosave.failed.connect(lambda reason: self.show_status(f"Autosave failed: {reason}", 30_000))
         self.autosave.start()
         self._restore_settings()
+        self._enter_workspace(initial=True)
         self._update_title()
         self._update_totals()
 
@@ -296,6 +321,20 @@ class MainWindow(QMainWindow):
                                "List the keyboard shortcuts")
         self.act_about = A("&About cnnbuilder", self.show_about, None, None, None)
 
+        self.workspace_group = QActionGroup(self)  # exclusive: one workspace at a time
+        self.workspace_actions: dict[str, QAction] = {}
+        for name, text, short, keys, tip in (
+                ("design", "&Design Workspace", "Design", "Alt+1",
+                 "Edit the model: blocks, inspector, code and summary around the canvas"),
+                ("train", "T&rain Workspace", "Train", "Alt+2",
+                 "Train and watch: curves, feature maps and evaluation get the room; click a block on "
+                 "the canvas (left) to see its feature maps")):
+            a = A(text, lambda n=name: self.set_workspace(n), keys, None, tip, checkable=True)
+            a.setIconText(short)  # the toolbar switch says "Design" / "Train"
+            a.setChecked(name == "design")
+            self.workspace_group.addAction(a)
+            self.workspace_actions[name] = a
+
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         current = str(self.settings.value("theme", "system"))
@@ -312,11 +351,150 @@ class MainWindow(QMainWindow):
         self.settings.setValue("canvas/snap", "true" if on else "false")
 
     def train(self) -> bool:
-        """Show the training panel and start a run (as its Train button does)."""
+        """Switch to the Train workspace and start a run (as the panel's Train button does)."""
+        self.set_workspace("train")
         dock = self.docks["training_dock"]
         dock.show()
         dock.raise_()
         return self.training_panel.start()
+
+    # -- workspaces --------------------------------------------------------------------
+    def set_workspace(self, name: str) -> None:
+        """Design or Train: each keeps its own arrangement of the docks (and canvas zoom), so
+        switching back and forth loses nothing; selection, runs and plots are the panels' own."""
+        if name not in WORKSPACES:
+            name = "design"
+        self.workspace_actions[name].setChecked(True)
+        if name == self.workspace:
+            return
+        self._states[self.workspace] = self.saveState()
+        self._views[self.workspace] = (self.view.zoom(), self.view.mapToScene(self.view.viewport().rect().center()))
+        self.workspace = name
+        self.settings.setValue("workspace", name)
+        self._enter_workspace()
+        self.show_status("Train workspace: click a block on the canvas to see its feature maps (Alt+1: Design)"
+                         if name == "train" else "Design workspace (Alt+2: Train)", 6000)
+
+    def _enter_workspace(self, initial: bool = False) -> None:
+        name = self.workspace
+        self.workspace_actions[name].setChecked(True)
+        panel, settings_dock = self.training_panel, self.docks["training_settings_dock"]
+        if name == "train" and panel.settings_placed_here():
+            settings_dock.setWidget(panel.settings_scroll)
+        state = self._states.get(name)
+        restored = state is not None and self.restoreState(state)
+        if initial:
+            self._layout_restored = restored
+        if not restored:
+            if name == "train":
+                self._arrange_train()
+            elif not initial:  # at start-up the docks are where the constructor put them
+                self._arrange_design()
+        if name == "design":
+            settings_dock.hide()
+            panel.take_back_settings()
+        elif restored and self.isVisible():
+            QTimer.singleShot(0, self._tidy_train)  # once the restored layout has its geometry
+        settings_dock.toggleViewAction().setEnabled(name == "train")
+        view = self._views.get(name)
+        if view is not None:
+            QTimer.singleShot(0, self, lambda: self._show_canvas(*view))  # not after the window is gone
+        elif self.isVisible():
+            QTimer.singleShot(0, self._fit_canvas)
+
+    def _show_canvas(self, zoom: float, centre) -> None:
+        self.view.set_zoom(zoom)
+        self.view.centerOn(centre)
+        self.view._reveal_selection(self.document.selection)  # the block being looked at stays in view
+
+    def _fit_canvas(self) -> None:
+        self.view.show_start(readable=0.6)  # a narrow canvas: the top of a long chain, readably
+        self.view._reveal_selection(self.document.selection)
+
+    def _arrange_design(self) -> None:
+        """The editor's first-run arrangement (used when Design has no remembered one)."""
+        areas = {"palette_dock": Qt.LeftDockWidgetArea, "inspector_dock": Qt.RightDockWidgetArea,
+                 "code_dock": Qt.RightDockWidgetArea, "summary_dock": Qt.BottomDockWidgetArea,
+                 "history_dock": Qt.BottomDockWidgetArea, "training_dock": Qt.BottomDockWidgetArea}
+        for name, area in areas.items():
+            dock = self.docks[name]
+            dock.setFloating(False)
+            self.addDockWidget(area, dock)
+            dock.show()
+        self.tabifyDockWidget(self.docks["summary_dock"], self.docks["history_dock"])
+        self.tabifyDockWidget(self.docks["summary_dock"], self.docks["training_dock"])
+        self.docks["summary_dock"].raise_()
+        if self.isVisible():
+            self.default_dock_sizes()
+
+    def _arrange_train(self) -> None:
+        """Training on the right, full height; the canvas (top) and the training settings (below
+        it) share the left column. The editor's panels are hidden (View ▸ Panels shows them)."""
+        for name in DESIGN_DOCKS:
+            self.docks[name].hide()
+        training, settings = self.docks["training_dock"], self.docks["training_settings_dock"]
+        for dock, area in ((training, Qt.RightDockWidgetArea), (settings, Qt.BottomDockWidgetArea)):
+            dock.setFloating(False)
+            self.addDockWidget(area, dock)
+            dock.show()
+        training.raise_()
+        if self.isVisible():
+            self._size_train_docks()
+        else:
+            self._size_train_pending = True
+
+    def _size_train_docks(self) -> None:
+        self._size_train_pending = False
+        w = self.width()
+        column = max(self.training_panel.settings_scroll.minimumWidth() + 8, min(int(0.3 * w), 460))
+        self._known_width = w
+        self.resizeDocks([self.docks["training_dock"]], [w - column], Qt.Horizontal)
+        height = self.centralWidget().height() + self.docks["training_settings_dock"].height()
+        self.resizeDocks([self.docks["training_settings_dock"]], [int(0.5 * height)], Qt.Vertical)
+
+    def _tidy_train(self) -> None:
+        """A Train arrangement saved at another window size: the canvas keeps a usable share of
+        the left column, and the column at most 40 % of the window (the curves need the rest)."""
+        if not self._train_dock_docked_right():
+            return
+        training, settings = self.docks["training_dock"], self.docks["training_settings_dock"]
+        self._known_width = self.width()
+        column = self.width() - training.width()
+        if column > 0.4 * self.width():
+            self.resizeDocks([training], [self.width() - max(settings.minimumSizeHint().width(),
+                                                             int(0.3 * self.width()))], Qt.Horizontal)
+        if settings.isVisible() and self.dockWidgetArea(settings) == Qt.BottomDockWidgetArea:
+            height = self.view.height() + settings.height()
+            if self.view.height() < 0.35 * height:
+                self.resizeDocks([settings], [height // 2], Qt.Vertical)
+
+    def _train_dock_docked_right(self) -> bool:
+        training = self.docks["training_dock"]
+        return (self.workspace == "train" and training.isVisible() and not training.isFloating()
+                and self.dockWidgetArea(training) == Qt.RightDockWidgetArea)
+
+    def eventFilter(self, watched, event) -> bool:
+        if (event.type() == QEvent.Resize and watched is self.docks.get("training_dock")
+                and self.width() == self._known_width and self._train_dock_docked_right()):
+            # The user moved the separator (the window kept its width): that is the column to keep.
+            self._train_column = self.width() - watched.width()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # QMainWindow gives what the window gains or loses to the canvas; in Train the training
+        # dock takes it instead, so the left column keeps the width it had.
+        if not hasattr(self, "docks") or not self.isVisible() or not self._train_dock_docked_right():
+            return
+        self._known_width = self.width()
+        if self._train_column > 0 and event.oldSize().isValid():
+            self.resizeDocks([self.docks["training_dock"]], [self.width() - self._train_column], Qt.Horizontal)
+        settings = self.docks["training_settings_dock"]
+        dh = event.size().height() - event.oldSize().height()
+        if dh and event.oldSize().isValid() and settings.isVisible() and not settings.isFloating() \
+                and self.dockWidgetArea(settings) == Qt.BottomDockWidgetArea:
+            # The canvas got all of it: share it with the settings below.
+            self.resizeDocks([settings], [max(120, settings.height() + dh // 2)], Qt.Vertical)
 
     def _training_running(self, running: bool) -> None:
         self.act_train.setEnabled(not running)
@@ -350,6 +528,8 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.act_layout, self.act_snap])
         m.addSeparator()
+        workspace = m.addMenu("&Workspace")
+        workspace.addActions(list(self.workspace_actions.values()))
         self.panels_menu = m.addMenu("&Panels")
         theme = m.addMenu("&Theme")
         theme.addActions(list(self.theme_actions.values()))
@@ -378,6 +558,26 @@ class MainWindow(QMainWindow):
             if a.text() and not a.isSeparator():
                 keys = a.shortcut().toString(QKeySequence.NativeText)
                 a.setToolTip(a.text().replace("&", "").replace("…", "") + (f" ({keys})" if keys else ""))
+        # The Design / Train switch, at the right end, as two text buttons.
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        tb.addWidget(spacer)
+        switch = QWidget()
+        switch.setObjectName("workspace_switch")
+        row = QHBoxLayout(switch)
+        row.setContentsMargins(0, 0, 6, 0)
+        row.setSpacing(2)
+        self.workspace_buttons: dict[str, QToolButton] = {}
+        for name, a in self.workspace_actions.items():
+            keys = a.shortcut().toString(QKeySequence.NativeText)
+            a.setToolTip(f"{a.iconText()} workspace ({keys}): {a.statusTip()}")
+            b = QToolButton()
+            b.setDefaultAction(a)
+            b.setToolButtonStyle(Qt.ToolButtonTextOnly)
+            b.setAutoRaise(True)
+            row.addWidget(b)
+            self.workspace_buttons[name] = b
+        tb.addWidget(switch)
         self.addToolBar(Qt.TopToolBarArea, tb)
         self.toolbar = tb
 
@@ -422,9 +622,11 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if self._fit_pending:
             self._fit_pending = False
-            if not self._layout_restored:
+            if not self._layout_restored and self.workspace == "design":
                 self.default_dock_sizes()
-            QTimer.singleShot(0, self.view.show_start)
+            QTimer.singleShot(0, self._fit_canvas if self.workspace == "train" else self.view.show_start)
+        if self._size_train_pending:
+            self._size_train_docks()
 
     def default_dock_sizes(self) -> None:
         """The first-run layout. Applied once the window is shown: before that the docks have no
@@ -615,17 +817,25 @@ class MainWindow(QMainWindow):
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self._states[self.workspace] = self.saveState()
+        for name, state in self._states.items():
+            self.settings.setValue(STATE_KEYS[name], state)
+        self.settings.setValue("workspace", self.workspace)
         self.settings.setValue("window/docks", sorted(self.docks))
         self.settings.sync()
 
     def _restore_settings(self) -> None:
+        """The window's size, the workspace it was in and each workspace's arrangement; the
+        current workspace's is applied by `_enter_workspace`."""
         geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray) and self.restoreState(state):
-            self._layout_restored = True
+        self.workspace = "train" if str(self.settings.value("workspace", "design")) == "train" else "design"
+        for name, key in STATE_KEYS.items():
+            state = self.settings.value(key)
+            if isinstance(state, QByteArray):
+                self._states[name] = state
+        if self.workspace in self._states:
             names = self.settings.value("window/docks", [])
             self._saved_docks = {str(n) for n in ([names] if isinstance(names, str) else names or [])}
 
@@ -808,6 +1018,7 @@ class MainWindow(QMainWindow):
         self.undo_view.setCleanIcon(icon("save"))
         self.palette_panel.refresh_icons()
         self.summary_panel.refresh()
+        self.training_panel.restyle()
 
     def show_shortcuts(self) -> None:
         dialog = QDialog(self)

@@ -132,3 +132,31 @@ def canvas_colors(palette: QPalette | None = None) -> CanvasColors:
         muted=QColor("#646b76"), header_text=QColor("#ffffff"), edge=QColor("#8a919c"),
         accent=QColor(ACCENT), error=QColor(ERROR), ok=QColor("#1f9d55"), warning=QColor(WARNING),
     )
+
+
+@dataclass(frozen=True)
+class PlotColors:
+    """Colours of the training plots, feature maps and confusion matrix (pyqtgraph takes them as
+    QColors): they follow the palette like the canvas does."""
+
+    background: QColor
+    foreground: QColor  # axes, tick labels, titles, legend text
+    grid: QColor
+    legend_fill: QColor
+    cell_text: QColor  # counts on a pale heat-map cell
+    cell_text_strong: QColor  # counts on a saturated cell
+    dark: bool
+
+
+def plot_colors(palette: QPalette | None = None) -> PlotColors:
+    if is_dark(palette):
+        return PlotColors(
+            background=QColor("#1c1e21"), foreground=QColor("#c9ccd1"), grid=QColor("#8a919c"),
+            legend_fill=QColor(38, 40, 44, 210), cell_text=QColor("#e3e5e8"), cell_text_strong=QColor("#ffffff"),
+            dark=True,
+        )
+    return PlotColors(
+        background=QColor("#ffffff"), foreground=QColor("#3a3f47"), grid=QColor("#9aa0a9"),
+        legend_fill=QColor(255, 255, 255, 210), cell_text=QColor("#1d2127"), cell_text_strong=QColor("#ffffff"),
+        dark=False,
+    )

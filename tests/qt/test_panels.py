@@ -204,6 +204,9 @@ def test_dark_theme_restyles_canvas_and_code(window, qtbot):
         assert window.scene.colors.background.lightness() < 80
         assert window.scene.colors.background.name() != before
         assert window.code_panel.highlighter.formats["kw"].foreground().color().name() == "#ff7b72"
+        # The training plots, feature maps and confusion-matrix image follow (issue 9): a dark
+        # background, light axes, titles and legend text.
+        assert plot_looks(window) == ("dark", "light", "light", "light")
         # The fit banner, hidden during the switch, shows its warnings in the dark theme's ink.
         banner = window.training_panel.fit_frame
         window.document.set_training({"dataset": "cifar10"})
@@ -216,6 +219,27 @@ def test_dark_theme_restyles_canvas_and_code(window, qtbot):
         app.setPalette(light_palette())
         window.settings.setValue("theme", "system")
     qtbot.waitUntil(lambda: window.scene.colors.background.name() == before)
+    assert plot_looks(window) == ("light", "dark", "dark", "dark")
+
+
+def plot_looks(window) -> tuple[str, str, str, str]:
+    """(background, axis text, title, legend text) of the training views, each "dark" or "light"."""
+    from PySide6.QtGui import QColor
+
+    panel = window.training_panel
+    plots = panel.plots
+    grounds = {plots.view.backgroundBrush().color().lightness(),
+               panel.features.view.backgroundBrush().color().lightness(),
+               panel.evaluation.image_view.backgroundBrush().color().lightness()}
+    axes = {p.getAxis(name).textPen().color().lightness() for p in plots.plots for name in ("left", "bottom")}
+    titles = {QColor(p.titleLabel.opts["color"]).lightness() for p in plots.plots}
+    legends = {label.opts["color"].lightness() if isinstance(label.opts["color"], QColor)
+               else QColor(label.opts["color"]).lightness() for lg in plots.legends for _s, label in lg.items}
+
+    def kind(values: set) -> str:
+        return "dark" if max(values) < 100 else "light" if min(values) > 150 else f"mixed {sorted(values)}"
+
+    return kind(grounds), kind(axes), kind(titles), kind(legends)
 
 
 def test_python_highlighter_tokens(qtbot):

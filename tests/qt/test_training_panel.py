@@ -60,7 +60,11 @@ def test_train_button_runs_to_completion_and_plots_update(qtbot, make_panel):
     assert curve_len(panel, rid, "train_loss") == 2 and curve_len(panel, rid, "val_acc") == 2
     assert curve_len(panel, rid, "lr") > 0
     assert "Test accuracy" in panel.evaluation.summary.text()
-    assert panel.evaluation.per_class.rowCount() == 10 and panel.evaluation.matrix.rowCount() == 10
+    m = panel.evaluation.matrix  # 10×10 counts, then each class's precision, recall and images
+    assert m.rowCount() == 10 and m.columnCount() == 13
+    assert [m.horizontalHeaderItem(c).text() for c in (10, 11, 12)] == ["precision", "recall", "images"]
+    assert m.item(0, 11).text().endswith("%") and int(m.item(0, 12).text()) == sum(
+        int(m.item(0, c).text()) for c in range(10))
     assert panel.train_button.isEnabled() and panel.export_button.isEnabled()
     assert "Device: CPU" in panel.device_label.text()
 

@@ -77,8 +77,9 @@ def as_maps(out: np.ndarray) -> tuple[np.ndarray, int, str]:
     return np.ascontiguousarray(maps[:MAX_CHANNELS], dtype=np.float32), total, ""
 
 
-def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1) -> np.ndarray:
-    """C×H×W -> one 2-D float32 mosaic in [0, 1] (NaN-free), channels row by row.
+def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1, cols: int | None = None) -> np.ndarray:
+    """C×H×W -> one 2-D float32 mosaic in [0, 1] (NaN-free), channels row by row, `cols` tiles a
+    row (default: about square; `columns_for` picks the count that fills a given view).
 
     Each channel is scaled to its own min..max so weak channels stay visible (per_channel);
     otherwise all share one scale. The gaps between tiles are 0, the darkest level."""
@@ -96,8 +97,9 @@ def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1) -> np.ndarray
     norm = (maps - lo) / span
     if h == 1 and w == 1:
         pad = 0  # a vector: a plain square of pixels
-    cols = int(math.ceil(math.sqrt(c * h / max(w, 1)))) if h * w > 1 else int(math.ceil(math.sqrt(c)))
-    cols = max(1, min(c, cols))
+    if cols is None:
+        cols = int(math.ceil(math.sqrt(c * h / max(w, 1)))) if h * w > 1 else int(math.ceil(math.sqrt(c)))
+    cols = max(1, min(c, int(cols)))
     rows = int(math.ceil(c / cols))
     out = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), dtype=np.float32)
     for i in range(c):
@@ -105,3 +107,20 @@ def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1) -> np.ndarray
         y0, x0 = pad + r * (h + pad), pad + k * (w + pad)
         out[y0:y0 + h, x0:x0 + w] = norm[i]
     return out
+
+
+def columns_for(c: int, h: int, w: int, view_w: float, view_h: float, pad: int = 1) -> int:
+    """How many tiles a row makes C tiles of H×W cover the most of a view_w × view_h view (the
+    mosaic is scaled to fit with its aspect kept): a wide view gets a wide mosaic, a tall one a
+    tall mosaic, instead of a small square grid in an empty field."""
+    if c <= 0 or view_w <= 0 or view_h <= 0:
+        return 1
+    if h == 1 and w == 1:
+        pad = 0
+    best, best_scale = 1, -1.0
+    for cols in range(1, c + 1):
+        rows = -(-c // cols)
+        scale = min(view_w / (cols * (w + pad) + pad), view_h / (rows * (h + pad) + pad))
+        if scale > best_scale * (1 + 1e-9):  # ties keep the fewer columns
+            best, best_scale = cols, scale
+    return best

@@ -283,7 +283,7 @@ class TrainingPanel(QWidget):
             lambda name: self._browse_root() if name == "data_root" else self._browse_log_dir())
         self._fields = form_box.fields
 
-        scroll = QScrollArea()
+        self.settings_scroll = scroll = QScrollArea()
         scroll.setWidget(form_box)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -321,6 +321,7 @@ class TrainingPanel(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
+        self.progress.setValue(0)  # a bar that was never set shows no text: "Idle" stayed invisible
         self.progress.setTextVisible(True)
         self.progress.setFormat("Idle")
         self.status = QLabel("Ready.")
@@ -376,7 +377,7 @@ class TrainingPanel(QWidget):
         rv.addWidget(self.fit_frame)
         rv.addWidget(self.tabs, 1)
 
-        split = QSplitter(Qt.Horizontal)
+        self._split = split = QSplitter(Qt.Horizontal)
         split.addWidget(scroll)
         split.addWidget(right)
         split.setStretchFactor(0, 0)
@@ -385,6 +386,23 @@ class TrainingPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
+
+    def restyle(self) -> None:
+        """The theme changed (MainWindow._restyle): plots, feature maps and evaluation follow it."""
+        for view in (self.plots, self.features, self.evaluation):
+            view.restyle()
+
+    def settings_placed_here(self) -> bool:
+        """Whether the settings form sits in this panel, beside the tabs. The Train workspace gives
+        `settings_scroll` a dock of its own (under the canvas) so the curves get the width;
+        `take_back_settings` returns it."""
+        return self.settings_scroll.parentWidget() is self._split
+
+    def take_back_settings(self) -> None:
+        if not self.settings_placed_here():
+            self._split.insertWidget(0, self.settings_scroll)
+            self.settings_scroll.show()
+            self._split.setSizes([self.settings_scroll.minimumWidth(), max(600, self._split.width())])
 
     # -- settings ----------------------------------------------------------------------------------
     def _load_settings(self) -> None:

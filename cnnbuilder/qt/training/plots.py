@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..theme import plot_colors
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22")
 SMOOTHING = 0.9  # EMA factor of the smoothed batch-loss curve
@@ -149,11 +151,14 @@ class TrainingPlots(QWidget):
         self._whole_epoch_ticks = False
 
         self.view = TimedPlotArea()
-        self.view.setBackground("w")
+        self._titles: dict = {}
+        self._key_items: list = []
         self.p_batch = self._plot("Training loss per batch", "step", "loss", row=0, col=0)
         self.p_lr = self._plot("Learning rate", "step", "lr", row=0, col=1)
-        self.p_loss = self._plot("Loss (solid: train, dashed: val.)", "epoch", "loss", row=1, col=0)
+        self.p_loss = self._plot("Loss per epoch", "epoch", "loss", row=1, col=0)
         self.p_acc = self._plot("Accuracy per epoch", "epoch", "%", row=1, col=1)
+        # Which line is which: one neutral key per plot (every run uses the same two strokes).
+        self.legends = [self._legend(self.p_loss, (-6, 6)), self._legend(self.p_acc, (-6, -6))]
         for p in (self.p_batch, self.p_lr):
             p.setClipToView(True)  # draw only what is on screen
             p.setDownsampling(auto=True, mode="peak")  # thousands of steps stay cheap, spikes stay visible
@@ -163,17 +168,22 @@ class TrainingPlots(QWidget):
         self.run_list.setToolTip("This project's runs: tick runs to overlay their curves (the Runs tab renames, "
                                  "deletes and compares them)")
         self.run_list.itemChanged.connect(self._on_item_changed)
+        self.run_list.setWordWrap(True)  # a long run name wraps in the narrow list instead of being cut
+        self.run_list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(QLabel("Runs"))
         sl.addWidget(self.run_list, 1)
 
+        side.setMinimumWidth(120)
+        side.setMaximumWidth(260)  # the run names are cut with a tooltip; the plots need the width more
         split = QSplitter(Qt.Horizontal)
         split.addWidget(self.view)
         split.addWidget(side)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
@@ -181,18 +191,54 @@ class TrainingPlots(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
+        self.restyle()
 
     def _plot(self, title, xlabel, ylabel, row, col):
         p = self.view.addPlot(row=row, col=col)
-        p.setTitle(title, size="9pt")
-        p.setLabel("bottom", xlabel)
-        p.setLabel("left", ylabel)
-        p.showGrid(x=True, y=True, alpha=0.2)
+        self._titles[p] = (title, xlabel, ylabel)
         for name in ("left", "bottom"):
             # A repaint of the plot area replays every axis's text; cached, an axis whose range did
             # not move (most of them while a run trains) costs a pixmap copy instead.
             p.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         return p
+
+    def _legend(self, plot, offset) -> pg.LegendItem:
+        legend = pg.LegendItem(offset=offset, labelTextSize="8pt")
+        legend.setParentItem(plot.getViewBox())
+        for name, style in (("train", Qt.SolidLine), ("validation", Qt.DashLine)):
+            sample = pg.PlotDataItem(pen=pg.mkPen("#888888", width=2, style=style))
+            self._key_items.append((sample, style))  # kept alive: the legend only draws it
+            legend.addItem(sample, name)
+        return legend
+
+    @property
+    def plots(self) -> tuple:
+        return (self.p_batch, self.p_lr, self.p_loss, self.p_acc)
+
+    def restyle(self) -> None:
+        """Background, axes, titles, grid and legends in the palette's colours (light or dark)."""
+        c = plot_colors()
+        fg = c.foreground.name()
+        self.view.setBackground(c.background)
+        for p in self.plots:
+            title, xlabel, ylabel = self._titles[p]
+            p.setTitle(title, size="9pt", color=fg)
+            for name, text in (("bottom", xlabel), ("left", ylabel)):
+                axis = p.getAxis(name)
+                axis.setPen(pg.mkPen(c.grid))
+                axis.setTextPen(pg.mkPen(c.foreground))
+                axis.setLabel(text, color=fg)
+            p.showGrid(x=True, y=True, alpha=0.2)
+        for sample, style in self._key_items:
+            sample.setPen(pg.mkPen(c.foreground, width=2, style=style))
+        for legend in self.legends:
+            legend.setBrush(pg.mkBrush(c.legend_fill))
+            legend.setPen(pg.mkPen(c.grid))
+            legend.setLabelTextColor(c.foreground)
+            for _sample, label in legend.items:
+                label.setText(label.text)  # setLabelTextColor only records the colour
+        self.dark = c.dark
+
 
     # -- runs ----------------------------------------------------------------------------------
     def begin_run(self, run_id: int | str, label: str) -> None:
