@@ -191,6 +191,14 @@ def test_feature_map_tiles_fill_their_view(qtbot, make_window, size):
     assert fv.stack.currentWidget() is fv.view
     qtbot.waitUntil(lambda: coverage() > 0.6, timeout=3000)  # not a small square grid in an empty field
     assert fv.image.image.shape != tile(maps).shape  # laid out for the view, not as a square
+    # The gaps and the empty slots after the last tile are see-through (the view's background), not
+    # the colour map's darkest purple.
+    fv.show_maps(maps[:13], 13, 0, "circle")
+    qtbot.wait(50)
+    mosaic, shown = fv.image.image, fv.image.qimage
+    assert np.isnan(mosaic[0]).all() and np.isnan(mosaic[-2, -2])  # the frame and the empty last slot
+    assert shown.pixelColor(0, 0).alpha() == 0 and shown.pixelColor(shown.width() - 2, shown.height() - 2).alpha() == 0
+    assert shown.pixelColor(5, 5).alpha() == 255  # inside the first tile
 
 
 def test_columns_for_fills_wide_tall_and_square_views():

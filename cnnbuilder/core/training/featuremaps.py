@@ -77,12 +77,14 @@ def as_maps(out: np.ndarray) -> tuple[np.ndarray, int, str]:
     return np.ascontiguousarray(maps[:MAX_CHANNELS], dtype=np.float32), total, ""
 
 
-def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1, cols: int | None = None) -> np.ndarray:
+def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1, cols: int | None = None,
+         gap: float = 0.0) -> np.ndarray:
     """C×H×W -> one 2-D float32 mosaic in [0, 1] (NaN-free), channels row by row, `cols` tiles a
     row (default: about square; `columns_for` picks the count that fills a given view).
 
     Each channel is scaled to its own min..max so weak channels stay visible (per_channel);
-    otherwise all share one scale. The gaps between tiles are 0, the darkest level."""
+    otherwise all share one scale. The gaps between tiles and the empty slots of the last row
+    are `gap`: 0, the darkest level, by default; NaN lets a viewer draw them transparent."""
     maps = np.asarray(maps, dtype=np.float32)
     c, h, w = maps.shape
     if c == 0:
@@ -101,7 +103,7 @@ def tile(maps: np.ndarray, per_channel: bool = True, pad: int = 1, cols: int | N
         cols = int(math.ceil(math.sqrt(c * h / max(w, 1)))) if h * w > 1 else int(math.ceil(math.sqrt(c)))
     cols = max(1, min(c, int(cols)))
     rows = int(math.ceil(c / cols))
-    out = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), dtype=np.float32)
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), gap, dtype=np.float32)
     for i in range(c):
         r, k = divmod(i, cols)
         y0, x0 = pad + r * (h + pad), pad + k * (w + pad)

@@ -134,7 +134,8 @@ class FeatureMapView(QWidget):
         area = self.box.boundingRect() if self.view.isVisible() else None
         if area is not None and area.width() > 10 and area.height() > 10:
             self._cols = columns_for(c, h, w, area.width(), area.height())
-        mosaic = tile(self.maps, per_channel=self.per_channel.isChecked(), cols=self._cols or None)
+        # NaN gaps are drawn transparent, so the view's background shows between and after the tiles.
+        mosaic = tile(self.maps, per_channel=self.per_channel.isChecked(), cols=self._cols or None, gap=np.nan)
         reshaped = self.image.image is None or self.image.image.shape != mosaic.shape
         self.image.setImage(mosaic, levels=(0.0, 1.0), autoLevels=False)
         if reshaped:  # re-fit only when the mosaic changes size, not on every frame
