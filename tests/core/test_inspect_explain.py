@@ -332,3 +332,22 @@ def test_damaged_weights_files_load_or_are_refused_with_a_message(tmp_path_facto
         assert str(path) in str(exc) and "\n" not in str(exc)
         return
     assert lm.model is not None
+
+
+def test_a_worker_builds_from_plain_data_and_the_live_model_is_wrapped_untouched(tmp_path):
+    from cnnbuilder.core.inspect.predict import build_from_data, wrap
+    from cnnbuilder.core.project import graph_to_dict
+
+    graph = load_project(EXAMPLE["resnet_small"]).graph
+    live = build(graph, seed=8).model.train()
+    live.get_submodule("relu1").inplace = True
+    state = {k: v.numpy().copy() for k, v in live.state_dict().items()}
+    worker = build_from_data(graph_to_dict(graph), state)
+    x = sample(worker)
+    wrapped = wrap(live, graph)
+    a = grad_cam(worker.model, worker.graph, worker.attr_of, x, target=1)
+    b = grad_cam(wrapped.model, wrapped.graph, wrapped.attr_of, x, target=1)
+    np.testing.assert_allclose(a.map, b.map, rtol=1e-5, atol=1e-7)
+    assert live.training and live.get_submodule("relu1").inplace  # as it was
+    with pytest.raises(ModelError, match="graph"):
+        build_from_data({"nodes": "x"})

@@ -158,6 +158,8 @@ def test_preprocessing_of_a_run_uses_the_training_images_statistics():
     assert preprocessing_for(cfg, (1, 16, 16), bundle=bundle) == prep
     given_ = preprocessing_for(cfg, (1, 16, 16), mean=[0.1], std=[0.2])
     assert (given_.mean, given_.std) == ((0.1,), (0.2,))
+    named = preprocessing_for(cfg, (1, 16, 16), bundle=bundle, class_names=["cat", "dog"])
+    assert named.class_names == ("cat", "dog")  # a run record's own names win
     plain = preprocessing_for(TrainConfig(normalize=False), (1, 28, 28))
     assert plain.mean == (0.0,) and plain.std == (1.0,)
     with pytest.raises(ImageError, match="C×H×W"):

@@ -46,12 +46,13 @@ class Preprocessing:
 
 
 def preprocessing_for(cfg: TrainConfig, shape: tuple[int, ...], *, bundle=None, mean=None, std=None,
-                      should_stop=lambda: False) -> Preprocessing:
+                      class_names=None, should_stop=lambda: False) -> Preprocessing:
     """The preprocessing of a run with settings `cfg` for a model taking `shape` (C×H×W).
 
     The mean and std are those training used: given, else from `bundle` (the loaded data, as the
     GUI holds it), else computed by loading the training images as training does (a few seconds
-    for the built-in shapes; DataError when the dataset is not there)."""
+    for the built-in shapes; DataError when the dataset is not there). Class names: given (a run
+    record's), else the bundle's, else the dataset's."""
     from ..training.data import dataset_meta, load_data
 
     if len(shape) != 3:
@@ -59,7 +60,9 @@ def preprocessing_for(cfg: TrainConfig, shape: tuple[int, ...], *, bundle=None, 
     shape = tuple(int(d) for d in shape)
     notes: list[str] = []
     names: tuple[str, ...] = ()
-    if bundle is not None:
+    if class_names is not None:
+        names = tuple(str(n) for n in class_names)
+    elif bundle is not None:
         names = tuple(bundle.meta.class_names)
     else:
         try:

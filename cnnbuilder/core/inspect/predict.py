@@ -78,6 +78,33 @@ def build(graph, state_dict: dict | None = None, weights: str | os.PathLike | No
     return LoadedModel(model.cpu().eval(), graph, a, dict(gen.attr_of), output_kind(graph, a), source, config)
 
 
+def build_from_data(graph_data: dict, weights: str | os.PathLike | dict | None = None) -> LoadedModel:
+    """`build` from plain data, as a worker process receives it: the graph as `project.graph_to_dict`
+    writes it, and weights as a file path or a state_dict of numpy arrays (or tensors)."""
+    import torch
+
+    from ..project import ProjectError, graph_from_dict
+
+    try:
+        graph = graph_from_dict(graph_data, "graph")
+    except ProjectError as exc:
+        raise ModelError(str(exc)) from None
+    if isinstance(weights, dict):
+        state = {k: torch.as_tensor(v) for k, v in weights.items()}
+        return build(graph, state_dict=state)
+    return build(graph, weights=weights)
+
+
+def wrap(model, graph, source: str = "the live model") -> LoadedModel:
+    """A model already built from `graph`'s generated code (a training run's, a run record's) for the
+    functions here; it is not copied, and they leave its mode and in-place settings as they were."""
+    from ..codegen import generate
+    from ..shapes import analyze
+
+    a = analyze(graph)
+    return LoadedModel(model, graph, a, dict(generate(graph, analysis=a).attr_of), output_kind(graph, a), source)
+
+
 def _load_file(model, path) -> tuple[str, dict | None]:
     from ..export.onnx import OnnxExportError, load_weights
 
