@@ -4,8 +4,9 @@ the CPU. Goal (issue 11): Grad-CAM ≤ 0.5 s. The plain forward pass is timed in
 the ratio shows what the backward pass to the block costs.
 
 Each figure is the median and the fastest of --repeat calls after one warm-up, on random weights
-and a random image (the time does not depend on them). On a machine shared with other work the
-fastest call is the better estimate of the time the work itself takes.
+and a random image (the time does not depend on them), with the median CPU time of the process.
+On a machine shared with other work the fastest call and the CPU time (with --threads 1, where no
+thread spins waiting for another) are the better estimates of what the work itself takes.
 
     python bench/bench_explain.py [--repeat 10] [--threads N]
 """
@@ -64,15 +65,17 @@ def resnet18_graph():
     return g
 
 
-def times_of(fn, repeat: int) -> tuple[float, float]:
-    """(median, fastest) seconds."""
+def times_of(fn, repeat: int) -> tuple[float, float, float]:
+    """(median, fastest) wall seconds and the median CPU seconds of this process (all its threads):
+    on a machine shared with other work the wall time waits for them, the CPU time much less."""
     fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times)
+        cpu.append(time.process_time() - c)
+    return statistics.median(times), min(times), statistics.median(cpu)
 
 
 def main() -> None:
@@ -113,9 +116,9 @@ def main() -> None:
         ("saliency (gradient to the input)", times_of(lambda: saliency(lm.model, x), args.repeat)),
     ]
     base = rows[0][1]
-    print(f"{'what':<40} {'median s':>8} {'fastest s':>9} {'× forward':>10}")
-    for name, (med, best) in rows:
-        print(f"{name:<40} {med:>8.3f} {best:>9.3f} {med / base[0]:>10.2f}")
+    print(f"{'what':<40} {'median s':>8} {'fastest s':>9} {'CPU s':>6} {'CPU × forward':>13}")
+    for name, (med, best, cpu) in rows:
+        print(f"{name:<40} {med:>8.3f} {best:>9.3f} {cpu:>6.3f} {cpu / base[2]:>13.2f}")
     try:
         load = os.getloadavg()[0]
         print(f"load average during the run: {load:.2f} (other processes compete for the {os.cpu_count()} CPUs)")
