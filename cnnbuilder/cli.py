@@ -215,6 +215,8 @@ def _inspection(args):
     from .core.training.config import ConfigError, TrainConfig, shapes_fitting
     from .core.training.data import DataError
 
+    if (args.mean is None) != (args.std is None):
+        return _fail("--mean and --std go together", EXIT_INVALID)
     project = _load(args.file)
     a = analyze(project.graph)
     if a.ok and (a.output_shape is None or len(a.output_shape) != 1):
@@ -238,8 +240,6 @@ def _inspection(args):
     # Input's size, as the editor opens an example).
     settings = loaded.config if loaded.config is not None else shapes_fitting(a.input_shape, project.training)
     cfg = TrainConfig.from_dict(settings)
-    if (args.mean is None) != (args.std is None):
-        return _fail("--mean and --std go together", EXIT_INVALID)
     try:
         prep = preprocessing_for(cfg, a.input_shape, mean=args.mean, std=args.std)
     except DataError as exc:
