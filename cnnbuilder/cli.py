@@ -23,8 +23,7 @@ def _load(path: str):
 
 
 def cmd_summary(args) -> int:
-    from .core.blocks import fmt_shape
-    from .core.shapes import analyze
+    from .core.shapes import analyze, fmt_outputs
     from .core.stats import human, human_bytes
 
     project = _load(args.file)
@@ -38,6 +37,7 @@ def cmd_summary(args) -> int:
             nodes.append({
                 "id": nid, "name": n.name, "type": n.type,
                 "output_shape": list(info.shape) if info.shape is not None else None,
+                **({"output_shapes": [list(s) for s in info.outputs]} if len(info.outputs) > 1 else {}),
                 "params": info.stats.params, "macs": info.stats.macs, "memory_bytes": info.stats.memory,
                 "error": info.error,
             })
@@ -50,7 +50,7 @@ def cmd_summary(args) -> int:
     rows = [("block", "type", "output", "params", "MACs", "memory")]
     for nid in order:
         n, info = g.node(nid), a.nodes[nid]
-        shape = fmt_shape(info.shape) if info.shape is not None else "—"
+        shape = fmt_outputs(info) if info.shape is not None else "—"
         rows.append((n.label, n.type, shape, f"{info.stats.params:,}", f"{info.stats.macs:,}",
                      human_bytes(info.stats.memory) if info.shape is not None else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
