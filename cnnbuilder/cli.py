@@ -24,10 +24,9 @@ def _load(path: str):
 
 
 def cmd_summary(args) -> int:
-    from .core.blocks import fmt_shape
     from .core.inspect.formulas import all_arithmetic
     from .core.inspect.receptive import receptive_fields
-    from .core.shapes import analyze
+    from .core.shapes import analyze, fmt_outputs
     from .core.stats import human, human_bytes
 
     project = _load(args.file)
@@ -44,6 +43,7 @@ def cmd_summary(args) -> int:
             nodes.append({
                 "id": nid, "name": n.name, "type": n.type,
                 "output_shape": list(info.shape) if info.shape is not None else None,
+                **({"output_shapes": [list(s) for s in info.outputs]} if len(info.outputs) > 1 else {}),
                 "params": info.stats.params, "macs": info.stats.macs, "memory_bytes": info.stats.memory,
                 "error": info.error,
                 "receptive_field": _finite_pair(f.size) if f else None, "jump": _finite_pair(f.jump) if f else None,
@@ -59,7 +59,7 @@ def cmd_summary(args) -> int:
     rows = [("block", "type", "output", "params", "MACs", "memory", "field")]
     for nid in order:
         n, info = g.node(nid), a.nodes[nid]
-        shape = fmt_shape(info.shape) if info.shape is not None else "—"
+        shape = fmt_outputs(info) if info.shape is not None else "—"
         rows.append((n.label, n.type, shape, f"{info.stats.params:,}", f"{info.stats.macs:,}",
                      human_bytes(info.stats.memory) if info.shape is not None else "",
                      fields[nid].text if nid in fields else ""))

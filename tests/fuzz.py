@@ -87,18 +87,23 @@ def random_command(g, r: random.Random) -> C.Command:
     nodes = [n.id for n in g] or ["n1"]
     edges = g.edges
     some = lambda k: r.sample(nodes, min(len(nodes), k)) + (["ghost"] if r.random() < 0.15 else [])  # noqa: E731
-    op = r.randrange(13)
+    op = r.randrange(14)
     if op == 0:
         params = None
         if r.random() < 0.4:
             spec = REGISTRY[r.choice(TYPES)]
             params = {p.name: random_value(r) for p in spec.params if r.random() < 0.5}
             return C.AddNode(spec.type, params, r.choice([None, *NASTY_TEXT]), random_pos(r))
+        if r.random() < 0.2:  # a block with several outputs, sized to split common channel counts
+            return C.AddNode(r.choice(["Chunk", "Split"]), None, None, random_pos(r))
         return C.AddNode(r.choice(TYPES), params, None, random_pos(r))
     if op == 1:
         return C.remove_nodes(g, some(r.randint(1, 3))) if r.random() < 0.9 else C.RemoveNodes(some(2))
-    if op == 2:
-        return C.Connect(r.choice(nodes), r.choice(nodes))
+    if op == 2:  # from output 0 mostly; Split and Chunk have more, and a hostile caller passes anything
+        multi = [n for n in nodes if n in g and g.node(n).spec.multi_output]
+        src = r.choice(multi) if multi and r.random() < 0.5 else r.choice(nodes)
+        port = r.choice([0, 0, 1, 1, 2, 5, 63, 64, -1, True, 1.0, "1", None])
+        return C.Connect(src, r.choice(nodes), port=port)
     if op == 3 and edges:
         return C.Disconnect(*r.choice(edges))
     if op == 4:
@@ -125,6 +130,14 @@ def random_command(g, r: random.Random) -> C.Command:
                       nudge=True)
     if op == 11:
         return C.paste(g, random_clip(g, r), (r.choice([40.0, 1e9]), 40.0))
+    if op == 12:  # a Split or Chunk after a block, and its parts connected on from a random output
+        nid, src = g.new_id(), r.choice(nodes)
+        t = r.choice(["Chunk", "Split"])
+        params = {"chunks": r.choice([2, 3, 4])} if t == "Chunk" else {"split_size_or_sections": [r.randint(1, 32)
+                                                                                                  for _ in range(2)]}
+        steps = [C.AddNode(t, params, None, random_pos(r), node_id=nid), C.Connect(src, nid)]
+        steps += [C.Connect(nid, d, port=r.randrange(4)) for d in r.sample(nodes, min(len(nodes), 2)) if d != src]
+        return C.Macro("Split", steps)
     return C.AddNode("ReLU", pos=random_pos(r))
 
 
@@ -138,7 +151,10 @@ def random_clip(g, r: random.Random) -> Any:
         key = r.choice(["id", "type", "name", "params", "pos", "extra"])
         entry[key] = random_value(r)
     if r.random() < 0.2:
-        clip["edges"] = r.choice([[["a", "b"]], "x", [[1]], [[clip["nodes"][0]["id"]] * 2]])
+        first = clip["nodes"][0]["id"]
+        clip["edges"] = r.choice([[["a", "b"]], "x", [[1]], [[first] * 2], [[first, first, 1]], [["a", "b", "c", "d"]]])
+    elif clip["edges"] and r.random() < 0.2:  # an output port on a copied edge, right or wrong
+        r.choice(clip["edges"])[2:] = [r.choice([1, 3, 64, -1, "0", None, 1.5])]
     return clip
 
 
@@ -170,7 +186,7 @@ def mutate_json(data: Any, r: random.Random) -> Any:
     elif action == 1 and isinstance(parent, list):
         parent.append(random_value(r) if r.random() < 0.5 else parent[path[-1]])
     elif action == 2 and isinstance(parent, dict):
-        parent[r.choice(["extra", "pos", "name", "params", "type", "id", *string.ascii_lowercase[:3]])] = \
+        parent[r.choice(["extra", "pos", "name", "params", "type", "id", "from_port", *string.ascii_lowercase[:3]])] = \
             random_value(r)
     else:
         parent[path[-1]] = random_value(r)

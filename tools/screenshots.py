@@ -10,6 +10,8 @@ after it gets 24 and 32), selects that block, lets the debounce timers fire, and
                          the mistake, the Input block that does not fit the built-in 1×28×28 data
                          (amber), each with its tooltip and the status bar's verdict
   new-project.png        the File ▸ New template gallery
+  split-block.png        a ShuffleNet unit with squeeze-excite: a Chunk's two numbered outputs feeding
+                         a branch and a Concat, then ChannelShuffle and a Hardsigmoid gate into Mul
 Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train workspace) and saves:
   train-1600.png         the Train workspace at 1600×1000: curves, canvas and settings on the left
   train-dark.png         the same in the dark theme
@@ -19,6 +21,7 @@ Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train wo
   feature-maps.png       conv1's output channels after the run (Train workspace, 1280×720)
   evaluation.png         test accuracy, confusion matrix with precision and recall (Train, 1280×720)
 Settings and autosaves go to a temporary directory, never to the user's.
+Name shots on the command line (`tools/screenshots.py split-block`) to take only those.
 """
 
 from __future__ import annotations
@@ -101,7 +104,55 @@ def side_by_side(panels: list[tuple[str, QPixmap, QPixmap]]) -> QImage:
     return img
 
 
+def shuffle_se_project():
+    """A ShuffleNetV2 unit with a squeeze-excite gate, laid out as Auto-layout would."""
+    from cnnbuilder.core.graph import Graph
+    from cnnbuilder.core.project import Project
+    from cnnbuilder.qt.canvas.layout import layered_layout
+
+    g = Graph()
+
+    def chain(src, *blocks, port=0):
+        for t, p in blocks:
+            n = g.add_node(t, p).id
+            g.connect(src, n, port=port)
+            src, port = n, 0
+        return src
+
+    x = g.add_node("Input", {"shape": [3, 32, 32]}).id
+    stem = chain(x, ("Conv2d", {"out_channels": 16, "kernel_size": 3, "padding": 1}))
+    split = chain(stem, ("Chunk", {"chunks": 2}))
+    branch = chain(split, ("Conv2d", {"out_channels": 8, "kernel_size": 1}), ("ReLU", {}),
+                   ("Conv2d", {"out_channels": 8, "kernel_size": 3, "padding": 1, "groups": 8}), ("BatchNorm2d", {}),
+                   port=1)
+    cat = g.add_node("Concat", {}).id
+    g.connect(split, cat, port=0)
+    g.connect(branch, cat)
+    shuffle = chain(cat, ("ChannelShuffle", {"groups": 2}))
+    gate = chain(shuffle, ("AdaptiveAvgPool2d", {"output_size": 1}), ("Flatten", {}), ("Linear", {"out_features": 4}),
+                 ("ReLU", {}), ("Linear", {"out_features": 16}), ("Hardsigmoid", {}), ("Unflatten", {}))
+    mul = g.add_node("Mul", {}).id
+    g.connect(shuffle, mul)
+    g.connect(gate, mul)
+    chain(mul, ("AdaptiveAvgPool2d", {"output_size": 1}), ("Flatten", {}), ("Linear", {"out_features": 10}))
+    for nid, pos in layered_layout(g).items():
+        g.move(nid, pos)
+    return Project(graph=g, name="ShuffleNet unit with squeeze-excite", path=Path(_tmp.name) / "shuffle.json")
+
+
+def split_block(window) -> None:
+    window.document.set_project(shuffle_se_project())
+    g = window.document.graph
+    split = next(n.id for n in g if n.type == "Chunk")
+    window.document.set_selection([split])
+    window.view.set_zoom(0.62)
+    window.view.centerOn(window.scene.nodes[split].center() + QPointF(120, 430))
+    settle()
+    window.view.grab().save(str(OUT / "split-block.png"))
+
+
 def main() -> int:
+    only = set(sys.argv[1:])
     app = create_app(sys.argv[:1])
     OUT.mkdir(parents=True, exist_ok=True)
     project = load_project(ROOT / "resources" / "examples" / "resnet_small.json")
@@ -112,6 +163,13 @@ def main() -> int:
     window.resize(W, H)
     window.show()
     settle()
+    if only:
+        if "split-block" in only:
+            split_block(window)
+            print(OUT / "split-block.png")
+        window.document.undo_stack.setClean()
+        window.close()
+        return 0
 
     g = window.document.graph
     conv = g.find("block2_conv2").id
@@ -145,6 +203,7 @@ def main() -> int:
     settle()
     dialog.grab().save(str(OUT / "new-project.png"))
     dialog.close()
+    split_block(window)
 
     # Training: the tutorial CNN on the built-in shapes, conv1 selected for its feature maps.
     mnist = load_project(ROOT / "resources" / "examples" / "mnist_cnn.json")
@@ -187,7 +246,8 @@ def main() -> int:
     window.document.undo_stack.setClean()  # nothing to save: close without asking
     window.document._extra_dirty = False
     window.close()
-    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png", "train-1600.png",
+    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png", "split-block.png",
+                 "train-1600.png",
                  "train-dark.png", "design-1600.png", "design-1280.png", "train-1280.png", "feature-maps.png",
                  "evaluation.png"):
         print(OUT / name)

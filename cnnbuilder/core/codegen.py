@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import get_spec
-from .blocks.base import fmt_shape
+from .blocks.base import OUTPUT_SIZE, PAD4, PADDING, PAIR, SIZES, fmt_shape
 from .graph import Graph
-from .shapes import Analysis, Problem, analyze
+from .shapes import Analysis, Problem, analyze, fmt_outputs
 
 # Public attributes of torch.nn.Module (class and instance), across torch 2.x. A test checks this
 # against the installed torch; `instantiate` refuses code whose names a newer torch has taken.
@@ -49,6 +49,7 @@ RESERVED = (frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozense
             | OWN_NAMES | LINT_NAMES)
 MAX_IDENT = 40
 LINE = 120  # the line length the generated file keeps (ruff's, as the project uses)
+_ONE_FOR_ALL = (PAIR, PADDING, OUTPUT_SIZE, PAD4)  # kinds whose value may be one number for every side
 
 
 class CodegenError(Exception):
@@ -122,11 +123,15 @@ def class_identifier(text: str) -> str:
     return name
 
 
-def literal(value: Any) -> str:
-    """A Python literal for a checked param value (ints, floats, bools, None, choice strings)."""
+def literal(value: Any, kind: str | None = None) -> str:
+    """A Python literal for a checked param value (ints, floats, bools, None, choice strings).
+    Pairs and paddings whose sides are equal are written as one number, as torch takes them; a
+    list of sizes (LayerNorm's normalized_shape (4, 4), Split's sections) is always written whole."""
     if isinstance(value, tuple):
-        if len(value) == 2 and value[0] == value[1] and value[0] is not None:
+        if kind in _ONE_FOR_ALL and len(set(value)) == 1 and value[0] is not None:
             return literal(value[0])
+        if kind == SIZES:
+            return "[" + ", ".join(literal(v) for v in value) + "]"
         return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, str):
         if not re.fullmatch(r"[a-z_\-]+", value):  # only choice strings reach here
@@ -152,10 +157,10 @@ def module_args(type_name: str, resolved: dict[str, Any]) -> list[str]:
         value = resolved[p.name]
         if p.positional:
             if p.inferred or p.required or _differs(value, p.default):
-                args.append(literal(value))
+                args.append(literal(value, p.kind))
             continue
         if p.required or _differs(value, p.default):
-            args.append(f"{p.name}={literal(value)}")
+            args.append(f"{p.name}={literal(value, p.kind)}")
     return args
 
 
@@ -178,11 +183,15 @@ class Generated:
 # Blocks whose output is a fresh tensor their backward does not read:
 FRESH_OUTPUT = frozenset({"Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
                           "AdaptiveMaxPool2d", "LeakyReLU", "ELU", "GELU", "SiLU", "BatchNorm2d", "BatchNorm1d",
-                          "GroupNorm", "LayerNorm", "Linear", "Upsample", "Add", "Concat"})
+                          "GroupNorm", "LayerNorm", "Linear", "Upsample", "Add", "Concat", "Mul", "ReLU6",
+                          "Hardtanh", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "ZeroPad2d", "LocalResponseNorm",
+                          "ChannelShuffle"})
 # Blocks that may return their input itself or a view of it (Dropout does in eval mode):
-PASS_THROUGH = frozenset({"Identity", "Flatten", "Dropout", "Dropout2d"})
+PASS_THROUGH = frozenset({"Identity", "Flatten", "Dropout", "Dropout2d", "Unflatten"})
+# Blocks whose outputs are views made by one call: autograd refuses an in-place change to any of them.
+MULTI_VIEWS = frozenset({"Split", "Chunk"})
 # In-place blocks whose backward does not read the tensor they overwrote (ReLU, LeakyReLU, ELU do):
-INPLACE_UNREAD = frozenset({"SiLU", "Dropout", "Dropout2d"})
+INPLACE_UNREAD = frozenset({"SiLU", "Dropout", "Dropout2d", "ReLU6", "Hardtanh", "Hardswish", "Hardsigmoid", "Mish"})
 
 
 def _inplace_plan(graph: Graph, a: Analysis, name: dict[str, str]) -> dict[str, str]:
@@ -201,6 +210,8 @@ def _inplace_plan(graph: Graph, a: Analysis, name: dict[str, str]) -> dict[str, 
             others = [r for r in outputs[cur] if r != reader]
             if t == "Input":
                 reason = "its input is the model's input"
+            elif t in MULTI_VIEWS:
+                reason = f"{name[cur]}'s outputs are views of one tensor, which PyTorch does not let be overwritten"
             elif others:
                 reason = f"{name[cur]}'s output is also read by {name[others[0]]}"
             elif cur in kept and t not in INPLACE_UNREAD:
@@ -342,28 +353,39 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
 
 def _forward(graph: Graph, a: Analysis, order: list[str], attr: dict[str, str], named, w: _Writer) -> None:
     """The forward of a graph with branches: one line per block. A value's variable is reused
-    once its last reader has run; otherwise the value gets a name of its own."""
-    inputs = graph._inputs
-    var = {a.input_id: "x"}
-    last_use: dict[str, int] = {}
+    once its last reader has run; otherwise the value gets a name of its own. Values are keyed by
+    (block, output port): a Split's parts are separate values, unpacked from one call."""
+    inputs, ports = graph._inputs, graph._ports
+    var = {(a.input_id, 0): "x"}
+    last_use: dict[tuple[str, int], int] = {}
     for i, nid in enumerate(order):
         for src in inputs[nid]:
-            last_use[src] = i
+            last_use[(src, ports[(src, nid)])] = i
     live: set[str] = {"x"}
     for i, nid in enumerate(order):
         n, info = graph._nodes[nid], a.nodes[nid]
-        args = [var[s] for s in inputs[nid]]
-        dying = [var[s] for s in inputs[nid] if last_use[s] == i]
-        if dying:
-            target = "x" if "x" in dying else dying[0]
-        else:
-            target = attr[nid] if attr[nid] not in live else _unique(f"{attr[nid]}_out", live)
+        reads = [(s, ports[(s, nid)]) for s in inputs[nid]]
+        args = [var[r] for r in reads]
+        dying = [var[r] for r in reads if last_use[r] == i]
         live.difference_update(dying)
-        live.add(target)
-        var[nid] = target
-        comment = fmt_shape(info.shape)
-        if n.type == "Add":
-            w.statement(8, f"{target} = ", args, "", named(nid, comment), nid, op="+")
+        free = ["x"] if "x" in dying else dying[:1]  # a name the block's result may take over
+        targets = []
+        for k in range(len(info.outputs)):
+            if (nid, k) not in last_use and nid != a.output_id:
+                targets.append("_")  # a part nothing reads
+                continue
+            if free:
+                target = free.pop()
+            else:
+                base = attr[nid] if len(info.outputs) == 1 else f"{attr[nid]}_{k}"
+                target = base if base not in live and base not in RESERVED else _unique(f"{base}_out", live)
+            live.add(target)
+            var[(nid, k)] = target
+            targets.append(target)
+        target = ", ".join(targets)
+        comment = fmt_outputs(info).replace(" | ", ", ")
+        if n.type in ("Add", "Mul"):
+            w.statement(8, f"{target} = ", args, "", named(nid, comment), nid, op="+" if n.type == "Add" else "*")
         elif n.type == "Concat":
             dim = info.resolved["dim"]
             listed = f"[{', '.join(args)}]"
@@ -378,9 +400,14 @@ def _forward(graph: Graph, a: Analysis, order: list[str], attr: dict[str, str], 
                 w.emit("            ],", nid)
                 w.emit(f"            dim={dim},", nid)
                 w.emit(f"        )  # {named(nid, comment)}", nid)
+        elif n.type in ("Split", "Chunk"):
+            how = info.resolved["split_size_or_sections" if n.type == "Split" else "chunks"]
+            call = f"torch.{n.type.lower()}("
+            w.statement(8, f"{target} = {call}", [args[0], literal(how, SIZES), f"dim={info.resolved['dim']}"], ")",
+                        named(nid, comment), nid)
         else:
             w.statement(8, f"{target} = self.{attr[nid]}(", args, ")", comment, nid)
-    w.emit(f"        return {var[a.output_id]}")
+    w.emit(f"        return {var[(a.output_id, 0)]}")
 
 
 def _is_chain(graph: Graph, a: Analysis) -> bool:

@@ -69,28 +69,31 @@ class AddNode(Command):
 
 
 class ConnectMany(Command):
-    """Many edges with one cycle check (pasting a long chain edge by edge is quadratic)."""
+    """Many edges (src, dst) or (src, dst, port) with one cycle check (pasting a long chain edge
+    by edge is quadratic)."""
 
-    def __init__(self, edges: list[tuple[str, str]]):
-        self.edges = list(edges)
+    def __init__(self, edges: list[tuple]):
+        self.edges = [(e[0], e[1], e[2] if len(e) > 2 else 0) for e in edges]
         self.text = "Connect"
 
     def redo(self, graph: Graph) -> None:
-        graph.connect_all([(s, d, None) for s, d in self.edges])
+        graph.connect_all([(s, d, None, p) for s, d, p in self.edges])
 
     def undo(self, graph: Graph) -> None:
         with graph.batch():
-            for s, d in reversed(self.edges):
+            for s, d, _ in reversed(self.edges):
                 graph.disconnect(s, d)
 
 
 class Connect(Command):
-    def __init__(self, src: str, dst: str, index: int | None = None):
-        self.src, self.dst, self.index = src, dst, index
+    """src's output `port` (0 unless src is a Split or Chunk) feeds dst, at `index` among its inputs."""
+
+    def __init__(self, src: str, dst: str, index: int | None = None, port: int = 0):
+        self.src, self.dst, self.index, self.port = src, dst, index, port
         self.text = "Connect"
 
     def redo(self, graph: Graph) -> None:
-        graph.connect(self.src, self.dst, self.index)
+        graph.connect(self.src, self.dst, self.index, self.port)
         self.index = graph.inputs(self.dst).index(self.src)
 
     def undo(self, graph: Graph) -> None:
@@ -101,13 +104,16 @@ class Disconnect(Command):
     def __init__(self, src: str, dst: str):
         self.src, self.dst = src, dst
         self.index: int | None = None
+        self.port = 0
         self.text = "Disconnect"
 
     def redo(self, graph: Graph) -> None:
+        port = graph.port(self.src, self.dst)
         self.index = graph.disconnect(self.src, self.dst)
+        self.port = port
 
     def undo(self, graph: Graph) -> None:
-        graph.connect(self.src, self.dst, self.index)
+        graph.connect(self.src, self.dst, self.index, self.port)
 
 
 class RemoveNodes(Command):
@@ -119,7 +125,7 @@ class RemoveNodes(Command):
         self.node_ids = list(dict.fromkeys(node_ids))
         self.text = "Delete block" if len(self.node_ids) == 1 else "Delete"
         self._saved: list[tuple[int, dict]] = []
-        self._edges: list[tuple[str, str, int]] = []
+        self._edges: list[tuple[str, str, int, int]] = []  # src, dst, index among dst's inputs, port
 
     def redo(self, graph: Graph) -> None:
         for nid in self.node_ids:
@@ -138,7 +144,7 @@ class RemoveNodes(Command):
             for d in graph.outputs(nid):
                 edges[(nid, d)] = graph.inputs(d).index(nid)
         # Restoring inputs in ascending position rebuilds each target's input order exactly.
-        self._edges = sorted(((s, d, i) for (s, d), i in edges.items()), key=lambda e: e[2])
+        self._edges = sorted(((s, d, i, graph.port(s, d)) for (s, d), i in edges.items()), key=lambda e: e[2])
         graph.remove_nodes(ids)
 
     def undo(self, graph: Graph) -> None:
@@ -237,11 +243,12 @@ def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dic
 
 
 def _route_through(graph: Graph, src: str, dst: str, mid: str) -> list[Command]:
-    """src -> dst becomes src -> mid -> dst, mid taking src's place among dst's inputs."""
+    """src -> dst becomes src -> mid -> dst, mid taking src's place among dst's inputs (and the
+    output of src that fed dst)."""
     if dst not in graph.outputs(src):
         raise GraphError(f"there is no edge from {_show(src)} to {_show(dst)}")
     index = graph.inputs(dst).index(src)
-    return [Disconnect(src, dst), Connect(src, mid), Connect(mid, dst, index)]
+    return [Disconnect(src, dst), Connect(src, mid, port=graph.port(src, dst)), Connect(mid, dst, index)]
 
 
 def splice_refusal(graph: Graph, node_id: str) -> str | None:
@@ -278,11 +285,11 @@ def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float]
 
 def clip_of(graph: Graph, node_ids: Iterable[str]) -> dict:
     """A plain-data clipboard of blocks and the edges among them (also what Copy puts on the
-    system clipboard as JSON)."""
+    system clipboard as JSON). An edge is [from, to], or [from, to, port] from a Split's output `port`."""
     chosen = set(node_ids)
     nodes = [{"id": n.id, "type": n.type, "name": n.name, "params": dict(n.params), "pos": list(n.pos)}
              for n in graph if n.id in chosen]
-    edges = [[s, d] for s, d in graph.edges if s in chosen and d in chosen]
+    edges = [[s, d, p] if p else [s, d] for s, d, p in graph.edges_with_ports if s in chosen and d in chosen]
     return {"nodes": nodes, "edges": edges}
 
 
@@ -298,10 +305,12 @@ def parse_clip(clip: Any) -> Graph:
     if not isinstance(clip, dict) or not isinstance(clip.get("nodes"), list) or not clip["nodes"]:
         raise ClipError("the clipboard holds no cnnbuilder blocks")
     edges = clip.get("edges", [])
-    if not isinstance(edges, list) or not all(isinstance(e, (list, tuple)) and len(e) == 2 for e in edges):
-        raise ClipError("the clipboard's connections are not pairs of block ids")
+    if not isinstance(edges, list) or not all(isinstance(e, (list, tuple)) and len(e) in (2, 3) for e in edges):
+        raise ClipError("the clipboard's connections are not pairs of block ids (with an output port)")
     try:
-        return graph_from_dict({"nodes": clip["nodes"], "edges": [{"from": s, "to": d} for s, d in edges]},
+        return graph_from_dict({"nodes": clip["nodes"],
+                                "edges": [{"from": e[0], "to": e[1], **({"from_port": e[2]} if len(e) == 3 else {})}
+                                          for e in edges]},
                                "clipboard")
     except ProjectError as exc:
         raise ClipError(str(exc)) from None
@@ -330,7 +339,7 @@ def paste(graph: Graph, clip: Any, offset: tuple[float, float] = (40.0, 40.0)) -
             pos = entry.pos  # pasting at the canvas's edge: keep the copy where the original was
         children.append(AddNode(entry.type, dict(entry.params), name, pos, node_id=nid))
     if source.edges:
-        children.append(ConnectMany([(new_id[s], new_id[d]) for s, d in source.edges]))
+        children.append(ConnectMany([(new_id[s], new_id[d], p) for s, d, p in source.edges_with_ports]))
     macro = Macro("Paste" if len(source) != 1 else f"Paste {source.nodes[0].type}", children)
     macro.new_ids = [new_id[n.id] for n in source]
     return macro
@@ -425,7 +434,7 @@ def delete_and_reconnect(graph: Graph, node_ids: Iterable[str]) -> Macro:
         if len(ins) != 1:
             raise GraphError(f"{node.label} has {'no input' if not ins else f'{len(ins)} inputs'}, so there is "
                              "nothing unambiguous to reconnect its outputs to; use Delete")
-        rejoin = [Connect(ins[0], d, scratch.inputs(d).index(nid)) for d in outs]
+        rejoin = [Connect(ins[0], d, scratch.inputs(d).index(nid), scratch.port(ins[0], nid)) for d in outs]
         step = Macro(f"Delete {node.label}", [RemoveNode(nid), *rejoin])
         step.redo(scratch)  # refuses (e.g. already connected) with the graph's own reason
         steps.append(step)

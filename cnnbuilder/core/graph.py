@@ -3,6 +3,12 @@
 The Graph guards its own invariants (known block types, valid parameters, no cycles, no more
 inputs than a block takes) and announces every change through signals (core.signals), so views can
 observe it without the graph knowing about them.
+
+An edge is identified by its two blocks (src, dst): one block feeds another at most once. It also
+records which of src's outputs it leaves from (its port, 0 unless src is a Split or Chunk, which have
+one output per part); `port(src, dst)` reads it. Whether a port exists with the block's current
+parameters is for the analysis to say (a parameter edit may remove an output that is connected),
+so the graph only refuses ports no parameters could give.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import LayerSpec, ParamError, get_spec
+from .blocks.base import MAX_PARTS
 from .blocks.base import _show as _short
 from .signals import Signal
 
@@ -61,7 +68,7 @@ class Graph:
         self._nodes: dict[str, Node] = {}
         self._inputs: dict[str, list[str]] = {}
         self._outputs: dict[str, list[str]] = {}
-        self._edge_set: set[tuple[str, str]] = set()  # O(1) "already connected" for wide merges
+        self._ports: dict[tuple[str, str], int] = {}  # every edge's output port; O(1) "already connected"
         self._names: Counter[str] = Counter()  # names in use, for new_name
         self._name_hint: dict[str, int] = {}
         self.revision = 0  # bumps on every change that can affect shapes or code
@@ -102,6 +109,18 @@ class Graph:
     def edges(self) -> list[tuple[str, str]]:
         """All edges, grouped by target in node order; a target's inputs keep their order."""
         return [(src, dst) for dst in self._nodes for src in self._inputs[dst]]
+
+    @property
+    def edges_with_ports(self) -> list[tuple[str, str, int]]:
+        """`edges` with the output port each leaves from."""
+        return [(src, dst, self._ports[(src, dst)]) for dst in self._nodes for src in self._inputs[dst]]
+
+    def port(self, src: str, dst: str) -> int:
+        """Which of src's outputs feeds dst (0 for blocks with one output)."""
+        try:
+            return self._ports[(src, dst)]
+        except KeyError:
+            raise GraphError(f"there is no edge from {_short(src)} to {_short(dst)}") from None
 
     def find(self, name_or_id: str) -> Node | None:
         if name_or_id in self._nodes:
@@ -263,21 +282,27 @@ class Graph:
             self.node_removed.emit(node_id)
             self._touch()
 
-    def connection_problem(self, src: str, dst: str) -> str | None:
-        """Why an edge src -> dst cannot be made, or None if it can."""
-        refusal = self._refusal(src, dst)
+    def connection_problem(self, src: str, dst: str, port: int = 0) -> str | None:
+        """Why an edge from src's output `port` to dst cannot be made, or None if it can."""
+        refusal = self._refusal(src, dst, port=port)
         return refusal[0] if refusal else None
 
-    def _refusal(self, src: str, dst: str, cycles: bool = True) -> tuple[str, type[GraphError]] | None:
+    def _refusal(self, src: str, dst: str, cycles: bool = True, port: Any = 0) -> tuple[str, type[GraphError]] | None:
         if src not in self._nodes or dst not in self._nodes:
             return "both ends must be blocks of this graph", GraphError
         a, b = self._nodes[src], self._nodes[dst]
         if src == dst:
             return f"{a.label} cannot feed itself", GraphError
+        bad_port = self.port_problem(src, port)
+        if bad_port:
+            return bad_port, GraphError
         spec = b.spec
         if spec.max_inputs == 0:
             return f"{b.label} ({b.type}) takes no inputs", GraphError
-        if (src, dst) in self._edge_set:
+        if (src, dst) in self._ports:
+            if a.spec.multi_output:
+                return (f"{a.label} already feeds {b.label} (from output {self._ports[(src, dst)]}); a block takes "
+                        "at most one connection from another: put an Identity between them for a second"), GraphError
             return f"{a.label} is already connected to {b.label}", GraphError
         if spec.max_inputs is not None and len(self._inputs[dst]) >= spec.max_inputs:
             return f"{b.label} ({b.type}) takes one input and already has one; remove that edge first", GraphError
@@ -285,40 +310,58 @@ class Graph:
             return f"connecting {a.label} to {b.label} would create a cycle", CycleError
         return None
 
-    def connect(self, src: str, dst: str, index: int | None = None) -> None:
-        refusal = self._refusal(src, dst)
+    def free_port(self, src: str) -> int | None:
+        """src's first output that feeds nothing yet, None when every one does: where a new
+        connection from the block as a whole leaves from (`free_port(src) or 0`)."""
+        node = self.node(src)
+        used = {self._ports[(src, d)] for d in self._outputs[src]}
+        count = node.spec.output_count(node.spec.resolve(node.params))
+        return next((k for k in range(count) if k not in used), None)
+
+    def port_problem(self, src: str, port: Any) -> str | None:
+        """Why src can have no output `port` whatever its parameters, or None."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < MAX_PARTS:
+            return f"an output port is a whole number from 0 to {MAX_PARTS - 1} (got {_short(port)})"
+        a = self.node(src)
+        if port and not a.spec.multi_output:
+            return f"{a.label} ({a.type}) has one output; there is no output {port}"
+        return None
+
+    def connect(self, src: str, dst: str, index: int | None = None, port: int = 0) -> None:
+        refusal = self._refusal(src, dst, port=port)
         if refusal:
             message, error = refusal
             raise error(message)
-        self._link(src, dst, index)
+        self._link(src, dst, index, port)
 
-    def _link(self, src: str, dst: str, index: int | None) -> None:
+    def _link(self, src: str, dst: str, index: int | None, port: int = 0) -> None:
         ins = self._inputs[dst]
         ins.insert(len(ins) if index is None else index, src)
         self._outputs[src].append(dst)
-        self._edge_set.add((src, dst))
+        self._ports[(src, dst)] = port
         self.edge_added.emit(src, dst)
         self._touch()
 
-    def connect_all(self, edges: list[tuple[str, str, int | None]]) -> None:
-        """Make many edges (src, dst, index-or-None) with one cycle check for the lot: checking
-        each edge by a search is quadratic on long chains listed backwards. All or nothing; a
-        refusal is the same GraphError that connecting them one by one would raise."""
+    def connect_all(self, edges: list[tuple]) -> None:
+        """Make many edges (src, dst, index-or-None[, port]) with one cycle check for the lot:
+        checking each edge by a search is quadratic on long chains listed backwards. All or
+        nothing; a refusal is the same GraphError that connecting them one by one would raise."""
         done: list[tuple[str, str]] = []
         with self.batch():
             try:
-                for src, dst, index in edges:
-                    refusal = self._refusal(src, dst, cycles=False)
+                for src, dst, index, *port in edges:
+                    p = port[0] if port else 0
+                    refusal = self._refusal(src, dst, cycles=False, port=p)
                     if refusal:
                         raise refusal[1](refusal[0])
-                    self._link(src, dst, index)
+                    self._link(src, dst, index, p)
                     done.append((src, dst))
                 if not self._acyclic():
                     for src, dst in reversed(done):
                         self.disconnect(src, dst)
                     done = []
-                    for src, dst, index in edges:  # rare: find the edge that closes the cycle, for its message
-                        self.connect(src, dst, index)
+                    for src, dst, index, *port in edges:  # rare: find the edge that closes the cycle, for its message
+                        self.connect(src, dst, index, *port)
                         done.append((src, dst))
                     raise AssertionError("a cycle that no single edge closes")  # pragma: no cover
             except GraphError as exc:
@@ -348,7 +391,7 @@ class Graph:
             raise GraphError(f"there is no edge from {_short(src)} to {_short(dst)}") from None
         del self._inputs[dst][i]
         self._outputs[src].remove(dst)
-        self._edge_set.discard((src, dst))
+        del self._ports[(src, dst)]
         self.edge_removed.emit(src, dst)
         self._touch()
         return i

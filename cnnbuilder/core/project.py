@@ -17,7 +17,7 @@ from .fileio import atomic_write_text
 from .graph import Graph, GraphError, check_id, check_pos, clean_text
 
 FORMAT_NAME = "cnnbuilder-project"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a 1000-block project is ~200 KB; anything this big is not ours
 MAX_NODES = 20_000
 
@@ -43,8 +43,14 @@ class Project:
         object.__setattr__(self, key, value)
 
 
+def _v1_to_v2(data: dict) -> dict:
+    # Version 2 lets an edge name the output it leaves from ("from_port", for Split and Chunk); a
+    # version-1 edge has none, which means output 0: the file reads as it is.
+    return data
+
+
 # Each migration turns the dict of version N into version N + 1.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
@@ -57,7 +63,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         entry["params"] = {k: spec.param_map[k].to_json(v) for k, v in n.params.items()}
         entry["pos"] = [round(n.pos[0], 1), round(n.pos[1], 1)]
         nodes.append(entry)
-    edges = [{"from": s, "to": d} for s, d in graph.edges]
+    edges = [{"from": s, "to": d, "from_port": p} if p else {"from": s, "to": d} for s, d, p in graph.edges_with_ports]
     return {"nodes": nodes, "edges": edges}
 
 
@@ -249,13 +255,17 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
         pairs = []
         for i, e in enumerate(edges):
             at = f"{where}: edges[{i}]"
-            if not isinstance(e, dict) or set(e) != {"from", "to"}:
-                raise ProjectError(f"{at}: expected {{\"from\": id, \"to\": id}}")
+            if not isinstance(e, dict) or not {"from", "to"} <= set(e) <= {"from", "to", "from_port"}:
+                raise ProjectError(f"{at}: expected {{\"from\": id, \"to\": id}} (and optionally \"from_port\")")
             src, dst = e["from"], e["to"]
             for key, nid in (("from", src), ("to", dst)):
                 if not isinstance(nid, str) or nid not in graph:
                     raise ProjectError(f"{at}.{key}: no block with id {_short(nid)}")
-            pairs.append((src, dst, None))
+            port = e.get("from_port", 0)
+            bad_port = graph.port_problem(src, port)
+            if bad_port:
+                raise ProjectError(f"{at}.from_port: {bad_port}")
+            pairs.append((src, dst, None, port))
         try:
             graph.connect_all(pairs)
         except GraphError as exc:

@@ -11,12 +11,13 @@ from typing import Any
 from .blocks import ParamError, Shape, ShapeError, fmt_shape, get_spec
 from .blocks.base import MAX_INT, Ctx
 from .graph import CycleError, Graph
-from .stats import ZERO, BlockStats, block_stats
+from .stats import BYTES_PER_ELEMENT, ZERO, BlockStats, block_stats
 
 
 @dataclass
 class NodeInfo:
-    shape: Shape | None = None
+    shape: Shape | None = None  # the output; for a block with several outputs (Split), the first
+    outputs: list[Shape] = field(default_factory=list)  # the shape of each output port, once known
     error: str | None = None
     waiting: bool = False  # True when the error is only that an upstream block failed
     resolved: dict[str, Any] = field(default_factory=dict)  # params with inferred values filled in
@@ -26,6 +27,15 @@ class NodeInfo:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def fmt_outputs(info: NodeInfo) -> str:
+    """A block's output shape as shown to the user; a Split's parts side by side ("16×8×8 | 8×8×8")."""
+    if info.shape is None:
+        return ""
+    if len(info.outputs) > 1:
+        return " | ".join(fmt_shape(s) for s in info.outputs)
+    return fmt_shape(info.shape)
 
 
 @dataclass
@@ -80,6 +90,7 @@ def analyze(graph: Graph) -> Analysis:
 
     nodes = graph._nodes  # hot loop: skip the defensive copies of the public accessors
     inputs_of = graph._inputs
+    ports = graph._ports
     input_ids = [nid for nid in order if nodes[nid].type == "Input"]
     if not input_ids:
         problems.append(Problem("the graph has no Input block: add one and connect it"))
@@ -104,33 +115,37 @@ def analyze(graph: Graph) -> Analysis:
             info.error = f"waiting on {nodes[bad].label}, which has a problem"
             info.waiting = True
             continue
-        info.inputs = [infos[s].shape for s in srcs]
+        info.inputs = [infos[s].outputs[ports[(s, nid)]] for s in srcs]
         resolved = spec.resolve(node.params)
         info.resolved = resolved
         try:
-            info.shape = tuple(spec.infer(Ctx(resolved, info.inputs)))
+            ctx = Ctx(resolved, info.inputs)
+            outs = [tuple(spec.infer(ctx))] if spec.parts is None else [tuple(p) for p in spec.parts(ctx)]
         except ShapeError as exc:
             info.error = str(exc)
             continue
         except ParamError as exc:  # pragma: no cover - params are checked when set
             info.error = str(exc)
             continue
-        if any(d < 1 for d in info.shape):
-            info.error = f"the output would be empty ({fmt_shape(info.shape)})"
-            info.shape = None
+        info.error = _output_problem(outs)
+        if info.error is None and spec.parts is not None:
+            info.error = _missing_port(graph, nid, len(outs))
+        if info.error is not None:
             continue
-        if math.prod(info.shape) > MAX_INT:
-            info.error = (f"the output would have {math.prod(info.shape):.3g} values per sample, more than "
-                          f"a PyTorch tensor can hold ({MAX_INT:.3g})")
-            info.shape = None
-            continue
+        info.shape, info.outputs = outs[0], outs
         info.stats = block_stats(spec, resolved, info.inputs, info.shape)
+        if len(outs) > 1:  # memory counts every part
+            info.stats = BlockStats(info.stats.params, info.stats.macs,
+                                    sum(math.prod(o) for o in outs) * BYTES_PER_ELEMENT)
 
     sinks = [nid for nid in order if not graph._outputs[nid] and nodes[nid].type != "Input"]
     output_id = None
     if sinks:
         reachable = [s for s in sinks if infos[s].shape is not None] or sinks
         output_id = reachable[-1]
+        if nodes[output_id].spec.multi_output and infos[output_id].error is None:
+            infos[output_id].error = (f"a model has one output, and this {nodes[output_id].type} makes several: "
+                                      "connect its outputs onward")
         for s in sinks:
             if s != output_id and infos[s].error is None:
                 infos[s].error = (
@@ -150,3 +165,25 @@ def analyze(graph: Graph) -> Analysis:
             total[1] += info.stats.macs
             total[2] += info.stats.memory
     return Analysis(infos, order, problems, input_ids[0] if input_ids else None, output_id, *total)
+
+
+def _output_problem(outs: list[Shape]) -> str | None:
+    for o in outs:
+        if any(d < 1 for d in o):
+            return f"the output would be empty ({fmt_shape(o)})"
+        n = math.prod(o)
+        if n > MAX_INT:
+            return (f"the output would have {n:.3g} values per sample, more than a PyTorch tensor can hold "
+                    f"({MAX_INT:.3g})")
+    return None
+
+
+def _missing_port(graph: Graph, nid: str, count: int) -> str | None:
+    """A connected output that a Split's parameters no longer give."""
+    ports = graph._ports
+    unknown = sorted({ports[(nid, d)] for d in graph._outputs[nid]} - set(range(count)))
+    if not unknown:
+        return None
+    reader = next(d for d in graph._outputs[nid] if ports[(nid, d)] == unknown[0])
+    return (f"output {unknown[0]} feeds {graph._nodes[reader].label}, but this {graph._nodes[nid].type} has outputs "
+            f"0 to {count - 1} only: reconnect it, or change the parameters")

@@ -192,7 +192,8 @@ class EditActions(QObject):
             src = g.node(sel[-1])
             pos = self._free_spot(src.pos[0], src.pos[1] + DY)
             new_id = g.new_id()
-            cmd = Macro(f"Append {type_name}", [AddNode(type_name, pos=pos, node_id=new_id), Connect(src.id, new_id)])
+            cmd = Macro(f"Append {type_name}", [AddNode(type_name, pos=pos, node_id=new_id),
+                                                Connect(src.id, new_id, port=g.free_port(src.id) or 0)])
         else:
             view = self.window.view
             c = view.mapToScene(view.viewport().rect().center())

@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.blocks import ParamError, fmt_shape
+from ..core.blocks import ParamError
 from ..core.commands import Rename, SetParam
 from ..core.graph import UNSET
+from ..core.shapes import fmt_outputs
 from ..core.stats import human, human_bytes
 from .document import Document
 from .param_editors import AutoEditor, Editor, make_editor
@@ -216,7 +217,7 @@ class InspectorPanel(QWidget):
             self.name_edit.setText(node.name)
         if info is not None and info.shape is not None:
             s = info.stats
-            parts = [f"<b>Output</b> {fmt_shape(info.shape)}", f"{s.params:,} parameters"]
+            parts = [f"<b>Output</b> {fmt_outputs(info)}", f"{s.params:,} parameters"]
             if s.macs:
                 parts.append(f"{human(s.macs)} MACs")
             parts.append(f"{human_bytes(s.memory)} activations")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.blocks import fmt_shape
-from ..core.blocks.base import BOOL, CHOICE, DIM, FLOAT, INT, OUTPUT_SIZE, PADDING, PAIR, SHAPE, Param
+from ..core.blocks.base import BOOL, CHOICE, DIM, FLOAT, INT, OUTPUT_SIZE, PAD4, PADDING, PAIR, SHAPE, SIZES, Param
 from ..core.graph import UNSET
 from .icons import icon
 
@@ -405,6 +406,45 @@ class ShapeEditor(Editor):
         self._block(False)
 
 
+class NumbersEditor(Editor):
+    """A list of whole numbers typed as text ("16, 16"): Split's sizes, ZeroPad2d's left, right,
+    top, bottom (or one number for all four). The core checks what was typed; the inspector shows
+    its refusal and puts the block's value back."""
+
+    HINTS = {SIZES: "Sizes of the parts, separated by commas (e.g. 16, 16)",
+             PAD4: "One number for every side, or left, right, top, bottom (e.g. 1, 1, 2, 0)"}
+
+    def __init__(self, param: Param, emit: Emit):
+        super().__init__(param, emit)
+        self.edit = self.widget = QLineEdit()
+        self.edit.setPlaceholderText("e.g. 16, 16" if param.kind == SIZES else "e.g. 1 or 1, 1, 2, 0")
+        self.edit.setToolTip(self.HINTS.get(param.kind, ""))
+        self.edit.editingFinished.connect(self._finished)
+        self._shown = ""
+
+    def _finished(self) -> None:
+        if self.edit.text().strip() != self._shown:
+            self.emit(self.value())
+
+    def value(self) -> Any:
+        parts = [t for t in re.split(r"[\s,;×x]+", self.edit.text().strip()) if t]
+        try:
+            numbers = [int(t) for t in parts]
+        except ValueError:
+            return self.edit.text()  # not numbers: the core's message says what it expects
+        if self.param.kind == PAD4 and len(numbers) == 1:
+            return numbers[0]
+        return numbers
+
+    def show(self, value: Any) -> None:
+        if isinstance(value, tuple) and self.param.kind == PAD4 and len(set(value)) == 1:
+            value = value[0]
+        self._shown = ", ".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
+        self.edit.blockSignals(True)
+        self.edit.setText(self._shown)
+        self.edit.blockSignals(False)
+
+
 class AutoEditor(Editor):
     """An editor with an "auto" switch: inferred values (shown read-only with the inferred
     number) and nullable ones (None means torch's automatic behaviour)."""
@@ -471,6 +511,8 @@ def make_editor(param: Param, emit: Emit, is_input: bool = False) -> Editor:
         inner = PairEditor(param, emit, allow_none=True)
     elif k == SHAPE:
         inner = ShapeEditor(param, emit, presets=is_input)
+    elif k in (SIZES, PAD4):
+        inner = NumbersEditor(param, emit)
     else:  # pragma: no cover - every kind is handled above
         raise AssertionError(f"no editor for param kind {k}")
     if param.inferred or param.nullable:

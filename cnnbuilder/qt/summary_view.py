@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from ..core.blocks import fmt_shape
 from ..core.graph import Graph
-from ..core.shapes import Analysis
+from ..core.shapes import Analysis, fmt_outputs
 from ..core.stats import human, human_bytes
 from ..core.verdict import ERROR as ERROR_LEVEL
 from ..core.verdict import Verdict
@@ -58,7 +58,7 @@ def summary_rows(graph: Graph, a: Analysis) -> list[Row]:
     for nid in order:
         n, info = graph.node(nid), a.nodes.get(nid)
         ok = info is not None and info.shape is not None
-        rows.append(Row(nid, n.label, n.type, fmt_shape(info.shape) if ok else "—",
+        rows.append(Row(nid, n.label, n.type, fmt_outputs(info) if ok else "—",
                         info.stats.params if ok else None, info.stats.macs if ok else None,
                         info.stats.memory if ok else None,
                         info.error if info is not None else None, bool(info is not None and info.waiting)))

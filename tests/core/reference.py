@@ -22,7 +22,7 @@ class Interpreter(nn.Module):
         a = analyze(graph)
         assert a.ok, [p.message for p in a.problems]
         self.order = [n for n in a.order]
-        self.inputs = {n: graph.inputs(n) for n in a.order}
+        self.inputs = {n: [(s, graph.port(s, n)) for s in graph.inputs(n)] for n in a.order}
         self.types = {n.id: n.type for n in graph}
         self.input_id, self.output_id = a.input_id, a.output_id
         self.dims = {}
@@ -35,26 +35,33 @@ class Interpreter(nn.Module):
                 if "inplace" in kwargs:
                     kwargs["inplace"] = False
                 self.mods[nid] = getattr(nn, spec.type)(**kwargs)
-            elif spec.type == "Concat":
+            elif spec.type in ("Concat", "Split", "Chunk"):
                 self.dims[nid] = resolved["dim"]
+        self.how = {n: a.nodes[n].resolved.get("split_size_or_sections", a.nodes[n].resolved.get("chunks"))
+                    for n in self.order}
 
     def forward(self, x):
-        values = {self.input_id: x}
+        values = {(self.input_id, 0): x}  # (block, output port) -> tensor
         for nid in self.order:
             if nid == self.input_id:
                 continue
-            args = [values[s] for s in self.inputs[nid]]
+            args = [values[r] for r in self.inputs[nid]]
             t = self.types[nid]
-            if t == "Add":
+            if t in ("Add", "Mul"):
                 out = args[0]
                 for v in args[1:]:
-                    out = out + v
+                    out = out + v if t == "Add" else out * v
             elif t == "Concat":
                 out = torch.cat(args, dim=self.dims[nid])
+            elif t == "Split":
+                out = torch.split(args[0], list(self.how[nid]), dim=self.dims[nid])
+            elif t == "Chunk":
+                out = torch.chunk(args[0], self.how[nid], dim=self.dims[nid])
             else:
                 out = self.mods[nid](args[0])
-            values[nid] = out
-        return values[self.output_id]
+            for k, v in enumerate(out if isinstance(out, tuple) else (out,)):
+                values[(nid, k)] = v
+        return values[(self.output_id, 0)]
 
 
 def copy_weights(src: nn.Module, dst: nn.Module) -> None:

@@ -15,12 +15,12 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnbuilder.core.blocks import REGISTRY, ParamError, get_spec
-from cnnbuilder.core.blocks.base import BOOL, CHOICE, DIM, FLOAT, INT, OUTPUT_SIZE, PADDING, PAIR, SHAPE
+from cnnbuilder.core.blocks.base import BOOL, CHOICE, DIM, FLOAT, INT, OUTPUT_SIZE, PAD4, PADDING, PAIR, SHAPE
 from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.shapes import analyze
 
 SPATIAL = {"Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
-           "Upsample", "BatchNorm2d"}
+           "Upsample", "BatchNorm2d", "ZeroPad2d"}
 MODULE_TYPES = sorted(t for t, s in REGISTRY.items() if s.module)
 
 SMALL_INT = {"out_channels": (1, 8), "out_features": (1, 8), "groups": (1, 4), "num_groups": (1, 4),
@@ -51,6 +51,8 @@ def param_value(draw, p, shape):
     if k == FLOAT:
         lo = 0.0 if p.min is None else p.min
         hi = 3.0 if p.max is None else min(p.max, 3.0)
+        if p.name in ("min_val", "max_val"):  # Hardtanh: either order, equal, negative
+            return draw(st.sampled_from([-1.0, 0.0, 1.0, 6.0]) | st.floats(-3, 3))
         if p.name == "scale_factor":
             lo = 0.25
         if p.name == "eps":
@@ -70,6 +72,13 @@ def param_value(draw, p, shape):
         if draw(st.booleans()):
             return draw(st.integers(lo, hi))
         return [draw(st.integers(lo, hi)), draw(st.integers(lo, hi))]
+    if k == PAD4:  # negative padding crops
+        if draw(st.booleans()):
+            return draw(st.integers(-2, 3))
+        return draw(st.lists(st.integers(-3, 3), min_size=4, max_size=4))
+    if k == SHAPE:  # Unflatten's sizes: -1 is inferred; 0 and two -1 are wrong
+        return draw(st.sampled_from([[-1], [-1, 1], [-1, 1, 1], [2, -1], [-1, 3], [1, shape[0]], [shape[-1]]])
+                    | st.lists(st.sampled_from([-1, 1, 2, 3, 4, 6, 0]), min_size=1, max_size=3))
     if k == OUTPUT_SIZE:
         if draw(st.booleans()):
             return draw(st.integers(1, 5))
@@ -122,6 +131,8 @@ def excluded(type_name, shape, params):
         return True  # Linear on a feature map: we ask for Flatten
     if type_name == "Dropout2d" and len(shape) != 3:
         return True  # torch only warns
+    if type_name == "Unflatten" and len(shape) - 1 + len(params.get("unflattened_size", (-1, 1, 1))) > 3:
+        return True  # more than C×H×W per sample: torch makes it, we refuse (no block here takes it)
     for key in ("dim", "start_dim", "end_dim"):
         d = params.get(key)
         if isinstance(d, int) and d % (len(shape) + 1) == 0 and -(len(shape) + 1) <= d <= len(shape):
@@ -155,7 +166,7 @@ def test_block_agrees_with_torch(type_name):
                 warnings.simplefilter("ignore")
                 module, y, flops = theirs(type_name, kwargs, shape)
             torch_error = None
-        except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:
+        except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError, AssertionError) as exc:
             torch_error = exc
         typed_wrong = any(
             p.inferred and params.get(p.name) is not None for p in spec.params
@@ -230,6 +241,87 @@ def test_concat_agrees_with_torch(shapes, dim):
     assert (err is None) == (terr is None), (shapes, dim, err, terr)
     if err is None:
         assert tuple(y.shape[1:]) == out
+
+
+@given(shapes=st.lists(st.sampled_from([(4, 5, 5), (4, 1, 1), (1, 5, 5), (4, 5, 1), (3, 5, 5), (4, 5), (4,)]),
+                      min_size=2, max_size=4))
+@settings(max_examples=80, deadline=None)
+def test_mul_agrees_with_torch(shapes):
+    # Squeeze-excite: a C×1×1 gate times a C×H×W map.
+    from cnnbuilder.core.blocks.base import Ctx, ShapeError
+
+    try:
+        out = get_spec("Mul").infer(Ctx({}, list(shapes)))
+        err = None
+    except ShapeError as exc:
+        err = exc
+    try:
+        y = torch.ones(2, *shapes[0])
+        for s in shapes[1:]:
+            y = y * torch.ones(2, *s)
+        terr = None
+    except RuntimeError as exc:
+        terr = exc
+    if err is None or terr is not None:
+        assert (err is None) == (terr is None), (shapes, err, terr)
+    else:  # torch broadcasts ranks against each other (4 against 4×5×5); we ask for equal ranks
+        assert len({len(s) for s in shapes}) > 1, (shapes, err)
+    if err is None:
+        assert tuple(y.shape[1:]) == out
+
+
+def _parts(type_name, shape, params):
+    """What one Split or Chunk makes of an input: (error, shapes of its outputs)."""
+    from cnnbuilder.core.blocks.base import Ctx, ShapeError
+
+    spec = get_spec(type_name)
+    try:
+        return None, spec.parts(Ctx(spec.resolve(spec.check_params(params)), [shape]))
+    except ShapeError as exc:
+        return str(exc), []
+
+
+@given(shape=st.sampled_from([(6,), (6, 4), (5, 3, 3), (8, 2, 6)]),
+       sections=st.lists(st.integers(1, 8), min_size=1, max_size=4), dim=st.sampled_from([1, 2, 3, -1, -2]))
+@settings(max_examples=120, deadline=None)
+def test_split_agrees_with_torch(shape, sections, dim):
+    assume(-(len(shape) + 1) <= dim <= len(shape) and dim % (len(shape) + 1))
+    error, outs = _parts("Split", shape, {"split_size_or_sections": sections, "dim": dim})
+    try:
+        parts = torch.split(torch.zeros(2, *shape), sections, dim=dim)
+        terr = None
+    except (RuntimeError, IndexError) as exc:
+        terr = exc
+    assert (error is None) == (terr is None), (shape, sections, dim, error, terr)
+    if error is None:
+        assert outs == [tuple(p.shape[1:]) for p in parts]
+    else:
+        assert "do not add up" in error or "out of range" in error, error
+
+
+@given(shape=st.sampled_from([(6,), (6, 4), (5, 3, 3), (8, 2, 7), (1, 4, 4)]), chunks=st.integers(1, 9),
+       dim=st.sampled_from([1, 2, 3, -1]))
+@settings(max_examples=120, deadline=None)
+def test_chunk_agrees_with_torch_or_names_the_parts_it_would_miss(shape, chunks, dim):
+    assume(dim <= len(shape))
+    error, outs = _parts("Chunk", shape, {"chunks": chunks, "dim": dim})
+    parts = torch.chunk(torch.zeros(2, *shape), chunks, dim=dim)
+    if len(parts) == chunks:
+        assert error is None and outs == [tuple(p.shape[1:]) for p in parts], (shape, chunks, dim, error)
+    else:  # torch quietly returns fewer parts than asked: the block's outputs would not all exist
+        assert error is not None and f"gives {len(parts)} parts" in error, (shape, chunks, dim, error)
+
+
+def test_bad_splits_are_messages_on_the_block():
+    assert _parts("Split", (24, 8, 8), {"split_size_or_sections": [16, 16]})[0] == \
+        "the sizes 16 + 16 = 32 do not add up to the 24 channels of the input"
+    assert _parts("Chunk", (6, 8, 8), {"chunks": 4})[0] == \
+        "chunks=4 of 6 channels gives 3 parts (2, 2, 2), not 4: torch.chunk makes parts of 2; use Split for other sizes"
+    assert _parts("Chunk", (3, 8, 8), {"chunks": 5})[0].startswith("chunks=5 of 3 channels gives 3 parts (1, 1, 1)")
+    assert _parts("Split", (10,), {"split_size_or_sections": [4, 4]})[0] == \
+        "the sizes 4 + 4 = 8 do not add up to the 10 features of the input"
+    assert _parts("Chunk", (4, 6, 6), {"chunks": 3, "dim": 3})[1] == [(4, 6, 2)] * 3
+    assert get_spec("Split").output_count(get_spec("Split").resolve({"split_size_or_sections": [1, 2, 3]})) == 3
 
 
 def test_linear_on_feature_map_asks_for_flatten():

@@ -147,3 +147,18 @@ def test_generated_file_runs_as_a_script(tmp_path):
     out = subprocess.run([sys.executable, str(f)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "torch.Size([1, 10])" in out.stdout
+
+
+def test_a_list_of_sizes_is_written_whole_even_when_its_sizes_are_equal():
+    # normalized_shape (4, 4) once came out as nn.LayerNorm(4): 8 parameters instead of 32.
+    g = Graph()
+    x = g.add_node("Input", {"shape": [4, 4]}).id
+    ln = g.add_node("LayerNorm", {}).id
+    g.connect(x, ln)
+    un = g.add_node("Unflatten", {"dim": 2, "unflattened_size": [2, 2]}).id
+    g.connect(ln, un)
+    code = generate(g).code
+    assert "nn.LayerNorm((4, 4))" in code and "nn.Unflatten(2, (2, 2))" in code
+    model = build_model(g)
+    assert sum(p.numel() for p in model.parameters()) == analyze(g).total_params == 32
+    assert model(torch.zeros(2, 4, 4)).shape == (2, 4, 2, 2)

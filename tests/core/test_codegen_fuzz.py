@@ -61,18 +61,25 @@ def _ops_for(rank: int, shape: tuple[int, ...]) -> list[tuple[str, st.SearchStra
             ("SiLU", st.fixed_dictionaries({"inplace": flag})),
             ("Dropout", st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.3]), "inplace": flag})),
             ("GELU", st.just({})), ("Sigmoid", st.just({})), ("Tanh", st.just({})),
-            ("Softmax", st.just({"dim": 1})), ("LogSoftmax", st.just({"dim": 1})), ("Identity", st.just({}))]
+            ("Softmax", st.just({"dim": 1})), ("LogSoftmax", st.just({"dim": 1})), ("Identity", st.just({})),
+            *((t, st.fixed_dictionaries({"inplace": flag})) for t in ("ReLU6", "Hardswish", "Hardsigmoid", "Mish")),
+            ("Hardtanh", st.fixed_dictionaries({"min_val": st.just(-0.5), "max_val": st.just(0.5), "inplace": flag})),
+            ("PReLU", st.fixed_dictionaries({"num_parameters": st.sampled_from([1, shape[0]])}))]
     if rank == 1:
         return acts + [("Linear", st.fixed_dictionaries({"out_features": st.sampled_from([4, 6])})),
-                       ("BatchNorm1d", st.just({})), ("LayerNorm", st.just({}))]
+                       ("BatchNorm1d", st.just({})), ("LayerNorm", st.just({})),
+                       ("Unflatten", st.just({"dim": 1, "unflattened_size": [-1, 1, 1]}))]
     ops = acts + [
         ("Conv2d", st.fixed_dictionaries({"out_channels": st.sampled_from([2, 4]),
                                           "kernel_size": st.sampled_from([1, 3]), "padding": st.just("same")})),
         ("Dropout2d", st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.5]), "inplace": flag})),
         ("BatchNorm2d", st.just({})), ("GroupNorm", st.just({"num_groups": 1})),
         ("AvgPool2d", st.just({"kernel_size": 3, "stride": 1, "padding": 1})),
-        ("Flatten", st.just({})),
+        ("Flatten", st.just({})), ("LocalResponseNorm", st.just({"size": 3})),
+        ("ZeroPad2d", st.sampled_from([{"padding": 1}, {"padding": [1, 0, 2, -1]}])),
     ]
+    if shape[0] % 2 == 0:
+        ops.append(("ChannelShuffle", st.just({"groups": 2})))
     if min(shape[1:]) >= 4:
         ops.append(("MaxPool2d", st.just({"kernel_size": 2})))
     if max(shape[1:]) <= 4:
@@ -80,32 +87,54 @@ def _ops_for(rank: int, shape: tuple[int, ...]) -> list[tuple[str, st.SearchStra
     return ops
 
 
+def _values(g: Graph) -> list[tuple[str, int, tuple[int, ...]]]:
+    """Every tensor a block can be fed: (block, output port, shape)."""
+    a = analyze(g)
+    return [(n, k, shape) for n in a.order for k, shape in enumerate(a.nodes[n].outputs)]
+
+
 @st.composite
 def graphs(draw, max_blocks: int = 10) -> Graph:
-    """A valid DAG with one Input and one output: chains, fan-outs, Adds and Concats, in-place
-    flags drawn at random."""
+    """A valid DAG with one Input and one output: chains, fan-outs, Adds, Muls, Concats, Splits and
+    Chunks whose parts feed different blocks, squeeze-excite gates, in-place flags drawn at random."""
     g = Graph()
-    g.add_node("Input", {"shape": draw(st.sampled_from([[2, 4, 4], [3, 6, 6], [6]]))})
+    g.add_node("Input", {"shape": draw(st.sampled_from([[2, 4, 4], [3, 6, 6], [6], [4, 3, 3]]))})
     for _ in range(draw(st.integers(1, max_blocks))):
-        a = analyze(g)
-        live = [n for n in a.order if a.nodes[n].shape is not None]
-        if draw(st.integers(0, 5)) == 0 and len(live) >= 2:
-            x, y = draw(st.lists(st.sampled_from(live), min_size=2, max_size=2, unique=True))
-            sx, sy = a.nodes[x].shape, a.nodes[y].shape
+        live = _values(g)
+        kind = draw(st.integers(0, 9))
+        if kind <= 1 and len(live) >= 2:  # a merge of two values
+            (x, kx, sx), (y, ky, sy) = draw(st.lists(st.sampled_from(live), min_size=2, max_size=2, unique=True))
+            if x == y:
+                continue  # one block feeds another at most once
             if sx == sy and draw(st.booleans()):
-                merge = g.add_node("Add", {})
+                merge = g.add_node(draw(st.sampled_from(["Add", "Mul"])), {})
             elif len(sx) == len(sy) and sx[1:] == sy[1:]:
                 merge = g.add_node("Concat", {})
             else:
                 continue
-            g.connect(x, merge.id)
-            g.connect(y, merge.id)
+            g.connect(x, merge.id, port=kx)
+            g.connect(y, merge.id, port=ky)
             continue
-        src = draw(st.sampled_from(live))
-        shape = a.nodes[src].shape
-        t, params = draw(st.sampled_from(_ops_for(len(shape), shape)))
-        node = g.add_node(t, draw(params))
-        g.connect(src, node.id)
+        src, port, shape = draw(st.sampled_from(live))
+        if kind == 2 and shape[0] >= 2:  # parts along the channels (or features)
+            if draw(st.booleans()):
+                node = g.add_node("Chunk", {"chunks": draw(st.sampled_from([2, 3]))})
+            else:
+                cut = draw(st.integers(1, shape[0] - 1))
+                node = g.add_node("Split", {"split_size_or_sections": [cut, shape[0] - cut]})
+        elif kind == 3 and len(shape) == 3:  # a squeeze-excite gate: x * hardsigmoid(pool(x))
+            pool = g.add_node("AdaptiveAvgPool2d", {"output_size": 1})
+            gate = g.add_node(draw(st.sampled_from(["Hardsigmoid", "Sigmoid"])), {})
+            node = g.add_node("Mul", {})
+            g.connect(src, pool.id, port=port)
+            g.connect(pool.id, gate.id)
+            g.connect(src, node.id, port=port)
+            g.connect(gate.id, node.id)
+            continue
+        else:
+            t, params = draw(st.sampled_from(_ops_for(len(shape), shape)))
+            node = g.add_node(t, draw(params))
+        g.connect(src, node.id, port=port)
         if analyze(g).nodes[node.id].shape is None:
             g.remove_node(node.id)
     # One output: every dangling branch gets a small head and the heads are summed.
@@ -113,7 +142,7 @@ def graphs(draw, max_blocks: int = 10) -> Graph:
     heads = []
     for s in [n for n in a.order if not g.outputs(n)]:
         prev = s
-        chain = [("Flatten", {}), ("Linear", {"out_features": 3})] if len(a.nodes[s].shape) == 3 else \
+        chain = [("Flatten", {}), ("Linear", {"out_features": 3})] if len(a.nodes[s].shape) > 1 else \
             [("Linear", {"out_features": 3})]
         for t, p in chain:
             node = g.add_node(t, p)
@@ -340,7 +369,8 @@ def check_ast(gen: codegen.Generated) -> set[str]:
     assert [f.name for f in cls.body] == ["__init__", "forward"]
     attrs = {a for a in gen.attr_of.values() if "." not in a} | {"layers"}
     fwd = cls.body[1]
-    locals_ = {t.id for node in ast.walk(fwd) if isinstance(node, ast.Assign) for t in node.targets}
+    locals_ = {n.id for node in ast.walk(fwd) if isinstance(node, ast.Assign) for t in node.targets
+               for n in ast.walk(t) if isinstance(n, ast.Name)}  # `a, b = torch.split(...)` unpacks a Split
     ok_names = {"torch", "nn", "self", "x", "super", "print", "model", "__name__", gen.class_name} | locals_
     choice_strings = {c for s in REGISTRY.values() for p in s.params for c in p.choices} | {"same", "valid"}
     for node in ast.walk(tree):
@@ -350,8 +380,8 @@ def check_ast(gen: codegen.Generated) -> set[str]:
             assert node.attr in attrs, node.attr
         elif isinstance(node, ast.Call):
             f = ast.unparse(node.func)
-            assert (f in ("super", "super().__init__", "print", "model", gen.class_name, "torch.cat", "torch.randn",
-                          "nn.Sequential", "self.layers")
+            assert (f in ("super", "super().__init__", "print", "model", gen.class_name, "torch.cat", "torch.split",
+                          "torch.chunk", "torch.randn", "nn.Sequential", "self.layers")
                     or (f.startswith("nn.") and f[3:] in REGISTRY)
                     or (f.startswith("self.") and f[5:] in attrs)), f
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -360,7 +390,7 @@ def check_ast(gen: codegen.Generated) -> set[str]:
             assert [a.name for a in node.names] in (["torch"], ["nn"])
         assert not isinstance(node, (ast.Lambda, ast.Subscript, ast.FunctionDef)) or \
             (isinstance(node, ast.FunctionDef) and node in cls.body)
-    assert not (locals_ - {"x"}) & (RESERVED | set(dir(builtins)) | {"torch", "nn", "F", "self"})
+    assert not (locals_ - {"x", "_"}) & (RESERVED | set(dir(builtins)) | {"torch", "nn", "F", "self"})
     return locals_
 
 

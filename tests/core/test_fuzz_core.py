@@ -30,7 +30,7 @@ REFUSALS = (GraphError, ParamError)
 def snapshot(g) -> tuple:
     """Everything that makes a graph what it is, order included."""
     return tuple((n.id, n.type, n.name, n.pos, tuple(sorted((k, repr(v)) for k, v in n.params.items())),
-                  tuple(g.inputs(n.id))) for n in g)
+                  tuple((s, g.port(s, n.id)) for s in g.inputs(n.id))) for n in g)
 
 
 def check_consistent(g) -> None:

@@ -128,7 +128,8 @@ def test_formula_numbers_are_shape_inference_stats_and_torch(type_name):
 
 
 @given(shapes=st.lists(st.tuples(st.integers(1, 5), st.sampled_from([1, 4]), st.sampled_from([1, 4])),
-                       min_size=2, max_size=4), merge=st.sampled_from(["Add", "Concat"]), dim=st.sampled_from([1, -3]))
+                       min_size=2, max_size=4), merge=st.sampled_from(["Add", "Mul", "Concat"]),
+       dim=st.sampled_from([1, -3]))
 @settings(max_examples=60, deadline=None)
 def test_merge_formulas_agree_with_torch(shapes, merge, dim):
     params = {"dim": dim} if merge == "Concat" else {}
@@ -142,8 +143,52 @@ def test_merge_formulas_agree_with_torch(shapes, merge, dim):
     b = arithmetic(merge, resolved, list(shapes))
     check_formulas(b)
     tensors = [torch.zeros(1, *s) for s in shapes]
-    y = torch.cat(tensors, dim=dim) if merge == "Concat" else sum(tensors[1:], tensors[0])
+    if merge == "Concat":
+        y = torch.cat(tensors, dim=dim)
+    elif merge == "Mul":
+        y = math.prod(tensors[1:], start=tensors[0])
+    else:
+        y = sum(tensors[1:], tensors[0])
     assert b.values == out == tuple(y.shape[1:])
+
+
+@given(shape=st.tuples(st.integers(1, 12), st.integers(1, 5), st.integers(1, 5)),
+       dim=st.sampled_from([1, 2, 3, -3, -1]),
+       chunks=st.integers(1, 6), cuts=st.lists(st.integers(1, 4), min_size=1, max_size=4))
+@settings(max_examples=80, deadline=None)
+def test_split_and_chunk_formulas_give_the_first_part_and_list_them_all(shape, dim, chunks, cuts):
+    """A Split/Chunk's formulas describe output 0 (the block's shape line) and name every part."""
+    from cnnbuilder.core.blocks.base import Ctx, ShapeError
+
+    d = (dim % 4) - 1  # the index in the batch-less shape
+    sections = tuple(cuts[:-1]) + (shape[d] - sum(cuts[:-1]),) if sum(cuts[:-1]) < shape[d] else (shape[d],)
+    x = torch.zeros(1, *shape)
+    for block, params, parts in (("Split", {"split_size_or_sections": sections, "dim": dim},
+                                  torch.split(x, list(sections), dim=dim)),
+                                 ("Chunk", {"chunks": chunks, "dim": dim},
+                                  torch.chunk(x, chunks, dim=dim))):
+        resolved = REGISTRY[block].resolve(params)
+        try:
+            out = REGISTRY[block].infer(Ctx(dict(resolved), [shape]))
+        except ShapeError:
+            assert block == "Chunk" and len(parts) != chunks  # torch quietly gives fewer parts
+            continue
+        b = arithmetic(block, resolved, [shape])
+        check_formulas(b)
+        assert b.values == out == tuple(parts[0].shape[1:])
+        split_line = b.shape[d]
+        listed = " + ".join(str(p.shape[d + 1]) for p in parts)
+        assert f"{listed} = {shape[d]}" in split_line.text and f"of {len(parts)}" in split_line.text, split_line.text
+
+
+def test_new_blocks_read_sensibly():
+    pad = arithmetic("ZeroPad2d", REGISTRY["ZeroPad2d"].resolve({"padding": (1, 2, -1, 0)}), [(3, 8, 8)])
+    assert [f.text for f in pad.shape] == ["C = 3 (as the input)", "H: 8 − 1 = 7 (negative padding crops)",
+                                           "W: 8 + 1 + 2 = 11"]
+    se = arithmetic("Unflatten", REGISTRY["Unflatten"].resolve({}), [(64,)])
+    assert se.values == (64, 1, 1) and "the -1 in unflattened_size" in se.shape[0].text
+    prelu = arithmetic("PReLU", REGISTRY["PReLU"].resolve({"num_parameters": 8}), [(8, 4, 4)])
+    assert prelu.params.value == 8 and "per channel" in prelu.params.text
 
 
 def test_textbook_examples_read_as_the_issue_writes_them():

@@ -112,7 +112,10 @@ LAYER = st.one_of(
                            "padding": st.integers(0, 2), "dilation": st.integers(1, 3)}),
     st.fixed_dictionaries({"type": st.sampled_from(["MaxPool2d", "AvgPool2d"]), "kernel_size": st.integers(1, 4),
                            "stride": st.one_of(st.none(), st.integers(1, 3)), "ceil_mode": st.booleans()}),
-    st.fixed_dictionaries({"type": st.sampled_from(["ReLU", "BatchNorm2d"])}),
+    st.fixed_dictionaries({"type": st.sampled_from(["ReLU", "BatchNorm2d", "Mish", "Hardswish"])}),
+    # a shift of the field by the top/left padding; negative padding crops
+    st.fixed_dictionaries({"type": st.just("ZeroPad2d"),
+                           "padding": st.lists(st.integers(-2, 3), min_size=4, max_size=4)}),
 )
 
 

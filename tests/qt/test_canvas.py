@@ -439,3 +439,108 @@ def test_dragging_off_a_full_input_port_reroutes_or_removes_the_connection(windo
     assert g.inputs(flatten) == [] and stack.text(stack.count() - 1) == "Remove connection"
     stack.undo()
     assert g.inputs(flatten) == [pool2]
+
+
+def _split_setup(window):
+    """pool1 (16×14×14) -> a Chunk of 2, and three BatchNorm2d blocks below it, not connected."""
+    doc = window.document
+    at = _free_point(window)
+    chunk = AddNode("Chunk", {"chunks": 2}, name="halves", pos=(at.x(), at.y()))
+    bns = [AddNode("BatchNorm2d", pos=(at.x() + dx, at.y() + 2 * DY)) for dx in (-250.0, 0.0, 250.0)]
+    for cmd in (chunk, *bns):
+        assert doc.push(cmd) is None
+    assert doc.push(Connect(node_by_name(doc.graph, "pool1"), chunk.node_id)) is None
+    window.view.fit()
+    return chunk.node_id, [b.node_id for b in bns]
+
+
+def _starts_at(edge, point: QPointF) -> bool:
+    start = edge._path.pointAtPercent(0.0)
+    return abs(start.x() - point.x()) < 0.5 and abs(start.y() - point.y()) < 0.5
+
+
+def test_split_blocks_have_an_output_port_per_part_and_connect_from_the_chosen_one(window):
+    g, doc, scene = window.document.graph, window.document, window.scene
+    stack = doc.undo_stack
+    chunk, (bn1, bn2, bn3) = _split_setup(window)
+    item = scene.nodes[chunk]
+    assert [p.index for p in item.out_ports] == [0, 1] and item.out_port is item.out_ports[0]
+    assert item.state.shape == "8×14×14 | 8×14×14"
+    from cnnbuilder.qt.summary_view import summary_rows
+
+    row = next(r for r in summary_rows(g, doc.analysis) if r.node_id == chunk)
+    assert row.shape == "8×14×14 | 8×14×14"
+    assert item.out_ports[1].toolTip().startswith("Output 1: 8×14×14")
+    assert item.out_ports[0].scenePos().x() < item.out_ports[1].scenePos().x()  # output 0 on the left
+    # Drag from output 1 to bn2: the edge leaves from output 1 and bn2 learns its 8 channels.
+    mouse_drag(window.view, item.out_ports[1].scenePos(), scene.nodes[bn2].in_port.scenePos())
+    assert g.port(chunk, bn2) == 1
+    assert _starts_at(scene.edges[(chunk, bn2)], item.out_anchor(1))
+    assert scene.nodes[bn2].state.shape == "8×14×14"
+    assert "(output 1)" in scene.edges[(chunk, bn2)].toolTip()
+    # From bn1's input to the chunk's body: the first output still free, output 0.
+    mouse_drag(window.view, scene.nodes[bn1].in_port.scenePos(), item.center())
+    assert g.port(chunk, bn1) == 0
+    # Output 1 already feeds bn2; bn2 cannot take a second connection from the same block.
+    assert "already feeds" in scene.request_connect(chunk, bn2, 0)
+    # More chunks: more ports, and the edges move with theirs.
+    assert doc.push(SetParam(chunk, "chunks", 4)) is None
+    assert len(item.out_ports) == 4 and item.state.shape.count("|") == 3
+    assert _starts_at(scene.edges[(chunk, bn2)], item.out_anchor(1))
+    # Fewer than a connected output: an error on the split, the ports the params give.
+    assert doc.push(SetParam(chunk, "chunks", 1)) is None
+    assert len(item.out_ports) == 1 and "output 1 feeds" in item.state.error
+    for _ in range(4):
+        stack.undo()
+    assert not g.outputs(chunk) and len(item.out_ports) == 2 and not scene.nodes[bn2].state.shape
+    for _ in range(4):
+        stack.redo()
+    assert g.port(chunk, bn2) == 1 and len(item.out_ports) == 1 and (chunk, bn2) in scene.edges
+
+
+def test_a_picked_up_split_connection_keeps_its_output(window):
+    g, doc, scene = window.document.graph, window.document, window.scene
+    chunk, (bn1, bn2, bn3) = _split_setup(window)
+    assert doc.push(Connect(chunk, bn2, port=1)) is None
+    mouse_drag(window.view, scene.nodes[bn2].in_port.scenePos(), scene.nodes[bn3].in_port.scenePos())
+    assert g.inputs(bn3) == [chunk] and g.port(chunk, bn3) == 1 and not g.inputs(bn2)
+    assert _starts_at(scene.edges[(chunk, bn3)], scene.nodes[chunk].out_anchor(1))
+
+
+def test_split_ports_survive_copy_paste_save_and_open(window, tmp_path):
+    g, doc, scene = window.document.graph, window.document, window.scene
+    chunk, (bn1, bn2, bn3) = _split_setup(window)
+    assert doc.push(Connect(chunk, bn2, port=1)) is None
+    assert doc.push(Connect(chunk, bn1, port=0)) is None
+    doc.set_selection([chunk, bn1, bn2])
+    assert window.edit_actions.copy()
+    new = window.edit_actions.paste()
+    copy_chunk, copy_bn1, copy_bn2 = new
+    assert g.port(copy_chunk, copy_bn2) == 1 and g.port(copy_chunk, copy_bn1) == 0
+    assert _starts_at(scene.edges[(copy_chunk, copy_bn2)], scene.nodes[copy_chunk].out_anchor(1))
+    doc.undo_stack.undo()
+    assert copy_chunk not in g
+    path = tmp_path / "split.json"
+    doc.save(path)
+    assert window.open_path(path)
+    g, scene = window.document.graph, window.scene
+    assert g.port(chunk, bn2) == 1 and scene.edges[(chunk, bn2)].port == 1
+    assert _starts_at(scene.edges[(chunk, bn2)], scene.nodes[chunk].out_anchor(1))
+
+
+def test_auto_layout_puts_a_splits_branches_in_port_order():
+    from cnnbuilder.core.graph import Graph
+
+    g = Graph()
+    x = g.add_node("Input", {"shape": [8, 4, 4]}).id
+    s = g.add_node("Chunk", {}).id
+    g.connect(x, s)
+    right = g.add_node("ReLU", {}).id  # listed first, fed by output 1
+    left = g.add_node("ReLU", {}).id
+    g.connect(s, right, port=1)
+    g.connect(s, left, port=0)
+    cat = g.add_node("Concat", {}).id
+    g.connect(left, cat)
+    g.connect(right, cat)
+    pos = layered_layout(g)
+    assert pos[left][0] < pos[s][0] < pos[right][0]

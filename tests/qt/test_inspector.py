@@ -205,3 +205,36 @@ def test_every_block_type_gets_a_complete_form(window):
             value = ed.value()  # every editor reads back a value the schema accepts
             if value is not UNSET and value is not None:
                 spec.check_param(name, value)
+
+
+def test_sizes_and_four_sided_padding_are_typed_as_lists(window):
+    from cnnbuilder.qt.param_editors import NumbersEditor
+
+    doc, g = window.document, window.document.graph
+    pool1 = node_by_name(g, "pool1")  # 16×14×14
+    split, pad = AddNode("Split", pos=(900.0, 0.0)), AddNode("ZeroPad2d", pos=(900.0, 200.0))
+    for cmd in (split, pad):
+        assert doc.push(cmd) is None
+        assert doc.push(Connect(pool1, cmd.node_id)) is None
+    doc.set_selection([split.node_id])
+    sizes = window.inspector.editors["split_size_or_sections"]
+    assert isinstance(sizes, NumbersEditor) and sizes.edit.text() == "16, 16"
+    assert "do not add up" in window.scene.nodes[split.node_id].state.error  # 16 + 16 is not 16
+    sizes.edit.setText("4, 12")
+    sizes.edit.editingFinished.emit()
+    assert g.node(split.node_id).params["split_size_or_sections"] == (4, 12)
+    assert window.scene.nodes[split.node_id].state.shape == "4×14×14 | 12×14×14"
+    assert len(window.scene.nodes[split.node_id].out_ports) == 2
+    sizes.edit.setText("4, twelve")
+    sizes.edit.editingFinished.emit()
+    assert window.inspector.refusal.isVisible() and "expected a list of sizes" in window.inspector.refusal.text()
+    assert sizes.edit.text() == "4, 12"  # back to the block's value
+    doc.set_selection([pad.node_id])
+    padding = window.inspector.editors["padding"]
+    assert padding.edit.text() == "1"
+    padding.edit.setText("1, 2, 0, 3")
+    padding.edit.editingFinished.emit()
+    assert window.scene.nodes[pad.node_id].state.shape == "16×17×17"
+    padding.edit.setText("2")
+    padding.edit.editingFinished.emit()
+    assert g.node(pad.node_id).params["padding"] == (2, 2, 2, 2) and padding.edit.text() == "2"

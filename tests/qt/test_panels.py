@@ -25,7 +25,10 @@ def test_palette_lists_blocks_by_category_and_filters(window):
     md = palette.tree.mimeData([palette.items["Conv2d"]])
     assert bytes(md.data("application/x-cnnbuilder-block")) == b"Conv2d"
     palette.search.setText("norm")
-    assert set(palette.visible_types()) == {"BatchNorm2d", "BatchNorm1d", "GroupNorm", "LayerNorm"}
+    assert set(palette.visible_types()) == {"BatchNorm2d", "BatchNorm1d", "GroupNorm", "LayerNorm", "LocalResponseNorm"}
+    palette.search.setText("split")  # the blocks with several outputs sit in Merge, found by what they do
+    assert {"Split", "Chunk"} <= set(palette.visible_types())
+    assert palette.items["Split"].parent().text(0) == "Merge"
     palette.search.setText("zzz")
     assert palette.visible_types() == []
     palette.search.setText("")

@@ -21,9 +21,12 @@ PADDING = "padding"  # int, (int, int), "same" or "valid"
 OUTPUT_SIZE = "output_size"  # int or (int|None, int|None)
 SHAPE = "shape"  # list of ints (Input shape, LayerNorm normalized_shape)
 DIM = "dim"  # int, a tensor dimension counted with the batch first, as torch does
+SIZES = "sizes"  # list of 1..MAX_PARTS ints (Split's sections)
+PAD4 = "pad4"  # int or (left, right, top, bottom), as torch's padding layers take it
 
 MAX_SIZE = 1 << 20  # channels, features, kernel sizes: larger values are surely typos
 MAX_INT = (1 << 63) - 1  # torch sizes are int64: no whole-number parameter may exceed this
+MAX_PARTS = 64  # outputs of one Split or Chunk: more is no longer a drawing
 
 
 class ShapeError(Exception):
@@ -106,6 +109,26 @@ class Param:
             v = _as_int(self.name, value)
             self._bounds(v)
             return v
+        if k == SIZES:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ParamError(self.name, f"expected a list of sizes, got {_show(value)}")
+            if len(value) > MAX_PARTS:
+                raise ParamError(self.name, f"at most {MAX_PARTS} parts")
+            out = tuple(_as_int(self.name, x) for x in value)
+            for x in out:
+                self._bounds(x)
+            return out
+        if k == PAD4:
+            if isinstance(value, (list, tuple)):
+                if len(value) != 4:
+                    raise ParamError(self.name, f"expected one number or four (left, right, top, bottom), "
+                                                f"got {_show(value)}")
+                out = tuple(_as_int(self.name, x) for x in value)
+            else:
+                out = (_as_int(self.name, value),) * 4
+            for x in out:
+                self._bounds(x)
+            return out
         if k == SHAPE:
             if not isinstance(value, (list, tuple)) or not value:
                 raise ParamError(self.name, f"expected a list of sizes, got {_show(value)}")
@@ -136,7 +159,7 @@ class Param:
 
     def to_json(self, value: Any) -> Any:
         if isinstance(value, tuple):
-            if self.kind in (PAIR, PADDING) and value[0] == value[1]:
+            if self.kind in (PAIR, PADDING, PAD4) and len(set(value)) == 1:
                 return value[0]  # `3` reads better than `[3, 3]` in a file and a diff
             return list(value)
         return value
@@ -216,6 +239,10 @@ class LayerSpec:
     count_macs: Callable[[dict, list[Shape], Shape], int] = lambda p, i, o: 0
     summary: Callable[[dict], str] | None = None
     module: bool = True  # emitted as an nn.Module; Input/Add/Concat are written in forward
+    # Blocks with several outputs (Split, Chunk): how many, from the resolved params, and the shape
+    # of each (`infer` then gives the first). Edges say which output they leave from (a port index).
+    outputs: Callable[[dict], int] | None = None
+    parts: Callable[[Ctx], list[Shape]] | None = None
     param_map: dict[str, Param] = field(init=False, repr=False, compare=False)
     resolved_defaults: dict[str, Any] = field(init=False, repr=False, compare=False)
 
@@ -249,6 +276,14 @@ class LayerSpec:
     def ctor_kwargs(self, resolved: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for the torch.nn constructor (inferred values filled in)."""
         return {p.name: resolved[p.name] for p in self.params if p.ctor}
+
+    @property
+    def multi_output(self) -> bool:
+        return self.outputs is not None
+
+    def output_count(self, resolved: dict[str, Any]) -> int:
+        """How many output ports the block has with these (resolved) params."""
+        return 1 if self.outputs is None else self.outputs(resolved)
 
     def describe(self, resolved: dict[str, Any]) -> str:
         if self.summary is not None:

@@ -1,4 +1,5 @@
-"""Input, Linear, Dropout, Flatten, Upsample, Identity and the merge blocks Add and Concat."""
+"""Input, Linear, Dropout, Flatten, Unflatten, Upsample, ZeroPad2d, ChannelShuffle, Identity, the merge
+blocks Add, Mul and Concat, and Split and Chunk, the blocks with several outputs."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from .base import (
     DIM,
     FLOAT,
     INT,
+    MAX_PARTS,
     MAX_SIZE,
     OUTPUT_SIZE,
+    PAD4,
     SHAPE,
+    SIZES,
     Ctx,
     LayerSpec,
     Param,
+    Shape,
     ShapeError,
     fmt_shape,
 )
@@ -101,6 +106,95 @@ FLATTEN = LayerSpec(
     infer=_flatten_infer,
 )
 
+def _unflatten_infer(ctx: Ctx):
+    shape = ctx.inputs[0]
+    dim, sizes = ctx.params["dim"], ctx.params["unflattened_size"]
+    d = normalize_dim(dim, len(shape))
+    if any(s == 0 for s in sizes):
+        raise ShapeError("unflattened_size cannot hold a 0: every size is at least 1, or -1 for the one inferred")
+    if sizes.count(-1) > 1:
+        raise ShapeError("unflattened_size can hold at most one -1 (the size that is inferred)")
+    known = prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if shape[d] % known:
+            raise ShapeError(f"unflattened_size {_sizes(sizes)} cannot split dim {dim} of size {shape[d]}: "
+                             f"{shape[d]} is not a multiple of {known}")
+        sizes = tuple(shape[d] // known if s == -1 else s for s in sizes)
+    elif known != shape[d]:
+        raise ShapeError(f"unflattened_size {_sizes(sizes)} has {known} values but dim {dim} has {shape[d]}")
+    out = shape[:d] + tuple(sizes) + shape[d + 1:]
+    if len(out) > 3:
+        raise ShapeError(f"the output would have {len(out)} dimensions per sample ({fmt_shape(out)}); "
+                         "blocks here work on at most C×H×W")
+    return out
+
+
+def _sizes(sizes) -> str:
+    return "(" + ", ".join(str(s) for s in sizes) + ")"
+
+
+UNFLATTEN = LayerSpec(
+    type="Unflatten",
+    category="Utility",
+    doc="Unflattens one dimension into several (e.g. N×C back to N×C×1×1 for a squeeze-excite gate).",
+    short="unflatten",
+    params=(Param("dim", DIM, 1, "Dimension to unflatten (0 is the batch).", required=True, positional=True),
+            Param("unflattened_size", SHAPE, (-1, 1, 1), "The sizes it becomes; one may be -1 (inferred).",
+                  min=-1, max=MAX_SIZE, required=True, positional=True)),
+    infer=_unflatten_infer,
+    summary=lambda p: f"Unflatten to {_sizes(p['unflattened_size'])}",
+)
+
+
+def _zeropad_infer(ctx: Ctx):
+    c, h, w = one_input(ctx, "ZeroPad2d", (3,))
+    left, right, top, bottom = ctx.params["padding"]
+    for size, a, b, what, ends in ((w, left, right, "width", "left and right"),
+                                   (h, top, bottom, "height", "top and bottom")):
+        crop = -min(a, 0) - min(b, 0)
+        if crop > size:  # torch crops (negative padding) before it pads
+            raise ShapeError(f"the negative {ends} padding crops {crop} from a {what} of {size}")
+    return (c, h + top + bottom, w + left + right)
+
+
+def _zeropad_summary(p) -> str:
+    pad = p["padding"]
+    if len(set(pad)) == 1:
+        return f"ZeroPad2d {pad[0]}"
+    return "ZeroPad2d " + " ".join(f"{k}{v}" for k, v in zip("lrtb", pad, strict=True))
+
+
+ZEROPAD2D = LayerSpec(
+    type="ZeroPad2d",
+    category="Utility",
+    doc="Pads the input's borders with zeros (negative padding crops).",
+    short="pad",
+    params=(Param("padding", PAD4, 1, "Pixels to add on each side: one number, or left, right, top, bottom.",
+                  min=-MAX_SIZE, max=MAX_SIZE, required=True, positional=True),),
+    infer=_zeropad_infer,
+    summary=_zeropad_summary,
+)
+
+
+def _shuffle_infer(ctx: Ctx):
+    shape = one_input(ctx, "ChannelShuffle", (2, 3))
+    g = ctx.params["groups"]
+    if shape[0] % g:
+        raise ShapeError(f"groups={g} does not divide the {shape[0]} channels")
+    return shape
+
+
+CHANNELSHUFFLE = LayerSpec(
+    type="ChannelShuffle",
+    category="Utility",
+    doc="Divides the channels into groups and interleaves them (ShuffleNet), so grouped layers mix.",
+    short="shuffle",
+    params=(Param("groups", INT, 2, "Number of groups to divide the channels into.", min=1, max=MAX_SIZE,
+                  required=True, positional=True),),
+    infer=_shuffle_infer,
+    summary=lambda p: f"ChannelShuffle {p['groups']}",
+)
+
 _INTERP = ("linear", "bilinear", "bicubic")
 
 
@@ -171,6 +265,21 @@ ADD = LayerSpec(
 )
 
 
+MUL = LayerSpec(
+    type="Mul",
+    category="Merge",
+    doc="Elementwise product of two or more inputs, broadcasting size-1 dimensions (a squeeze-excite gate "
+        "C×1×1 scales a C×H×W map).",
+    short="mul",
+    params=(),
+    infer=lambda ctx: broadcast("Mul", ctx.inputs),
+    min_inputs=2,
+    max_inputs=None,
+    module=False,
+    summary=lambda p: "Mul  ×",
+)
+
+
 def _concat_infer(ctx: Ctx):
     shapes = ctx.inputs
     first = shapes[0]
@@ -200,6 +309,74 @@ CONCAT = LayerSpec(
     summary=lambda p: "Concat" if p["dim"] == 1 else f"Concat dim {p['dim']}",
 )
 
+def _split_parts(ctx: Ctx) -> list[Shape]:
+    shape = ctx.inputs[0]
+    dim, sections = ctx.params["dim"], ctx.params["split_size_or_sections"]
+    d = normalize_dim(dim, len(shape))
+    if sum(sections) != shape[d]:
+        what = _what(d, dim, shape)
+        raise ShapeError(f"the sizes {' + '.join(map(str, sections))} = {sum(sections)} do not add up to the "
+                         f"{shape[d]} {what} of the input")
+    return [shape[:d] + (s,) + shape[d + 1:] for s in sections]
+
+
+def _what(d: int, dim: int, shape: Shape) -> str:
+    if len(shape) == 1:
+        return "features"
+    return "channels" if d == 0 else f"values along dim {dim}"
+
+
+def _along(dim: int) -> str:
+    return "" if dim == 1 else f" dim {dim}"
+
+
+SPLIT = LayerSpec(
+    type="Split",
+    category="Merge",
+    doc="Splits its input into parts of the given sizes along a dimension (channels by default), as "
+        "torch.split; each part leaves from its own output.",
+    short="split",
+    params=(Param("split_size_or_sections", SIZES, (16, 16), "Size of each part; they must add up to the input's "
+                  "size along dim.", min=1, max=MAX_SIZE, required=True, positional=True, ctor=False),
+            Param("dim", DIM, 1, "Dimension to split along (1 = channels; 0 is the batch).", ctor=False)),
+    infer=lambda ctx: _split_parts(ctx)[0],
+    parts=_split_parts,
+    outputs=lambda p: len(p["split_size_or_sections"]),
+    module=False,
+    summary=lambda p: f"Split {' | '.join(map(str, p['split_size_or_sections']))}{_along(p['dim'])}",
+)
+
+
+def _chunk_parts(ctx: Ctx) -> list[Shape]:
+    shape = ctx.inputs[0]
+    dim, chunks = ctx.params["dim"], ctx.params["chunks"]
+    d = normalize_dim(dim, len(shape))
+    n = shape[d]
+    size = -(-n // chunks)  # torch.chunk: parts of ceil(n / chunks), the last one smaller
+    sizes = [min(size, n - i) for i in range(0, n, size)]
+    if len(sizes) != chunks:
+        what = _what(d, dim, shape)
+        raise ShapeError(f"chunks={chunks} of {n} {what} gives {len(sizes)} parts ({', '.join(map(str, sizes))}), "
+                         f"not {chunks}: torch.chunk makes parts of {size}; use Split for other sizes")
+    return [shape[:d] + (s,) + shape[d + 1:] for s in sizes]
+
+
+CHUNK = LayerSpec(
+    type="Chunk",
+    category="Merge",
+    doc="Splits its input into a number of equal parts along a dimension (channels by default), as "
+        "torch.chunk; each part leaves from its own output.",
+    short="chunk",
+    params=(Param("chunks", INT, 2, "Number of parts.", min=1, max=MAX_PARTS, required=True, positional=True,
+                  ctor=False),
+            Param("dim", DIM, 1, "Dimension to split along (1 = channels; 0 is the batch).", ctor=False)),
+    infer=lambda ctx: _chunk_parts(ctx)[0],
+    parts=_chunk_parts,
+    outputs=lambda p: p["chunks"],
+    module=False,
+    summary=lambda p: f"Chunk {p['chunks']}{_along(p['dim'])}",
+)
+
 SPECS = (
     INPUT,
     LINEAR,
@@ -207,8 +384,14 @@ SPECS = (
     _dropout("Dropout2d", "Randomly zeroes whole channels with probability p during training.", "dropout2d",
              (3,)),
     FLATTEN,
+    UNFLATTEN,
     UPSAMPLE,
+    ZEROPAD2D,
+    CHANNELSHUFFLE,
     IDENTITY,
     ADD,
+    MUL,
     CONCAT,
+    SPLIT,
+    CHUNK,
 )

@@ -1,4 +1,4 @@
-"""Normalization blocks: BatchNorm2d, BatchNorm1d, GroupNorm, LayerNorm."""
+"""Normalization blocks: BatchNorm2d, BatchNorm1d, GroupNorm, LayerNorm, LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -118,4 +118,20 @@ LAYERNORM = LayerSpec(
     summary=lambda p: "LayerNorm",
 )
 
-SPECS = (BATCHNORM2D, BATCHNORM1D, GROUPNORM, LAYERNORM)
+LOCALRESPONSENORM = LayerSpec(
+    type="LocalResponseNorm",
+    category="Normalization",
+    doc="Normalizes each channel by the activity of its neighbouring channels (AlexNet).",
+    short="lrn",
+    params=(
+        Param("size", INT, 5, "Number of neighbouring channels to normalize over.", min=1, max=MAX_SIZE,
+              required=True, positional=True),
+        Param("alpha", FLOAT, 1e-4, "Multiplicative factor."),
+        Param("beta", FLOAT, 0.75, "Exponent."),
+        Param("k", FLOAT, 1.0, "Additive factor."),
+    ),
+    infer=lambda ctx: one_input(ctx, "LocalResponseNorm", (2, 3)),
+    summary=lambda p: f"LocalResponseNorm {p['size']}",
+)
+
+SPECS = (BATCHNORM2D, BATCHNORM1D, GROUPNORM, LAYERNORM, LOCALRESPONSENORM)

@@ -519,6 +519,98 @@ def _layernorm_params(p, ins):
     return _f("params", n, "a scale per normalized element (bias=False)")
 
 
+def _mul(p, ins):
+    shape, params, macs, _ = _add(p, ins)
+    return shape, params, _zero("MACs", "not counted: an element-wise product, as torch.utils.flop_counter"), ""
+
+
+def _zeropad(p, ins):
+    c, h, w = ins[0]
+    left, right, top, bottom = p["padding"]
+    out = [_given("C", c, "as the input")]
+    for lab, x, a, b, ends in (("H", h, top, bottom, ("top", "bottom")), ("W", w, left, right, ("left", "right"))):
+        e = L(x, lab)
+        for v, name in ((a, ends[0]), (b, ends[1])):
+            if v:
+                e = e + L(v, name) if v > 0 else e - L(-v, name)
+        out.append(_f(lab, e, "negative padding crops" if min(a, b) < 0 else "",
+                      why_small="the negative padding crops more than the input has"))
+    return tuple(out), _zero("params", NO_PARAMS), _zero("MACs", NOT_COUNTED), ""
+
+
+def _unflatten(p, ins):
+    from ..blocks.rules import normalize_dim
+
+    shape = ins[0]
+    labels = _labels(len(shape))
+    d = normalize_dim(p["dim"], len(shape))
+    sizes = p["unflattened_size"]
+    known = math.prod(v for v in sizes if v != -1)
+    n = shape[d]
+    parts = []
+    for v in sizes:
+        if v == -1:
+            parts.append(Formula("?", f"{labels[d]}/known", f"{n}/{known}", n // known,
+                                 "the -1 in unflattened_size: what the others leave"))
+        else:
+            parts.append(_given("", v, "unflattened_size"))
+    out_rank = len(shape) - 1 + len(sizes)
+    out_labels = _labels(out_rank)
+    out: list[Formula] = []
+    k = 0
+    for i in range(len(shape)):
+        if i != d:
+            out.append(_given(out_labels[k], shape[i], "kept"))
+            k += 1
+            continue
+        for f in parts:
+            out.append(Formula(out_labels[k], f.general, f.filled if f.general else "", f.value, f.note))
+            k += 1
+    return tuple(out), _zero("params", NO_PARAMS), _zero("MACs", NOT_COUNTED), ""
+
+
+def _parts(sizes: list[int], d: int, ins, what: str, p, first: Formula | None = None):
+    """Shape formulas of a Split/Chunk's first output (the others are listed in the note)."""
+    shape = ins[0]
+    labels = _labels(len(shape))
+    listing = " + ".join(str(v) for v in sizes)
+    out = []
+    for i, lab in enumerate(labels):
+        if i != d:
+            out.append(_given(lab, shape[i], "as the input"))
+        elif first is not None:
+            out.append(first)
+        else:
+            out.append(_given(lab, sizes[0], f"output 0 of {len(sizes)}: {what} {listing} = {shape[i]}"))
+    return tuple(out), _zero("params", NO_PARAMS), _zero("MACs", NOT_COUNTED), ""
+
+
+def _split(p, ins):
+    from ..blocks.rules import normalize_dim
+
+    d = normalize_dim(p["dim"], len(ins[0]))
+    return _parts(list(p["split_size_or_sections"]), d, ins, "split_size_or_sections", p)
+
+
+def _chunk(p, ins):
+    from ..blocks.rules import normalize_dim
+
+    shape = ins[0]
+    d = normalize_dim(p["dim"], len(shape))
+    n, k = shape[d], p["chunks"]
+    size = -(-n // k)
+    sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    lab = _labels(len(shape))[d]
+    first = _f(lab, ceil(L(n, lab) / L(k, "chunks")),
+               f"output 0 of {len(sizes)}: parts {' + '.join(map(str, sizes))} = {n}")
+    return _parts(sizes, d, ins, "parts", p, first)
+
+
+def _prelu_params(p, ins):
+    n = p["num_parameters"]
+    return _given("params", n, "one learnt slope for all channels" if n == 1 else "a learnt slope per channel")
+
+
 RULES: dict[str, Rule] = {
     "Input": _input,
     "Conv2d": _conv2d,
@@ -541,8 +633,18 @@ RULES: dict[str, Rule] = {
     "Identity": _identity("passes its input on unchanged"),
     "Softmax": _identity("rescales along one dimension: the output has the input's shape"),
     "LogSoftmax": _identity("rescales along one dimension: the output has the input's shape"),
+    "PReLU": _identity("PReLU works on each value on its own: the output has the input's shape", _prelu_params),
+    "LocalResponseNorm": _identity("normalises each value by its neighbours across `size` channels: the output "
+                                   "has the input's shape"),
+    "ChannelShuffle": _identity("reorders the channels in `groups`: the output has the input's shape"),
+    "ZeroPad2d": _zeropad,
+    "Unflatten": _unflatten,
+    "Mul": _mul,
+    "Split": _split,
+    "Chunk": _chunk,
 }
-for _t in ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh"):
+for _t in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Hardtanh",
+           "Hardswish", "Hardsigmoid"):
     RULES[_t] = _identity(f"{_t} works on each value on its own: the output has the input's shape")
 assert set(RULES) == set(REGISTRY), set(REGISTRY) ^ set(RULES)  # a new block type needs its arithmetic
 

@@ -144,7 +144,7 @@ def _block(t: str, p: dict[str, Any], ins: list, shape: tuple, src: list) -> tup
         return None, True, ""
     if any(s is None for s in src):
         return None, True, "not a feature map: no positions to map back"
-    if t in ("Add", "Concat"):
+    if t in ("Add", "Mul", "Concat"):
         return _union(src)
     (ah, aw), (_, h, w) = src[0], ins[0]
     if t == "Conv2d":
@@ -162,6 +162,9 @@ def _block(t: str, p: dict[str, Any], ins: list, shape: tuple, src: list) -> tup
         return (_window(ah, k[0], s[0], pad[0], d[0]), _window(aw, k[1], s[1], pad[1], d[1])), True, ""
     if t == "ConvTranspose2d":
         return _transposed(p, (ah, aw))
+    if t == "ZeroPad2d":  # a shift by the top/left padding (a crop where negative)
+        left, _, top, _ = p["padding"]
+        return (_window(ah, 1, 1, top, 1), _window(aw, 1, 1, left, 1)), True, ""
     if t in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"):
         return _adaptive((ah, aw), (h, w), shape[1:])
     if t == "Upsample":
@@ -178,7 +181,9 @@ def _block(t: str, p: dict[str, Any], ins: list, shape: tuple, src: list) -> tup
     if t in ("GroupNorm", "LayerNorm"):
         return (ah, aw), False, (f"{t} normalises with statistics of the whole map, so strictly every value "
                                  "depends on all of it; the field counts the windows only")
-    return (ah, aw), True, ""  # elementwise: activations, BatchNorm (eval), Dropout, Identity
+    # elementwise: activations, BatchNorm (eval), Dropout, Identity; LocalResponseNorm and ChannelShuffle
+    # mix channels only, and a Split/Chunk part keeps the positions
+    return (ah, aw), True, ""
 
 
 def _union(src: list) -> tuple[tuple, bool, str]:

@@ -1,8 +1,9 @@
 """What a block outputs for one sample: captured with a hook on the module the generated code
 made for it (`Generated.attr_of`), as a float32 numpy array C×H×W, and tiled into one image.
 
-Input, Add and Concat have no module. The Input's output is the sample itself; an Add or Concat
-is caught as the input of a block that consumes it (a forward pre-hook), or as the model's output.
+Input, Add, Mul, Concat, Split and Chunk have no module. The Input's output is the sample itself;
+the others are caught as the input of a block that consumes it (a forward pre-hook; for a Split,
+one that reads its first part), or as the model's output.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def capture(model, graph, attr_of: dict[str, str], node_id: str, sample) -> tupl
         module = model.get_submodule(attr_of[node_id])
         handle = module.register_forward_hook(lambda m, a, out: got.append(_kept(out)))
     else:
-        consumer = next((d for d in graph.outputs(node_id) if d in attr_of and graph.node(d).spec.module), None)
+        consumer = next((d for d in graph.outputs(node_id) if d in attr_of and graph.node(d).spec.module
+                         and graph.port(node_id, d) == 0), None)  # a Split shows its first part
         if consumer is not None:
             module = model.get_submodule(attr_of[consumer])
             handle = module.register_forward_pre_hook(lambda m, args: got.append(_kept(args[0])))

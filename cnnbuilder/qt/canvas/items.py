@@ -53,6 +53,7 @@ class NodeState:
     waiting: bool
     doc: str
     warning: str | None = None  # valid, but does not fit the chosen data (never set with an error)
+    port_shapes: tuple[str, ...] = ("",)  # one entry per output port: its shape, "" while unknown
 
 
 class _Fonts:
@@ -102,9 +103,39 @@ class NodeItem(QGraphicsItem):
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.setAcceptHoverEvents(False)
         self.in_port = PortItem(self, "in", multi=max_inputs is None) if takes_input else None
-        self.out_port = PortItem(self, "out")
+        self.out_ports: list[PortItem] = []  # one per output; Split and Chunk have several
         self.badge = BadgeItem(self)
         self.set_state(state, force=True)
+
+    @property
+    def out_port(self) -> PortItem:
+        return self.out_ports[0]
+
+    def _set_outputs(self, shapes: tuple[str, ...]) -> None:
+        """One output port per part, spread along the bottom edge, each with its shape as tooltip."""
+        n = max(1, len(shapes))
+        while len(self.out_ports) > n:
+            port = self.out_ports.pop()
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        moved = len(self.out_ports) != n
+        while len(self.out_ports) < n:
+            self.out_ports.append(PortItem(self, "out", index=len(self.out_ports)))
+        for k, port in enumerate(self.out_ports):
+            port.setPos(self.port_x(k), NODE_H)
+            if port.count != n:
+                port.prepareGeometryChange()  # the number beside the port comes or goes
+                port.count = n
+            port.set_shape(shapes[k] if k < len(shapes) else "")
+        if moved:
+            for edge in self.edges:
+                if edge.src is self:
+                    edge.adjust()
+
+    def port_x(self, k: int) -> float:
+        n = len(self.out_ports)
+        return NODE_W / 2 if n <= 1 else NODE_W * (min(k, n - 1) + 1) / (n + 1)
 
     # -- geometry ---------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
@@ -118,8 +149,8 @@ class NodeItem(QGraphicsItem):
     def center(self) -> QPointF:
         return self.pos() + QPointF(NODE_W / 2, NODE_H / 2)
 
-    def out_anchor(self) -> QPointF:
-        return self.pos() + QPointF(NODE_W / 2, NODE_H + PORT_R)
+    def out_anchor(self, port: int = 0) -> QPointF:
+        return self.pos() + QPointF(self.port_x(port), NODE_H + PORT_R)
 
     def in_anchor(self, src_id: str) -> QPointF:
         x = NODE_W / 2
@@ -135,6 +166,8 @@ class NodeItem(QGraphicsItem):
         if state == old:
             return
         self.state = state
+        if old is None or old.port_shapes != state.port_shapes:
+            self._set_outputs(state.port_shapes)
         f = _Fonts.get()
         room = NODE_W - 20
         failed = bool(state.error) and not state.waiting
@@ -242,13 +275,16 @@ class NodeItem(QGraphicsItem):
 
 
 class PortItem(QGraphicsItem):
-    """An input (top) or output (bottom) port; dragging from one starts a connection."""
+    """An input (top) or output (bottom) port; dragging from one starts a connection. A block
+    with several outputs (Split, Chunk) has one numbered output port per part, `index` 0, 1, ..."""
 
-    def __init__(self, node: NodeItem, kind: str, multi: bool = False):
+    def __init__(self, node: NodeItem, kind: str, multi: bool = False, index: int = 0):
         super().__init__(node)
         self.node = node
         self.kind = kind
         self.multi = multi
+        self.index = index
+        self.count = 1  # output ports on this block; the number is drawn beside the port when > 1
         self.hot: str | None = None  # None, "ok" or "bad" while a connection is dragged over it
         self._hover = False
         self.setAcceptHoverEvents(True)
@@ -258,16 +294,30 @@ class PortItem(QGraphicsItem):
         self.setToolTip("Input: drop a connection here" if kind == "in"
                         else "Output: drag to another block's input to connect")
 
+    def set_shape(self, shape: str) -> None:
+        if self.kind != "out":
+            return
+        if self.count > 1:
+            self.setToolTip(f"Output {self.index}{': ' + shape if shape else ''} — drag to another block's input "
+                            "to connect")
+        else:
+            self.setToolTip("Output: drag to another block's input to connect")
+        self.update()
+
     def _half_w(self) -> float:
         return MULTI_PORT_W / 2 if self.multi else PORT_R
 
     def boundingRect(self) -> QRectF:
         hw = self._half_w() + 4
-        return QRectF(-hw, -PORT_R - 4, 2 * hw, 2 * PORT_R + 8)
+        r = QRectF(-hw, -PORT_R - 4, 2 * hw, 2 * PORT_R + 8)
+        if self.count > 1:  # room for the output's number, below and right of the port
+            r = r.united(QRectF(PORT_R, PORT_R - 2, 16, 14))
+        return r
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
-        path.addRect(self.boundingRect())  # a generous hit area
+        hw = self._half_w() + 4
+        path.addRect(QRectF(-hw, -PORT_R - 4, 2 * hw, 2 * PORT_R + 8))  # a generous hit area
         return path
 
     def set_hot(self, hot: str | None) -> None:
@@ -301,6 +351,10 @@ class PortItem(QGraphicsItem):
         painter.setBrush(fill)
         hw = self._half_w()
         painter.drawRoundedRect(QRectF(-hw, -PORT_R, 2 * hw, 2 * PORT_R), PORT_R, PORT_R)
+        if self.count > 1:
+            painter.setFont(_Fonts.get().small)
+            painter.setPen(c.muted)
+            painter.drawText(QRectF(PORT_R, PORT_R - 2, 16, 14), Qt.AlignLeft | Qt.AlignVCenter, str(self.index))
 
 
 class BadgeItem(QGraphicsItem):
@@ -345,11 +399,12 @@ class BadgeItem(QGraphicsItem):
 
 
 class EdgeItem(QGraphicsItem):
-    """A tensor flowing from src's output port to dst's input port (a vertical S-curve)."""
+    """A tensor flowing from src's output port (`port`, for a block with several) to dst's input
+    port (a vertical S-curve)."""
 
-    def __init__(self, src: NodeItem, dst: NodeItem):
+    def __init__(self, src: NodeItem, dst: NodeItem, port: int = 0):
         super().__init__()
-        self.src, self.dst = src, dst
+        self.src, self.dst, self.port = src, dst, port
         self.highlight = False  # a palette block or a free block is dragged over it (drop inserts there)
         self._path = QPainterPath()
         self._arrow = QPolygonF()
@@ -357,15 +412,19 @@ class EdgeItem(QGraphicsItem):
         self._bounds = QRectF()
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setZValue(-1)
-        self.setToolTip(f"{src.state.label} → {dst.state.label}")
+        self.setToolTip(self.describe())
         self.adjust()
+
+    def describe(self) -> str:
+        out = f" (output {self.port})" if len(self.src.out_ports) > 1 or self.port else ""
+        return f"{self.src.state.label}{out} → {self.dst.state.label}"
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.src.node_id, self.dst.node_id)
 
     def adjust(self) -> None:
-        p1 = self.src.out_anchor()
+        p1 = self.src.out_anchor(self.port)
         p2 = self.dst.in_anchor(self.src.node_id)
         dy = max(30.0, abs(p2.y() - p1.y()) * 0.5)
         if p2.y() < p1.y():  # a backward edge loops around instead of cutting through blocks

@@ -6,6 +6,8 @@
 3. a few barycentre sweeps order each layer to reduce crossings;
 4. x positions come from the mean of each block's neighbours, then the least-squares placement
    that keeps the layer's order and spacing (pool-adjacent-violators), so chains stay straight.
+   An edge from output k of a Split or Chunk pulls its end to that port's side (output 0 leftmost),
+   so the branches of a split sit side by side in port order.
 
 Pure Python on the Graph: no Qt, easy to test, and fast for thousands of blocks.
 """
@@ -35,11 +37,17 @@ def layered_layout(graph: Graph, dx: float = DX, dy: float = DY, sweeps: int = 4
     parents: dict[object, list] = {nid: [] for nid in order}
     children: dict[object, list] = {nid: [] for nid in order}
     node_layer: dict[object, int] = dict(layer)
+    shift: dict[tuple[object, object], float] = {}  # (parent, child) -> x offset of the child, from src's port
     dummy_count = 0
-    for src, dst in graph.edges:
+    for src, dst, port in graph.edges_with_ports:
         if rank[src] > rank[dst]:
             continue
         prev: object = src
+        spec = graph.node(src).spec
+        if spec.multi_output:
+            n = max(spec.output_count(spec.resolve(graph.node(src).params)), port + 1)
+            first = ("dummy", dummy_count) if layer[dst] > layer[src] + 1 else dst
+            shift[(src, first)] = (port - (n - 1) / 2) * dx / 2
         for lv in range(layer[src] + 1, layer[dst]):
             dummy = ("dummy", dummy_count)
             dummy_count += 1
@@ -73,9 +81,11 @@ def layered_layout(graph: Graph, dx: float = DX, dy: float = DY, sweeps: int = 4
             nbrs = parents if down else children
             current = layers[lv]
 
-            def key(v, nbrs=nbrs):
+            def key(v, nbrs=nbrs, down=down):
                 ns = nbrs[v]
-                return (sum(pos_in_layer[n] for n in ns) / len(ns)) if ns else pos_in_layer[v]
+                if not ns:
+                    return pos_in_layer[v]
+                return sum(pos_in_layer[n] + _bias(shift, n, v, down) / dx for n in ns) / len(ns)
 
             layers[lv] = sorted(current, key=key)  # stable: ties keep their order
             index_layer(lv)
@@ -94,13 +104,18 @@ def layered_layout(graph: Graph, dx: float = DX, dy: float = DY, sweeps: int = 4
             wanted = []
             for v in layers[lv]:
                 ns = nbrs[v]
-                wanted.append(sum(x[n] for n in ns) / len(ns) if ns else x[v])
+                wanted.append(sum(x[n] + _bias(shift, n, v, down) for n in ns) / len(ns) if ns else x[v])
             for v, xv in zip(layers[lv], _place(wanted, dx), strict=True):
                 x[v] = xv
 
     real = [n.id for n in graph]
     anchor = x[order[0]]  # the first source (normally the Input) stays at x = 0
     return {nid: (round(x[nid] - anchor, 1), layer[nid] * dy) for nid in real}
+
+
+def _bias(shift: dict, n: object, v: object, down: bool) -> float:
+    """Where v wants to be relative to its neighbour n, for the port of the edge between them."""
+    return shift.get((n, v), 0.0) if down else -shift.get((v, n), 0.0)
 
 
 def _place(wanted: list[float], gap: float) -> list[float]:

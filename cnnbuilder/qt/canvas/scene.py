@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneDragDropEvent, QGraphicsSceneMouseEvent
 
 from ...core.blocks import fmt_shape, get_spec
+from ...core.blocks.base import MAX_PARTS
 from ...core.commands import (
     AddNode,
     Connect,
@@ -28,7 +29,7 @@ from ...core.commands import (
 )
 from ...core.graph import Graph, GraphError, Node
 from ...core.placement import block_above
-from ...core.shapes import NodeInfo
+from ...core.shapes import NodeInfo, fmt_outputs
 from ..document import Document
 from ..theme import canvas_colors
 from .items import NODE_H, NODE_W, ConnectionPreview, EdgeItem, NodeItem, NodeState, PortItem
@@ -48,18 +49,29 @@ def node_state(node: Node, info: NodeInfo | None, warning: str | None = None) ->
     except (TypeError, KeyError, IndexError, ValueError):
         summary = node.type  # a block in error may lack the inferred values its summary uses
     ok = info is not None and info.shape is not None
+    ports = ("",)
+    if spec.multi_output:  # one port per part, as many as the parameters make (even while in error)
+        ports = tuple(fmt_shape(s) for s in info.outputs) if ok else ("",) * _port_count(spec, resolved)
     return NodeState(
         label=node.label,
         type=node.type,
         category=spec.category,
         summary=summary,
-        shape=fmt_shape(info.shape) if ok else "",
+        shape=fmt_outputs(info) if ok else "",
+        port_shapes=ports,
         params=f"{_compact(info.stats.params)} params" if ok and info.stats.params else "",
         error=info.error if info is not None and info.error else None,
         waiting=bool(info is not None and info.waiting),
         doc=spec.doc,
         warning=warning if ok else None,
     )
+
+
+def _port_count(spec, resolved: dict) -> int:
+    try:
+        return max(1, min(spec.output_count(resolved), MAX_PARTS))
+    except (TypeError, KeyError, ValueError):
+        return 1
 
 
 def _compact(n: int) -> str:
@@ -158,7 +170,7 @@ class GraphScene(QGraphicsScene):
         a, b = self.nodes.get(src), self.nodes.get(dst)
         if a is None or b is None or (src, dst) in self.edges:
             return
-        edge = EdgeItem(a, b)
+        edge = EdgeItem(a, b, self.graph.port(src, dst))
         a.edges.add(edge)
         b.edges.add(edge)
         self.addItem(edge)
@@ -226,7 +238,7 @@ class GraphScene(QGraphicsScene):
                 item.set_state(state)
                 if labels_changed:
                     for edge in item.edges:
-                        edge.setToolTip(f"{edge.src.state.label} → {edge.dst.state.label}")
+                        edge.setToolTip(edge.describe())
 
     def set_colors(self, colors) -> None:
         self.colors = colors
@@ -345,12 +357,13 @@ class GraphScene(QGraphicsScene):
         if get_spec(type_name).max_inputs == 0:
             return None
         pos = self.snapped(center.x() - NODE_W / 2, center.y() - NODE_H / 2)
-        free = ((n.id, n.pos) for n in self.graph if not self.graph.outputs(n.id))
+        free = ((n.id, n.pos) for n in self.graph if self.graph.free_port(n.id) is not None)
         src = block_above(free, pos, (NODE_W, NODE_H))
         if src is None:
             return None
         new_id = self.graph.new_id()
-        cmd = Macro(f"Add {type_name}", [AddNode(type_name, pos=pos, node_id=new_id), Connect(src, new_id)])
+        cmd = Macro(f"Add {type_name}", [AddNode(type_name, pos=pos, node_id=new_id),
+                                         Connect(src, new_id, port=self.graph.free_port(src) or 0)])
         if self.document.push(cmd):
             return None  # e.g. the block above takes no more outputs: add it unconnected instead
         self.document.set_selection([new_id])
@@ -387,14 +400,14 @@ class GraphScene(QGraphicsScene):
         self.document.set_selection([new_id])
         return new_id
 
-    def request_connect(self, src: str, dst: str) -> str | None:
-        """Connect src -> dst, or say why not (on the status bar). Returns the refusal."""
-        problem = self.graph.connection_problem(src, dst)
+    def request_connect(self, src: str, dst: str, port: int = 0) -> str | None:
+        """Connect src's output `port` -> dst, or say why not (on the status bar). Returns the refusal."""
+        problem = self.graph.connection_problem(src, dst, port)
         if problem:
             msg = f"Cannot connect: {problem}"
             self.message.emit(msg)
             return msg
-        return self._push(Connect(src, dst))
+        return self._push(Connect(src, dst, port=port))
 
     def nudge_selection(self, dx: float, dy: float) -> bool:
         """Move the selected blocks by (dx, dy); repeated nudges are one undo step."""
@@ -529,27 +542,37 @@ class GraphScene(QGraphicsScene):
         edge = self.edges.get((src, dst))
         if edge is not None:
             edge.setVisible(False)
-        self._start_connection(self.nodes[src].out_port)
+        ports = self.nodes[src].out_ports
+        self._start_connection(ports[min(self.graph.port(src, dst), len(ports) - 1)])  # it keeps its output
         self.message.emit("Drop on another input port to re-route the connection, or on empty canvas to remove it")
 
-    def _ends_for(self, target) -> tuple[str | None, str | None, str | None]:
-        """(src, dst, refusal) for dropping the dragged connection on `target`."""
+    def _ends_for(self, target) -> tuple[str | None, str | None, int, str | None]:
+        """(src, dst, src's output port, refusal) for dropping the dragged connection on `target`."""
         start = self._conn_port
         if target is None:
-            return None, None, None
+            return None, None, 0, None
         if isinstance(target, PortItem):
             if target.kind == start.kind:
                 what = "an output to another output" if start.kind == "out" else "an input to another input"
-                return None, None, f"Cannot connect {what}: drag from an output port (bottom) to an input port (top)"
+                return None, None, 0, (f"Cannot connect {what}: drag from an output port (bottom) to an input port "
+                                       "(top)")
             other = target.node.node_id
         else:
             other = target.node_id
         mine = start.node.node_id
-        src, dst = (mine, other) if start.kind == "out" else (other, mine)
+        if start.kind == "out":
+            src, dst, port = mine, other, start.index
+        else:
+            src, dst = other, mine
+            port = target.index if isinstance(target, PortItem) else self._free_port(target)
         if (src, dst) == self._reroute:
-            return src, dst, None  # back where it came from
-        problem = self.graph.connection_problem(src, dst)
-        return src, dst, (f"Cannot connect: {problem}" if problem else None)
+            return src, dst, port, None  # back where it came from
+        problem = self.graph.connection_problem(src, dst, port)
+        return src, dst, port, (f"Cannot connect: {problem}" if problem else None)
+
+    def _free_port(self, item: NodeItem) -> int:
+        """The output a connection dropped on a block's body leaves from: its first unconnected one."""
+        return min(self.graph.free_port(item.node_id) or 0, len(item.out_ports) - 1)
 
     def _drop_target(self, pos: QPointF):
         port = self.port_at(pos)
@@ -562,12 +585,12 @@ class GraphScene(QGraphicsScene):
 
     def _track_connection(self, pos: QPointF) -> None:
         target = self._drop_target(pos)
-        src, dst, problem = self._ends_for(target)
+        src, dst, port, problem = self._ends_for(target)
         hot_port = None
         if isinstance(target, PortItem):
             hot_port = target
         elif isinstance(target, NodeItem):
-            hot_port = target.in_port if self._conn_port.kind == "out" else target.out_port
+            hot_port = target.in_port if self._conn_port.kind == "out" else target.out_ports[port]
         if self._conn_target is not None and self._conn_target is not hot_port:
             self._conn_target.set_hot(None)
         self._conn_target = hot_port
@@ -580,7 +603,7 @@ class GraphScene(QGraphicsScene):
 
     def _finish_connection(self, pos: QPointF) -> None:
         target = self._drop_target(pos)
-        src, dst, problem = self._ends_for(target)
+        src, dst, port, problem = self._ends_for(target)
         reroute = self._reroute
         self.cancel_connection()
         if reroute is not None:
@@ -593,13 +616,13 @@ class GraphScene(QGraphicsScene):
             elif problem:
                 self.message.emit(problem)
             else:
-                self._push(Macro("Re-route connection", [Disconnect(old_src, old_dst), Connect(src, dst)]))
+                self._push(Macro("Re-route connection", [Disconnect(old_src, old_dst), Connect(src, dst, port=port)]))
                 self.message.emit("")
             return
         if problem:
             self.message.emit(problem)
         elif src is not None and dst is not None:
-            self._push(Connect(src, dst))
+            self._push(Connect(src, dst, port=port))
             self.message.emit("")
 
     def cancel_connection(self) -> None:
