@@ -9,7 +9,6 @@ CNNB_FUZZ=long runs many more examples."""
 from __future__ import annotations
 
 import dataclasses
-
 import os
 from contextlib import ExitStack
 from pathlib import Path
