@@ -11,7 +11,8 @@ Two levels, so every view can say the same thing:
 
 The canvas, the Summary, the status bar, the code panel, the Training panel's banner and
 `cnnbuilder validate` all read one `Verdict`, so they agree. Each fit warning carries the
-one-click fixes that cure it, as plain data (a parameter edit, or training settings to set).
+one-click fixes that cure it, as plain data (a parameter edit, or training settings to set). An
+error whose cause is arithmetic carries the step that goes wrong (`detail`), computed here once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from .blocks import fmt_shape
 from .fileio import describe_error
 from .graph import Graph
+from .inspect.formulas import error_arithmetic
 from .shapes import Analysis, analyze
 from .training.config import DATASETS, TrainConfig, shapes_fitting
 from .training.data import DataError, DataMeta, check_fit, dataset_meta
@@ -51,6 +53,15 @@ class Issue:
     node_id: str | None = None
     kind: str = FIT  # for warnings: FIT, DATA or NOTE
     fixes: tuple[Fix, ...] = ()
+    # for an error whose cause is arithmetic: the step that goes wrong, with the block's numbers
+    # (`H: ⌊(3 − 5 + 0)/1⌋ + 1 = −1: the kernel is larger than the padded input`); kept apart from
+    # the message so the message stays short where space is short (the block's own shape line)
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        """The message with its arithmetic, on one line."""
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
     @property
     def holds_training(self) -> bool:
@@ -79,6 +90,10 @@ class Verdict:
         """The warnings about one block, joined; None when it has none."""
         texts = [w.message for w in self.warnings if w.node_id == node_id]
         return "; ".join(texts) if texts else None
+
+    def error_details(self) -> dict[str, str]:
+        """The arithmetic step that goes wrong, per block whose error is arithmetic."""
+        return {e.node_id: e.detail for e in self.errors if e.detail and e.node_id is not None}
 
     def node_warnings(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -131,7 +146,9 @@ def judge(graph: Graph, settings: dict[str, Any] | TrainConfig | None = None, an
     cfg = settings if isinstance(settings, TrainConfig) else TrainConfig.from_dict(settings)
     errors = []
     for p in a.root_problems:
-        errors.append(Issue(ERROR, p.message, p.node_id if p.node_id in graph else None))
+        nid = p.node_id if p.node_id in graph else None
+        detail = error_arithmetic(graph, nid, a) if nid is not None else None
+        errors.append(Issue(ERROR, p.message, nid, detail=detail or ""))
     warnings: list[Issue] = []
     try:
         meta = (metas or MetaCache()).get(cfg)

@@ -144,7 +144,9 @@ def test_known_fields_of_the_examples():
     assert f[g.find("pool2").id].size == (16, 16) and f[g.find("pool2").id].jump == (4, 4)
     assert f[g.find("conv1").id].start == (-2, -2)
     assert f[g.find("pool2").id].text == "16×16, jump 4"
+    assert (f[g.find("pool2").id].size_text, f[g.find("pool2").id].jump_text) == ("16×16", "4")  # CSV columns
     assert f[g.find("fc1").id].size is None and f[g.find("fc1").id].text == "—"
+    assert f[g.find("fc1").id].size_text == f[g.find("fc1").id].jump_text == ""
 
 
 @pytest.mark.parametrize("example, block", [("mnist_cnn", "pool2"), ("resnet_small", "block2_out"),
@@ -185,6 +187,7 @@ def test_blocks_without_a_fixed_window_are_marked_as_bounds():
     g.connect(ada, up)
     f = receptive_fields(g)
     assert not f[ada].exact and f[ada].text.startswith("≈") and f[ada].size == (4, 4)
+    assert f[ada].size_text == "≈4×4" and f[ada].text == f"{f[ada].size_text}, jump {f[ada].jump_text}"
     assert not f[up].exact
     assert f[gap].exact and f[gap].size == (2, 2) and f[gap].jump == (2, 2)
 

@@ -71,6 +71,22 @@ def test_a_model_that_cannot_run_has_errors_and_no_fit_warnings():
     assert v.headline() == "✗ 1 error" and v.parts() == [(ERROR, "✗ 1 error")]
     empty = judge(Graph(), {})
     assert empty.errors and "no Input" in empty.errors[0].message and empty.errors[0].node_id is None
+    assert empty.errors[0].detail == "" and empty.errors[0].text == empty.errors[0].message
+
+
+def test_an_arithmetic_error_carries_the_step_that_goes_wrong():
+    g = graph("mnist_cnn")
+    SetParam("n5", "kernel_size", 30).redo(g)
+    (e,) = judge(g, {}).errors
+    assert e.message == "kernel 30×30 is larger than the padded input 18×18"  # the message stays short
+    assert e.detail == "H: ⌊(14 − 30 + 2·2)/1⌋ + 1 = −11: the kernel is larger than the padded input"
+    assert e.text == f"{e.message} ({e.detail})"
+    assert judge(g, {}).error_details() == {"n5": e.detail}
+    # an error that is not arithmetic has none
+    g = graph("mnist_cnn")
+    SetParam("n5", "in_channels", 3).redo(g)
+    (e,) = judge(g, {}).errors
+    assert e.detail == "" and judge(g, {}).error_details() == {}
 
 
 def test_data_problems_are_warnings_and_only_unusable_data_holds_training(tmp_path):

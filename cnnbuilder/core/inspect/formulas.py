@@ -256,7 +256,10 @@ class BlockArithmetic:
         """One line per dimension, dimensions with the same formula and numbers on one line (`H, W: …`)."""
         if self.note:
             return [f"{self.note}: {fmt_shape(self.values)}"]
-        lines: list[str] = []
+        return [f.text for f in self.shape_formulas()]
+
+    def shape_formulas(self) -> list[Formula]:
+        """The shape's formulas as `shape_lines` shows them: H and W as one (`H, W`) when they agree."""
         merged: list[Formula] = []
         for f in self.shape:
             prev = merged[-1] if merged else None
@@ -267,8 +270,7 @@ class BlockArithmetic:
                                      prev.raw, prev.why_small)
             else:
                 merged.append(f)
-        lines.extend(f.text for f in merged)
-        return lines
+        return merged
 
     def lines(self) -> list[str]:
         out = self.shape_lines() + [self.params.text, self.macs.text]

@@ -70,9 +70,19 @@ class Field:
         """`11×11, jump 4` (`≈` when it is a bound); `—` when the output is not a feature map."""
         if self.size is None:
             return "—"
-        approx = "" if self.exact else "≈"
-        size = f"{_n(self.size[0])}×{_n(self.size[1])}"
-        return f"{approx}{size}, jump {_pair_text(self.jump)}"
+        return f"{self.size_text}, jump {self.jump_text}"
+
+    @property
+    def size_text(self) -> str:
+        """`11×11` (`≈11×11` when it is a bound); "" when the output is not a feature map."""
+        if self.size is None:
+            return ""
+        return f"{'' if self.exact else '≈'}{_n(self.size[0])}×{_n(self.size[1])}"
+
+    @property
+    def jump_text(self) -> str:
+        """`4`, or `4×2` when height and width step differently; "" when not a feature map."""
+        return "" if self.jump is None else _pair_text(self.jump)
 
 
 def _float(v: Fraction) -> float:
