@@ -4,6 +4,10 @@ One editor per Param.kind (spin boxes with the schema's bounds, pair editors wit
 combo boxes, check boxes, an "auto" switch for inferred and nullable values). Every change becomes
 a SetParam/Rename pushed on the document; the form only reads the graph back, so undo and redo
 refresh it like any other view.
+
+Under the form, the block's arithmetic: how its output shape, parameter count and MACs come out
+with its numbers filled in, and its receptive field. It follows edits after the same short
+debounce as the code preview (the receptive fields take a pass over the whole graph).
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import html
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QKeySequence, QPalette
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QFormLayout,
@@ -21,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -31,6 +36,8 @@ from ..core.commands import Rename, SetParam
 from ..core.graph import UNSET
 from ..core.shapes import fmt_outputs
 from ..core.stats import human, human_bytes
+from .arithmetic_view import FIELD_HELP, LETTERS, arithmetic_html, detail_html, plain_text
+from .code_view import DEBOUNCE_MS
 from .document import Document
 from .param_editors import AutoEditor, Editor, make_editor
 from .theme import CATEGORY_COLORS, ERROR, WARNING
@@ -66,6 +73,13 @@ class InspectorPanel(QWidget):
         self.stats = QLabel()
         self.problem = QLabel()
         self.refusal = QLabel()
+        self.arith = QLabel()
+        self.arith_title = QLabel()
+        self.copy_arith = QPushButton()
+        self.arith_timer = QTimer(self)
+        self.arith_timer.setSingleShot(True)
+        self.arith_timer.setInterval(DEBOUNCE_MS)
+        self.arith_timer.timeout.connect(self.show_arithmetic)
         self._show_empty()
 
         document.selection_changed.connect(self._on_selection)
@@ -76,6 +90,7 @@ class InspectorPanel(QWidget):
     # -- building ---------------------------------------------------------------------
     def _show_empty(self, text: str | None = None) -> None:
         self.node_id = self._type = None
+        self.arith_timer.stop()
         self.editors = {}
         self.name_edit = None
         self.empty.setText(text or self.empty.text())
@@ -171,6 +186,7 @@ class InspectorPanel(QWidget):
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setObjectName("inspectorProblem")
+        self.problem.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.problem)
         self.refusal = QLabel()
         self.refusal.setWordWrap(True)
@@ -178,6 +194,24 @@ class InspectorPanel(QWidget):
         self.refusal.hide()
         self.restyle()
         lay.addWidget(self.refusal)
+
+        head = QHBoxLayout()
+        self.arith_title = QLabel("<b>How the numbers come out</b>")
+        self.arith_title.setToolTip(LETTERS)
+        self.copy_arith = QPushButton("Copy")
+        self.copy_arith.setToolTip("Copy these lines as plain text")
+        self.copy_arith.clicked.connect(self.copy_arithmetic)
+        head.addWidget(self.arith_title, 1)
+        head.addWidget(self.copy_arith)
+        lay.addSpacing(4)
+        lay.addLayout(head)
+        self.arith = QLabel()
+        self.arith.setObjectName("inspectorArithmetic")
+        self.arith.setTextFormat(Qt.RichText)
+        self.arith.setWordWrap(True)
+        self.arith.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
+        self.arith.setToolTip(f"{LETTERS}\n\n{FIELD_HELP}")
+        lay.addWidget(self.arith)
         lay.addStretch(1)
 
         old = self.scroll.takeWidget()
@@ -188,6 +222,7 @@ class InspectorPanel(QWidget):
         for w in host.findChildren(QWidget):
             w.installEventFilter(self)
         self.refresh()
+        self.show_arithmetic()  # at once for a newly selected block; edits wait for the debounce
 
     def eventFilter(self, obj, event) -> bool:
         # Editors commit as the user types, so there is nothing of their own to undo: Ctrl+Z and
@@ -225,6 +260,30 @@ class InspectorPanel(QWidget):
         else:
             self.stats.setText("")
         self._show_problem()
+        self.arith_timer.start()
+
+    def show_arithmetic(self) -> None:
+        """Fill the arithmetic section for the inspected block (the debounce timer calls this)."""
+        self.arith_timer.stop()
+        if self.node_id is None or self.node_id not in self.document.graph or self.form_host is None:
+            return
+        doc = self.document
+        b = doc.arithmetic(self.node_id)
+        field = doc.fields.get(self.node_id) if b is not None and not b.error else None
+        muted = QApplication.palette().color(QPalette.PlaceholderText).name()
+        self.arith.setText(arithmetic_html(b, field, muted, ERROR))
+        self.copy_arith.setEnabled(b is not None)
+
+    def arithmetic_text(self) -> str:
+        """The section as plain text, what Copy puts on the clipboard."""
+        if self.node_id is None or self.node_id not in self.document.graph:
+            return ""
+        b = self.document.arithmetic(self.node_id)
+        field = self.document.fields.get(self.node_id) if b is not None and not b.error else None
+        return plain_text(b, field)
+
+    def copy_arithmetic(self) -> None:
+        QGuiApplication.clipboard().setText(self.arithmetic_text())
 
     def _show_problem(self) -> None:
         """The block's error, or the verdict's warning about it (valid, but it does not fit the data)."""
@@ -235,7 +294,11 @@ class InspectorPanel(QWidget):
         if info is not None and info.error:
             color = "#8a909a" if info.waiting else ERROR
             prefix = "Waiting:" if info.waiting else "✗ Error:"
-            self.problem.setText(f"<span style='color:{color}'><b>{prefix}</b> {_esc(info.error)}</span>")
+            text = f"<span style='color:{color}'><b>{prefix}</b> {_esc(info.error)}</span>"
+            detail = self.document.verdict.error_details().get(self.node_id)
+            if detail:  # the arithmetic step that goes wrong
+                text += f"<br>{detail_html(detail)}"
+            self.problem.setText(text)
             self.problem.show()
         elif warning:
             self.problem.setText(f"<span style='color:{WARNING}'><b>⚠ Warning:</b> {_esc(warning)}</span>"

@@ -602,7 +602,7 @@ class MainWindow(QMainWindow):
         base = f"{n} block{'s' if n != 1 else ''} · {human(a.total_params)} params · {human(a.total_macs)} MACs"
         self.totals_label.setText(f"{base} · {verdict_html(v)}")
         issues = v.errors + v.warnings
-        tip = "<br>".join(html.escape(f"{'✗' if i in v.errors else '⚠'} {i.message}") for i in issues[:8])
+        tip = "<br>".join(html.escape(f"{'✗' if i in v.errors else '⚠'} {i.text}") for i in issues[:8])
         self.totals_label.setToolTip(tip + ("<br>…" if len(issues) > 8 else ""))
 
     def show_status(self, message: str, timeout_ms: int = 8000) -> None:
@@ -907,9 +907,10 @@ class MainWindow(QMainWindow):
         doc = self.document
         try:
             if path.suffix.lower() == ".csv":
-                text = summary_csv(doc.graph, doc.analysis)
+                text = summary_csv(doc.graph, doc.analysis, doc.fields, doc.verdict.error_details())
             else:
-                text = summary_markdown(doc.graph, doc.analysis, doc.project.name)
+                text = summary_markdown(doc.graph, doc.analysis, doc.project.name, doc.fields,
+                                        doc.verdict.error_details())
             data = text.encode("utf-8")
         except Exception as exc:
             self._report("Cannot export summary", path, exc)

@@ -1,17 +1,20 @@
-"""Summary table: one row per block (output shape, parameters, MACs, activation memory) plus a
-totals row, and under it the verdict: the model's errors (red) and its warnings (amber: valid, but
-it does not fit the chosen training data yet). Clicking a row or a problem selects the block on the
-canvas. Updates touch only the rows that changed."""
+"""Summary table: one row per block (output shape, parameters, MACs, activation memory, receptive
+field and jump) plus a totals row, and under it the verdict: the model's errors (red) and its
+warnings (amber: valid, but it does not fit the chosen training data yet). Clicking a row or a
+problem selects the block on the canvas. Updates touch only the rows that changed; the receptive
+fields (a pass over the whole graph) follow edits after the code preview's short debounce. A row's
+tooltip shows how its numbers come out."""
 
 from __future__ import annotations
 
 import csv
 import html
 import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,15 +29,20 @@ from PySide6.QtWidgets import (
 
 from ..core.blocks import fmt_shape
 from ..core.graph import Graph
+from ..core.inspect.formulas import error_arithmetic
+from ..core.inspect.receptive import Field, receptive_fields
 from ..core.shapes import Analysis, fmt_outputs
 from ..core.stats import human, human_bytes
 from ..core.verdict import ERROR as ERROR_LEVEL
 from ..core.verdict import Verdict
+from .arithmetic_view import FIELD_HELP, detail_html, tooltip_html
+from .code_view import DEBOUNCE_MS
 from .document import Document
 from .icons import icon
 from .theme import ERROR, WARNING, verdict_html
 
-HEADERS = ("Block", "Type", "Output", "Params", "MACs", "Memory")
+HEADERS = ("Block", "Type", "Output", "Params", "MACs", "Memory", "Receptive field")
+FIELD_COL = 6
 ID_ROLE = Qt.UserRole + 1
 LEVEL_ROLE = Qt.UserRole + 2
 
@@ -50,10 +58,23 @@ class Row:
     memory: int | None
     error: str | None
     waiting: bool
+    field: Field | None = None  # receptive field and jump; None: unknown (a problem, or not computed yet)
+    detail: str = ""  # with an error: the arithmetic step that goes wrong
+
+    @property
+    def field_text(self) -> str:
+        return self.field.text if self.field is not None else ""
 
 
-def summary_rows(graph: Graph, a: Analysis) -> list[Row]:
+def summary_rows(graph: Graph, a: Analysis, fields: Mapping[str, Field] | None = None,
+                 details: Mapping[str, str] | None = None) -> list[Row]:
+    """`fields`: the receptive fields (computed when not given); `details`: the failing arithmetic
+    per block in error (the verdict's `error_details()`; computed when not given)."""
     order = a.order or [n.id for n in graph]
+    if fields is None:
+        fields = receptive_fields(graph, a)
+    if details is None:
+        details = {nid: d for nid in order if (d := error_arithmetic(graph, nid, a))}
     rows = []
     for nid in order:
         n, info = graph.node(nid), a.nodes.get(nid)
@@ -61,7 +82,8 @@ def summary_rows(graph: Graph, a: Analysis) -> list[Row]:
         rows.append(Row(nid, n.label, n.type, fmt_outputs(info) if ok else "—",
                         info.stats.params if ok else None, info.stats.macs if ok else None,
                         info.stats.memory if ok else None,
-                        info.error if info is not None else None, bool(info is not None and info.waiting)))
+                        info.error if info is not None else None, bool(info is not None and info.waiting),
+                        fields.get(nid) if ok else None, details.get(nid, "") if not ok else ""))
     rows.append(Row(None, "Total", f"{len(graph)} block{'' if len(graph) == 1 else 's'}",
                     fmt_shape(a.output_shape) if a.ok and a.output_shape else ("—" if not a.ok else ""),
                     a.total_params, a.total_macs, a.total_memory, None, False))
@@ -72,24 +94,32 @@ def _cells(r: Row) -> tuple[str, ...]:
     return (r.name, r.type, r.shape,
             "" if r.params is None else f"{r.params:,}",
             "" if r.macs is None else (human(r.macs) if r.macs else "0"),
-            "" if r.memory is None else human_bytes(r.memory))
+            "" if r.memory is None else human_bytes(r.memory),
+            r.field_text)
 
 
-def summary_csv(graph: Graph, a: Analysis) -> str:
+def summary_csv(graph: Graph, a: Analysis, fields: Mapping[str, Field] | None = None,
+                details: Mapping[str, str] | None = None) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["block", "type", "output_shape", "params", "macs", "memory_bytes", "error"])
-    for r in summary_rows(graph, a):
+    w.writerow(["block", "type", "output_shape", "params", "macs", "memory_bytes", "receptive_field", "jump",
+                "error", "error_arithmetic"])
+    for r in summary_rows(graph, a, fields, details):
+        f = r.field
         w.writerow([r.name, r.type, r.shape if r.shape != "—" else "", "" if r.params is None else r.params,
-                    "" if r.macs is None else r.macs, "" if r.memory is None else r.memory, r.error or ""])
+                    "" if r.macs is None else r.macs, "" if r.memory is None else r.memory,
+                    f.size_text if f else "", f.jump_text if f else "", r.error or "", r.detail])
     return out.getvalue()
 
 
-def summary_markdown(graph: Graph, a: Analysis, title: str = "") -> str:
+def summary_markdown(graph: Graph, a: Analysis, title: str = "", fields: Mapping[str, Field] | None = None,
+                     details: Mapping[str, str] | None = None) -> str:
     lines = [f"# {title}", ""] if title else []
     lines.append("| " + " | ".join(HEADERS) + " |")
-    lines.append("|" + "|".join(("---", "---", "---", "---:", "---:", "---:")) + "|")
-    for r in summary_rows(graph, a):
+    lines.append("|" + "|".join(("---", "---", "---", "---:", "---:", "---:", "---")) + "|")
+    rows = summary_rows(graph, a, fields, details)
+    detail_of = {r.node_id: r.detail for r in rows if r.detail}
+    for r in rows:
         cells = [c.replace("|", "\\|") for c in _cells(r)]
         if r.node_id is None:
             cells = [f"**{c}**" if c else c for c in cells]
@@ -99,13 +129,16 @@ def summary_markdown(graph: Graph, a: Analysis, title: str = "") -> str:
         lines += ["", "Problems:", ""]
         for p in problems:
             where = f"{graph.node(p.node_id).label}: " if p.node_id else ""
-            lines.append(f"- {where}{p.message}")
+            detail = detail_of.get(p.node_id)
+            lines.append(f"- {where}{p.message}" + (f" (`{detail}`)" if detail else ""))
     return "\n".join(lines) + "\n"
 
 
 class SummaryModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
+        # node id -> rich text of how the block's numbers come out, asked only when a tooltip shows
+        self.arithmetic_tip: Callable[[str], str] = lambda node_id: ""
         self.rows: list[Row] = []
         self._cells: list[tuple[str, ...]] = []
         self._row_of: dict[str | None, int] = {}
@@ -121,8 +154,10 @@ class SummaryModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.DisplayRole):
         if orientation == Qt.Horizontal and role == Qt.DisplayRole:
             return HEADERS[section]
-        if orientation == Qt.Horizontal and role == Qt.TextAlignmentRole and section >= 3:
+        if orientation == Qt.Horizontal and role == Qt.TextAlignmentRole and 3 <= section < FIELD_COL:
             return int(Qt.AlignRight | Qt.AlignVCenter)
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == FIELD_COL:
+            return FIELD_HELP
         return None
 
     def data(self, index: QModelIndex, role=Qt.DisplayRole):
@@ -135,7 +170,7 @@ class SummaryModel(QAbstractTableModel):
         if role == ID_ROLE:
             return r.node_id
         if role == Qt.TextAlignmentRole:
-            return int((Qt.AlignRight if col >= 3 else Qt.AlignLeft) | Qt.AlignVCenter)
+            return int((Qt.AlignRight if 3 <= col < FIELD_COL else Qt.AlignLeft) | Qt.AlignVCenter)
         if role == Qt.ForegroundRole:
             if r.error and not r.waiting and col == 2:
                 return QColor(ERROR)
@@ -145,13 +180,23 @@ class SummaryModel(QAbstractTableModel):
         if role == Qt.FontRole and r.node_id is None:
             return self._bold
         if role == Qt.ToolTipRole:
-            if r.error:
-                return r.error
             if r.node_id is None:
                 return (f"{r.params:,} trainable parameters, {r.macs:,} multiply-accumulates, "
                         f"{human_bytes(r.memory or 0)} of activations per sample")
-            return None
+            return self._row_tip(r, col)
         return None
+
+    def _row_tip(self, r: Row, col: int) -> str:
+        head = f"<b>{_esc(r.name)}</b> ({_esc(r.type)})"
+        if r.error:
+            color = "#8a909a" if r.waiting else ERROR
+            tip = f"{head}<br><span style='color:{color}'>{_esc(r.error)}</span>"
+            return tip + (f"<br>{detail_html(r.detail)}" if r.detail else "")
+        if col == FIELD_COL and r.field is not None:
+            note = f"<br><br>{_esc(r.field.note)}" if r.field.note else ""
+            return f"{head}: receptive field {_esc(r.field.text)}<br><br>{_esc(FIELD_HELP)}{note}"
+        body = self.arithmetic_tip(r.node_id)
+        return f"{head}<br>{body}" if body else head
 
     def set_rows(self, rows: list[Row]) -> None:
         """Reset when blocks were added, removed or reordered; otherwise signal changed rows only."""
@@ -195,7 +240,7 @@ class SummaryPanel(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.Stretch)  # names take the spare room, numbers stay together
         fm = self.fontMetrics()
         for col, sample in enumerate(("block2_conv1_wide", "AdaptiveAvgPool2d", "512×224×224", "23,500,000",
-                                      "1.23 G", "99.9 MiB")):
+                                      "1.23 G", "99.9 MiB", "≈212×212, jump 32")):
             self.table.setColumnWidth(col, fm.horizontalAdvance(sample) + 24)
         self.table.selectionModel().selectionChanged.connect(self._rows_selected)
 
@@ -212,6 +257,12 @@ class SummaryPanel(QWidget):
         lay.addWidget(self.problems)
 
         self._syncing = False
+        self.model.arithmetic_tip = self._arithmetic_tip
+        self._fields: Mapping[str, Field] = {}  # the last receptive fields computed (maybe one edit old)
+        self.field_timer = QTimer(self)
+        self.field_timer.setSingleShot(True)
+        self.field_timer.setInterval(DEBOUNCE_MS)
+        self.field_timer.timeout.connect(self.update_fields)
         document.verdict_changed.connect(self.refresh)  # every edit, a data setting change, a new project
         document.selection_changed.connect(self._select_rows)
         self.refresh()
@@ -219,9 +270,26 @@ class SummaryPanel(QWidget):
     def refresh(self) -> None:
         doc = self.document
         v = doc.verdict
-        self.model.set_rows(summary_rows(doc.graph, v.analysis))
+        if doc.fields_ready():
+            self._fields = doc.fields
+        else:  # the fields follow after the debounce; until then a changed block keeps its last one
+            self.field_timer.start()
+        self.model.set_rows(summary_rows(doc.graph, v.analysis, self._fields, v.error_details()))
         self._fill_problems(v)
         self._select_rows(doc.selection)
+
+    def update_fields(self) -> None:
+        """Receptive fields for the current graph (the debounce timer calls this)."""
+        self.field_timer.stop()
+        self._fields = self.document.fields
+        self.refresh()
+
+    def _arithmetic_tip(self, node_id: str) -> str:
+        doc = self.document
+        if node_id not in doc.graph:
+            return ""
+        b = doc.arithmetic(node_id)
+        return tooltip_html(b, self._fields.get(node_id) if b is not None else None)
 
     def _fill_problems(self, v: Verdict) -> None:
         g = self.document.graph
@@ -230,9 +298,9 @@ class SummaryPanel(QWidget):
         for issue in v.errors + v.warnings:
             if issue.node_id is not None and issue.node_id in g:
                 n = g.node(issue.node_id)
-                entries.append((f"{n.label} ({n.type}): {issue.message}", issue.node_id, issue.level))
+                entries.append((f"{n.label} ({n.type}): {issue.text}", issue.node_id, issue.level))
             else:
-                entries.append((issue.message, None, issue.level))
+                entries.append((issue.text, None, issue.level))
         current = [(self.problems.item(i).text(), self.problems.item(i).data(ID_ROLE),
                     self.problems.item(i).data(LEVEL_ROLE)) for i in range(self.problems.count())]
         if entries != current:
@@ -297,3 +365,4 @@ class SummaryPanel(QWidget):
 
 
 _esc = partial(html.escape, quote=False)
+

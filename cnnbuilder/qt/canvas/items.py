@@ -54,6 +54,7 @@ class NodeState:
     doc: str
     warning: str | None = None  # valid, but does not fit the chosen data (never set with an error)
     port_shapes: tuple[str, ...] = ("",)  # one entry per output port: its shape, "" while unknown
+    detail: str | None = None  # with an error: the arithmetic step that goes wrong (the verdict's)
 
 
 class _Fonts:
@@ -101,7 +102,9 @@ class NodeItem(QGraphicsItem):
         self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
-        self.setAcceptHoverEvents(False)
+        # Hovering fills the tooltip with the block's arithmetic: asked for when a user points at a
+        # block, not worked out for every block on every edit.
+        self.setAcceptHoverEvents(True)
         self.in_port = PortItem(self, "in", multi=max_inputs is None) if takes_input else None
         self.out_ports: list[PortItem] = []  # one per output; Split and Chunk have several
         self.badge = BadgeItem(self)
@@ -183,20 +186,14 @@ class NodeItem(QGraphicsItem):
             f.small_m.elidedText(third, Qt.ElideRight, room - params_w),
             state.params if params_w else "",
         )
-        tip = f"<b>{_esc(state.label)}</b> ({state.type})<br>{_esc(state.doc)}"
-        if state.error:
-            tip += f"<br><span style='color:{ERROR}'>{_esc(state.error)}</span>"
-        elif state.shape:
-            tip += f"<br>Output: {state.shape}"
-        if warned:
-            tip += f"<br><span style='color:{WARNING}'>⚠ {_esc(state.warning)}</span>"
-        if tip != self.toolTip():
-            self.setToolTip(tip)
-        if old is None or (old.error, old.waiting, old.warning) != (state.error, state.waiting, state.warning):
+        self._set_tooltip(self.isUnderMouse())
+        if old is None or (old.error, old.waiting, old.warning, old.detail) != \
+                (state.error, state.waiting, state.warning, state.detail):
             self.badge.level = "error" if failed else "warning"
             self.badge.setVisible(failed or warned)
             if failed:
-                self.badge.setToolTip(_tip(f"<b style='color:{ERROR}'>✗ Error:</b> ", state.error))
+                self.badge.setToolTip(_tip(f"<b style='color:{ERROR}'>✗ Error:</b> ", state.error)
+                                      + _detail_html(state.detail))
             elif warned:
                 self.badge.setToolTip(_tip(f"<b style='color:{WARNING}'>⚠ Warning:</b> ", state.warning) +
                                       "<br>The model is valid; it does not fit the chosen training data yet.")
@@ -204,6 +201,40 @@ class NodeItem(QGraphicsItem):
                 self.badge.setToolTip("")
             self.badge.update()
         self.update()
+
+    def tooltip_html(self, arithmetic: bool = True) -> str:
+        """Name, type and description; the error with its failing arithmetic, or the output shape
+        and how it comes out (`arithmetic`: read from the document, short form)."""
+        st = self.state
+        tip = f"<b>{_esc(st.label)}</b> ({st.type})<br>{_esc(st.doc)}"
+        if st.error:
+            tip += f"<br><span style='color:{ERROR}'>{_esc(st.error)}</span>" + _detail_html(st.detail)
+        elif st.shape:
+            tip += f"<br>Output: {st.shape}"
+            lines = self._arithmetic_html() if arithmetic else ""
+            if lines:
+                tip += "<br>" + lines
+        if st.warning and not st.error:
+            tip += f"<br><span style='color:{WARNING}'>⚠ {_esc(st.warning)}</span>"
+        return tip
+
+    def _arithmetic_html(self) -> str:
+        from ..arithmetic_view import tooltip_html
+
+        doc = getattr(self.scene(), "document", None)
+        if doc is None or self.node_id not in doc.graph:
+            return ""
+        b = doc.arithmetic(self.node_id)
+        return tooltip_html(b, doc.fields.get(self.node_id) if b is not None else None)
+
+    def _set_tooltip(self, arithmetic: bool) -> None:
+        tip = self.tooltip_html(arithmetic)
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+
+    def hoverEnterEvent(self, event) -> None:
+        self._set_tooltip(True)
+        super().hoverEnterEvent(event)
 
     def itemChange(self, change, value):
         if change == QGraphicsItem.ItemPositionChange:
@@ -508,6 +539,12 @@ class ConnectionPreview(QGraphicsItem):
 
 
 _esc = partial(html.escape, quote=False)  # &, < and > only, as Qt rich text needs
+
+
+def _detail_html(detail: str | None) -> str:
+    from ..arithmetic_view import detail_html
+
+    return f"<br>{detail_html(detail)}" if detail else ""
 
 
 def _tip(head: str, text: str) -> str:

@@ -39,9 +39,11 @@ CLIP_MIME = "application/x-cnnbuilder-clip"
 SCENE_MARGIN = 1200.0
 
 
-def node_state(node: Node, info: NodeInfo | None, warning: str | None = None) -> NodeState:
+def node_state(node: Node, info: NodeInfo | None, warning: str | None = None,
+               detail: str | None = None) -> NodeState:
     """What a block shows. `warning` is the verdict's warning about it (the model is valid but
-    this block does not fit the chosen data yet): an amber badge, and the shape line stays."""
+    this block does not fit the chosen data yet): an amber badge, and the shape line stays.
+    `detail`: with an error, the verdict's arithmetic step that goes wrong (in the tooltips)."""
     spec = node.spec
     resolved = info.resolved if info is not None and info.resolved else spec.resolve(node.params)
     try:
@@ -64,6 +66,7 @@ def node_state(node: Node, info: NodeInfo | None, warning: str | None = None) ->
         waiting=bool(info is not None and info.waiting),
         doc=spec.doc,
         warning=warning if ok else None,
+        detail=detail if info is not None and info.error else None,
     )
 
 
@@ -229,10 +232,10 @@ class GraphScene(QGraphicsScene):
     def refresh(self) -> None:
         """Repaint only the blocks whose displayed state changed."""
         v = self.document.verdict
-        a, warnings = v.analysis, v.node_warnings()
+        a, warnings, details = v.analysis, v.node_warnings(), v.error_details()
         g = self.graph
         for nid, item in self.nodes.items():
-            state = node_state(g.node(nid), a.nodes.get(nid), warnings.get(nid))
+            state = node_state(g.node(nid), a.nodes.get(nid), warnings.get(nid), details.get(nid))
             if state != item.state:
                 labels_changed = state.label != item.state.label
                 item.set_state(state)
