@@ -7,6 +7,8 @@ What is timed (goals from the editor issue):
   edit      one parameter edit until shapes, summary and code preview are all updated;
             the code preview's 100 ms debounce timer is fired by hand, so this is the
             synchronous work only                                                     (≤ 50 ms)
+            then also the other debounced views: the inspector's arithmetic and the
+            Summary's receptive-field column (their timers fired by hand too)
   pan       one full repaint of the canvas after scrolling, viewport.grab()           (≤ 16 ms)
 """
 
@@ -124,25 +126,32 @@ def main() -> int:
     convs = [n.id for n in doc.graph if n.type == "Conv2d"]
     deep = convs[len(convs) // 2]
 
-    def timed_edit(cmd) -> tuple[float, float]:
+    def timed_edit(cmd) -> tuple[float, float, float, float]:
         t0 = time.perf_counter()
         assert doc.push(cmd) is None
         t1 = time.perf_counter()  # canvas items, summary rows, inspector, status bar
         window.code_panel.refresh()  # what the debounce timer does 100 ms later
-        return t1 - t0, time.perf_counter() - t0
+        t2 = time.perf_counter()
+        window.inspector.show_arithmetic()  # the other debounced views, at the same moment
+        window.summary_panel.update_fields()
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t0, t3 - t2, t3 - t0
 
     doc.set_selection([inp])
-    valid_sync, valid_all = [], []
+    valid_sync, valid_all, valid_inspect, valid_total = [], [], [], []
     for k in range(15):
-        s, a = timed_edit(SetParam(inp, "shape", (16, 32 + 2 * (k % 2 + 1), 32)))
+        s, a, i, tot = timed_edit(SetParam(inp, "shape", (16, 32 + 2 * (k % 2 + 1), 32)))
         valid_sync.append(s)
         valid_all.append(a)
+        valid_inspect.append(i)
+        valid_total.append(tot)
     doc.set_selection([deep])
-    err_sync, err_all = [], []
+    err_sync, err_all, err_inspect = [], [], []
     for k in range(15):
-        s, a = timed_edit(SetParam(deep, "kernel_size", 3 if k % 2 else 5))
+        s, a, i, _ = timed_edit(SetParam(deep, "kernel_size", 3 if k % 2 else 5))
         err_sync.append(s)
         err_all.append(a)
+        err_inspect.append(i)
     paint_after_edit = []
     for k in range(9):
         doc.push(SetParam(inp, "shape", (16, 32 + 2 * (k % 2 + 1), 32)))
@@ -188,6 +197,9 @@ def main() -> int:
     print(f"  edit Input size -> +code preview          {median_ms(valid_all):7.1f} ms   (goal ≤ 50)")
     print(f"  edit kernel (error) -> canvas+summary      {median_ms(err_sync):7.1f} ms")
     print(f"  edit kernel (error) -> +code preview      {median_ms(err_all):7.1f} ms   (goal ≤ 50)")
+    print(f"  debounced arithmetic + receptive fields   {median_ms(valid_inspect):7.1f} ms   (Input edit; "
+          f"{median_ms(err_inspect):.1f} ms kernel edit)")
+    print(f"  edit Input size -> every view, debounced  {median_ms(valid_total):7.1f} ms")
     print(f"  repaint after an edit (all blocks new)    {median_ms(paint_after_edit):7.1f} ms")
     print(f"  repaint after a zoom step (cache rebuilt)  {median_ms(zooms):7.1f} ms")
     print(f"  pan repaint at 100 %                      {median_ms(pan_100):7.1f} ms   (goal ≤ 16)")

@@ -2,8 +2,11 @@
 
     xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python tools/screenshots.py
 
-Opens the ResNet example with one deliberate error (block2_conv2 gives 24 channels, so the Add
-after it gets 24 and 32), selects that block, lets the debounce timers fire, and saves:
+Opens the ResNet example, selects its strided convolution and saves:
+  arithmetic.png         the inspector showing how block2_conv1's output size, parameter count and
+                         MACs come out, and its receptive field, beside the block's canvas tooltip
+Then makes one deliberate error (block2_conv2 gives 24 channels, so the Add after it gets 24 and
+32), selects that block, lets the debounce timers fire, and saves:
   main-window.png        the whole window, light theme
   main-window-dark.png   the same in the dark theme
   error-badge.png        an error beside a warning: the Add block that cannot work (red) and, before
@@ -21,7 +24,7 @@ Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train wo
   feature-maps.png       conv1's output channels after the run (Train workspace, 1280×720)
   evaluation.png         test accuracy, confusion matrix with precision and recall (Train, 1280×720)
 Settings and autosaves go to a temporary directory, never to the user's.
-Name shots on the command line (`tools/screenshots.py split-block`) to take only those.
+Name shots on the command line (`tools/screenshots.py split-block arithmetic`) to take only those.
 """
 
 from __future__ import annotations
@@ -151,6 +154,45 @@ def split_block(window) -> None:
     window.view.grab().save(str(OUT / "split-block.png"))
 
 
+def arithmetic_shot(app, window, node_id: str) -> QImage:
+    """The inspector dock showing the block's arithmetic, and beside it the block on the canvas with
+    the tooltip a user sees when pointing at it."""
+    window.document.set_selection([node_id])
+    settle()
+    dock = window.docks["inspector_dock"]
+    bar = window.inspector.scroll.verticalScrollBar()
+    bar.setValue(bar.maximum())  # the section sits under the form, as a user scrolls to it
+    settle(100)
+    inspector = dock.grab()
+    bar.setValue(0)
+    view = window.view
+    item = window.scene.nodes[node_id]
+    view.centerOn(item.center() + QPointF(200, 60))
+    settle(200)
+    vp = view.viewport()
+    item._set_tooltip(True)  # what hovering does
+    at = vp.mapToGlobal(view.mapFromScene(item.sceneBoundingRect().bottomLeft()))
+    QToolTip.showText(at + QPoint(10, 10), item.toolTip(), vp)
+    settle(600)
+    node_rect = view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+    crop = QRect(vp.mapToGlobal(node_rect.topLeft()) - QPoint(20, 20), vp.mapToGlobal(node_rect.bottomRight()))
+    for tip in (w for w in QApplication.topLevelWidgets() if w.inherits("QTipLabel") and w.isVisible()):
+        crop = crop.united(tip.frameGeometry().adjusted(-8, -8, 8, 8))
+    crop = crop.intersected(QRect(vp.mapToGlobal(QPoint(0, 0)), vp.size()))
+    canvas = app.primaryScreen().grabWindow(0, crop.x(), crop.y(), crop.width(), crop.height())
+    QToolTip.hideText()
+    settle(100)
+    pad = 12
+    img = QImage(inspector.width() + canvas.width() + 3 * pad, max(inspector.height(), canvas.height()) + 2 * pad,
+                 QImage.Format_ARGB32)
+    img.fill(QColor("#ffffff"))
+    p = QPainter(img)
+    p.drawPixmap(pad, pad, inspector)
+    p.drawPixmap(inspector.width() + 2 * pad, pad, canvas)
+    p.end()
+    return img
+
+
 def main() -> int:
     only = set(sys.argv[1:])
     app = create_app(sys.argv[:1])
@@ -164,6 +206,10 @@ def main() -> int:
     window.show()
     settle()
     if only:
+        if "arithmetic" in only:
+            arithmetic_shot(app, window, window.document.graph.find("block2_conv1").id).save(
+                str(OUT / "arithmetic.png"))
+            print(OUT / "arithmetic.png")
         if "split-block" in only:
             split_block(window)
             print(OUT / "split-block.png")
@@ -174,6 +220,7 @@ def main() -> int:
     g = window.document.graph
     conv = g.find("block2_conv2").id
     add = g.find("block2_add").id
+    arithmetic_shot(app, window, g.find("block2_conv1").id).save(str(OUT / "arithmetic.png"))
     # A warning first: this CIFAR-sized model (3×32×32) does not fit the default built-in data.
     window.view.set_zoom(0.9)
     warning = badge_crop(app, window, window.document.analysis.input_id)
@@ -246,10 +293,9 @@ def main() -> int:
     window.document.undo_stack.setClean()  # nothing to save: close without asking
     window.document._extra_dirty = False
     window.close()
-    for name in ("main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png", "split-block.png",
-                 "train-1600.png",
-                 "train-dark.png", "design-1600.png", "design-1280.png", "train-1280.png", "feature-maps.png",
-                 "evaluation.png"):
+    for name in ("arithmetic.png", "main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png",
+                 "split-block.png", "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
+                 "train-1280.png", "feature-maps.png", "evaluation.png"):
         print(OUT / name)
     QApplication.processEvents()
     return 0
