@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QGuiApplication, QKeySequence, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QFormLayout,
@@ -270,7 +270,11 @@ class InspectorPanel(QWidget):
         doc = self.document
         b = doc.arithmetic(self.node_id)
         field = doc.fields.get(self.node_id) if b is not None and not b.error else None
-        muted = QApplication.palette().color(QPalette.PlaceholderText).name()
+        pal = QApplication.palette()
+        text, back = pal.color(QPalette.WindowText), pal.color(QPalette.Window)
+        # the general forms: between the text and the background, readable in both themes
+        muted = QColor(*(round(0.62 * a + 0.38 * b) for a, b in zip(text.getRgb()[:3], back.getRgb()[:3],
+                                                                   strict=True))).name()
         self.arith.setText(arithmetic_html(b, field, muted, ERROR))
         self.copy_arith.setEnabled(b is not None)
 
