@@ -94,9 +94,9 @@ def main() -> int:
     load_project(path)
     t_load = time.perf_counter() - t
 
-    # Right after start-up the training panel's worker thread imports torch and probes CUDA (a
-    # second or two holding the GIL); an open during that window is slower. Measure one such open,
-    # then let start-up finish and measure the steady state.
+    # Right after start-up the training process imports torch and probes CUDA (another process
+    # since issue 9, but it still competes for the CPU); an open during that window may be slower.
+    # Measure one such open, then let start-up finish and measure the steady state.
     t = time.perf_counter()
     assert window.open_path(path)
     app.processEvents()

@@ -6,7 +6,8 @@ import os
 import sys
 
 if __name__ == "__main__":
-    # Data-loader worker processes re-run this executable on Windows and macOS (spawn): let them be workers.
+    # The training process (spawned: cnnbuilder/core/training/service.py) and, on Windows and macOS,
+    # data-loader worker processes re-run this executable: let them be what they were started as.
     multiprocessing.freeze_support()
     # The windowed Windows/macOS build has no console: give print() somewhere harmless to go.
     for name in ("stdout", "stderr"):

@@ -105,13 +105,28 @@ def _active_main_window() -> QWidget | None:
 
 class _ShownReporter(QObject):
     """For start-up benchmarks (bench/bench_startup.py): with CNNBUILDER_REPORT_SHOWN set, print the
-    wall-clock time once the main window has first been painted on screen, and quit if it says "quit"."""
+    wall-clock time once the main window has first been painted on screen, and quit if it says "quit".
 
-    def __init__(self, window, quit_after: bool):
+    With "ready" it goes on until the training process has loaded PyTorch, timing the GUI thread
+    meanwhile with a 10 ms timer: the longest gap between two ticks after the window was shown is
+    the longest the window stood frozen. Then it prints that and quits."""
+
+    def __init__(self, window, mode: str):
         super().__init__(window)
-        self.quit_after = quit_after
+        self.mode = mode
+        self.window = window
         self.handle = window.windowHandle()
         self.handle.installEventFilter(self)
+        self.shown_at: float | None = None
+        self.last = time.perf_counter()
+        self.longest = 0.0
+        self.ticks = 0
+        if mode == "ready":
+            self.timer = QTimer(self)
+            self.timer.setTimerType(Qt.PreciseTimer)
+            self.timer.setInterval(10)
+            self.timer.timeout.connect(self.tick)
+            self.timer.start()
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QEvent.Expose and self.handle.isExposed():
@@ -119,9 +134,25 @@ class _ShownReporter(QObject):
             QTimer.singleShot(0, self.report)  # after this expose's paint has been flushed
         return False
 
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if self.shown_at is not None:
+            self.longest = max(self.longest, now - self.last)
+            self.ticks += 1
+        self.last = now
+        worker = self.window.training_panel.worker
+        if self.shown_at is not None and worker.state in ("ready", "failed"):
+            self.timer.stop()
+            print(f"cnnbuilder: torch {worker.state} at {time.time():.6f} (loaded in {worker.load_seconds or 0:.3f} s "
+                  f"in the training process); longest GUI stall after the window was shown "
+                  f"{1000 * self.longest:.1f} ms over {self.ticks} ticks; torch in the GUI process: "
+                  f"{'torch' in sys.modules}", flush=True)
+            QApplication.instance().quit()
+
     def report(self) -> None:
         print(f"cnnbuilder: window shown at {time.time():.6f}", flush=True)
-        if self.quit_after:
+        self.shown_at = self.last = time.perf_counter()
+        if self.mode == "quit":
             QApplication.instance().quit()
 
 
@@ -137,7 +168,7 @@ def run(path: str | None = None) -> int:
         window = MainWindow()
         window.show()
         if report := os.environ.get("CNNBUILDER_REPORT_SHOWN"):
-            _ShownReporter(window, quit_after=report == "quit")
+            _ShownReporter(window, report)
         try:
             window.start(path)
         except Exception:

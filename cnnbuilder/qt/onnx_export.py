@@ -2,7 +2,8 @@
 
 Weights: the last training run's, when its model is the one on the canvas; otherwise the user picks
 a weights file (model.pt, model.safetensors, a checkpoint) or exports the untrained model. The
-export and its onnxruntime check take a few seconds, under a wait cursor.
+export and its onnxruntime check need torch, so they run in the training process
+(qt/training/worker.py); the window keeps working and shows the result when it comes back.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from ..core.codegen import CodegenError, generate
-from ..core.export.onnx import OnnxExportError, export_onnx, onnx_missing
+from ..core.export.onnx import onnx_missing
+from ..core.project import graph_to_dict
 
 TITLE = "Cannot export ONNX"
 WEIGHTS_FILTER = "Weights (*.pt *.pth *.safetensors *.ckpt);;All files (*)"
@@ -34,20 +35,6 @@ def ask_weights(parent: QWidget) -> str | None:
     return None
 
 
-def trained_state(window) -> dict | None:
-    """The last run's weights, when that run trained the model now on the canvas (CPU copies)."""
-    from ..core.training.checkpoint import plain_state_dict
-
-    trainer = window.training_panel.worker.trainer
-    if trainer is None or trainer.model is None:
-        return None
-    try:
-        same = generate(window.document.graph).code == trainer.code
-    except CodegenError:
-        return None
-    return plain_state_dict(trainer.model) if same else None
-
-
 def export_onnx_dialog(window) -> bool:
     missing = onnx_missing()
     if missing:
@@ -60,27 +47,32 @@ def export_onnx_dialog(window) -> bool:
     if window.training_panel.is_running():
         window.show_error(TITLE, "Training is running: export when it has finished or been stopped.")
         return False
-    state = trained_state(window)
+    trained = window.training_panel.worker.has_model_for(window.document.graph)
     weights = None
-    if state is None:
+    if not trained:
         weights = ask_weights(window)
         if weights is None:
             return False
     path = window.ask_save_path("Export ONNX", "ONNX models (*.onnx)", window._suggest(".onnx"))
     if not path:
         return False
-    return export_onnx_file(window, path, weights=weights or None, state_dict=state)
+    return export_onnx_file(window, path, weights=weights or None, trained=trained)
 
 
-def export_onnx_file(window, path, weights=None, state_dict=None) -> bool:
-    QGuiApplication.setOverrideCursor(Qt.WaitCursor)
-    try:
-        report = export_onnx(window.document.graph, path, weights=weights, state_dict=state_dict,
-                             title=window.document.project.name)
-    except OnnxExportError as exc:
-        window.show_error(TITLE, str(exc))
-        return False
-    finally:
+def export_onnx_file(window, path, weights=None, trained: bool = False) -> bool:
+    """Ask the training process to export; the status bar (or an error dialog) says how it went.
+    `trained`: with the weights of the model the process keeps from the last run."""
+    QGuiApplication.setOverrideCursor(Qt.BusyCursor)  # busy, not waiting: the window still responds
+    window.show_status(f"Exporting ONNX to {path}…", 0)
+
+    def done(ok: bool, message: str) -> None:
         QGuiApplication.restoreOverrideCursor()
-    window.show_status(report.message()[0].upper() + report.message()[1:], 15000)
+        if ok:
+            window.show_status(message, 15000)
+        else:
+            window.show_status("ONNX export failed", 5000)
+            window.show_error(TITLE, message)
+
+    window.training_panel.worker.export_onnx(graph_to_dict(window.document.graph), str(path), weights and str(weights),
+                                             trained, window.document.project.name, done)
     return True

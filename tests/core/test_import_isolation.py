@@ -27,3 +27,15 @@ def test_every_core_module_is_qt_free():
     assert out.returncode == 0, out.stderr
     count, _, bad = out.stdout.strip().partition(" ")
     assert int(count) >= 25 and bad == "", f"core pulled in: {bad}"
+
+
+def test_the_guis_tensorboard_check_loads_neither_tensorboard_nor_torch():
+    code = (
+        "import sys\n"
+        "from cnnbuilder.core.training.runlog import tensorboard_missing\n"
+        "tensorboard_missing(load=False)\n"
+        "print(','.join(m for m in ('tensorboard', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"the check pulled in: {out.stdout}"

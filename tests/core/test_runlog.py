@@ -84,6 +84,7 @@ def test_missing_tensorboard_names_the_install_command(monkeypatch, tmp_path, ca
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` now raises ImportError
     assert runlog.tensorboard_missing() == "TensorBoard logging needs the tensorboard package: " \
                                            "pip install 'cnnbuilder[tensorboard]'"
+    assert runlog.tensorboard_missing(load=False) == runlog.tensorboard_missing()  # the GUI's quick look
     done = list(Trainer(_graph(), TINY.replace(tensorboard=True), log_dir=tmp_path).run())[-1]
     assert isinstance(done, Failed) and done.kind == "config" and "cnnbuilder[tensorboard]" in done.message
     project = load_project(EXAMPLES / "mnist_cnn.json")

@@ -51,7 +51,7 @@ def test_closing_the_window_mid_run_stops_the_worker(qtbot, trained_window):
     w.answers["stop_training"] = True
     w.close()
     assert not w.isVisible()
-    assert panel._thread.isFinished() and not panel.is_running()
+    assert panel.worker.is_finished() and not panel.is_running()
 
 
 def test_dataset_mismatch_badges_the_input_block(qtbot, trained_window):

@@ -1,6 +1,7 @@
 """The GUI side of run logs and ONNX: the Training panel's Run log settings live in the project and
 send each run's metrics.csv (and TensorBoard files) to the chosen folder; File > Export ONNX… uses
-the last run's weights, explains missing packages, and refuses what the exporter cannot do."""
+the last run's weights, explains missing packages, and refuses what the exporter cannot do. The
+export runs in the training process: its result shows when it comes back."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from cnnbuilder.core import runs
 from cnnbuilder.core.project import load_project
 from cnnbuilder.qt import onnx_export
 from cnnbuilder.qt.document import Document
@@ -72,8 +74,10 @@ def test_export_onnx_with_the_last_runs_weights(qtbot, monkeypatch, make_window,
     asked = []
     monkeypatch.setattr(onnx_export, "ask_weights", lambda parent: asked.append(1) or "")
     window.act_export_onnx.trigger()
+    qtbot.waitUntil(lambda: "verified" in window.statusBar().currentMessage() or bool(window.errors), timeout=60_000)
     assert window.errors == [] and not asked  # the trained model was used without asking
-    model = window.training_panel.worker.trainer.model.cpu().eval()
+    panel = window.training_panel
+    model = runs.build_model(panel._store(), panel.runs_view.current())  # the run's recorded weights
     x = torch.randn(3, 1, 28, 28)
     got = ort.InferenceSession(str(tmp_path / "lenet.onnx"), providers=["CPUExecutionProvider"]).run(
         None, {"input": x.numpy()})[0]
@@ -82,7 +86,7 @@ def test_export_onnx_with_the_last_runs_weights(qtbot, monkeypatch, make_window,
     assert "verified with onnxruntime" in window.statusBar().currentMessage()
 
 
-def test_export_onnx_explains_missing_packages_and_refusals(monkeypatch, window, tmp_path):
+def test_export_onnx_explains_missing_packages_and_refusals(qtbot, monkeypatch, window, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
     window.answers["save_path"] = str(tmp_path / "m.onnx")
@@ -93,5 +97,7 @@ def test_export_onnx_explains_missing_packages_and_refusals(monkeypatch, window,
     monkeypatch.setattr(onnx_export, "ask_weights", lambda parent: None)  # cancelled: nothing happens
     assert not onnx_export.export_onnx_dialog(window) and len(window.errors) == 1
     monkeypatch.setattr(onnx_export, "ask_weights", lambda parent: str(tmp_path / "missing.pt"))
-    assert not onnx_export.export_onnx_dialog(window)
+    assert onnx_export.export_onnx_dialog(window)  # asked of the training process ...
+    qtbot.waitUntil(lambda: len(window.errors) == 2, timeout=60_000)  # ... which answers with the reason
     assert "no such weights file" in window.errors[-1][1] and not (tmp_path / "m.onnx").exists()
+    assert window.statusBar().currentMessage() == "ONNX export failed"

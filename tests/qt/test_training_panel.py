@@ -1,5 +1,5 @@
 """The Training panel (pytest-qt, offscreen): Train runs to the end and the plots fill; closing or
-shutting down mid-run stops the worker thread; fixes for model/data misfits; errors stay in the
+shutting down mid-run stops the run in the training process; fixes for model/data misfits; errors stay in the
 panel; feature maps follow the selection; settings persist in the project."""
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def make_panel(qtbot):
         return panel
 
     yield make
-    for panel in panels:  # join every worker thread, whatever the test did
+    for panel in panels:  # every panel lets go of its training process, whatever the test did
         assert panel.shutdown(10_000)
-        assert panel._thread.isFinished()
+        assert panel.worker.is_finished()
 
 
 def wait_idle(qtbot, panel, timeout=60_000):
@@ -51,6 +51,8 @@ def curve_len(panel, run_id, name) -> int:
 def test_train_button_runs_to_completion_and_plots_update(qtbot, make_panel):
     panel = make_panel()
     panel.show()
+    qtbot.waitUntil(panel.train_button.isEnabled, timeout=60_000)  # once the training process has torch
+    assert panel.train_button.text() == "Train"
     qtbot.mouseClick(panel.train_button, Qt.LeftButton)
     assert panel.is_running() and not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
     wait_idle(qtbot, panel)
@@ -76,7 +78,7 @@ def test_closing_mid_run_stops_the_worker(qtbot, make_panel):
     qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=60_000)
     assert panel.is_running()
     panel.close()
-    assert panel._thread.isFinished() and not panel.is_running()
+    assert panel.worker.is_finished() and not panel.is_running()
     assert not panel.train_button.isEnabled()  # a shut-down panel cannot start again
 
 
@@ -85,7 +87,7 @@ def test_shutdown_mid_run_joins_quickly(qtbot, make_panel):
     assert panel.start()
     qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=60_000)
     assert panel.shutdown(5000)
-    assert panel._thread.isFinished()
+    assert panel.worker.is_finished()
     assert panel.confirm_close()  # nothing left to ask about
 
 

@@ -1,11 +1,11 @@
 """The Training panel when saving fails or a checkpoint is damaged: the reason shows in the panel in
 one line naming the file, the app stays usable and the trained model is kept to save elsewhere.
-A full disk is simulated under the real atomic write (see tests/core/test_training_robust_save.py);
-tests run as root, so a folder in the way stands in for "no permission"."""
+A full disk is simulated under the real atomic write (see tests/core/test_training_robust_save.py)
+in the training process, where the files are written (tests/qt/child_hooks.py); tests run as
+root, so a folder in the way stands in for "no permission"."""
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from cnnbuilder.core.training.checkpoint import CHECKSUM, digest
 from cnnbuilder.qt.document import Document
 from cnnbuilder.qt.training import TrainingPanel
 
-from ..core.tiny_training import TINY_CFG, failing_disk, tiny_graph
+from ..core.tiny_training import TINY_CFG, tiny_graph
 
 TINY = {**TINY_CFG.to_dict(), "log_interval": 0.05}
 LONG = {**TINY, "epochs": 500}
@@ -55,7 +55,7 @@ def shown_error(qtbot, panel, needle: str) -> str:
 
 
 def test_save_and_export_to_failing_targets_show_the_file_and_keep_the_model(qtbot, make_panel, tmp_path,
-                                                                               monkeypatch):
+                                                                               in_child):
     panel = trained(qtbot, make_panel)
     (tmp_path / "afile").write_text("x")
     bad = tmp_path / "afile" / "run.ckpt"
@@ -68,12 +68,12 @@ def test_save_and_export_to_failing_targets_show_the_file_and_keep_the_model(qtb
     panel.save_button.click()
     shown_error(qtbot, panel, f"cannot write the checkpoint {tmp_path}: it is a folder")
 
-    failing_disk(monkeypatch, OSError(errno.ENOSPC, "No space left on device"), room=100, after=1)
+    in_child(panel.worker, "tests.qt.child_hooks:full_disk", 100, 1)
     panel.ask_export_dir = lambda: str(tmp_path / "export")
     panel.export_button.click()
     assert shown_error(qtbot, panel, "model.pt") == \
         f"cannot write the weights {tmp_path / 'export' / 'model.pt'}: the disk is full"
-    monkeypatch.undo()
+    assert in_child(panel.worker, "tests.qt.child_hooks:undo") == 1
 
     assert panel.save_button.isEnabled() and panel.export_button.isEnabled() and panel.train_button.isEnabled()
     good = tmp_path / "run.ckpt"

@@ -133,7 +133,7 @@ class Finished(Event):
 @dataclass(frozen=True)
 class Failed(Event):
     message: str
-    kind: str = "error"  # config | model | data | checkpoint | device | nan | oom | error
+    kind: str = "error"  # config | model | data | checkpoint | device | nan | oom | crash (the process died) | error
     details: str = ""  # traceback for "error"; shown on request, never instead of the message
 
 

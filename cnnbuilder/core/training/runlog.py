@@ -24,8 +24,19 @@ class RunLogError(Exception):
     """The run folder cannot be written, or TensorBoard logging is asked for but not installed."""
 
 
-def tensorboard_missing() -> str | None:
-    """None when TensorBoard event files can be written, else the message to show."""
+def tensorboard_missing(load: bool = True) -> str | None:
+    """None when TensorBoard event files can be written, else the message to show.
+
+    `load=False` only looks for the package without importing it (nor torch): the GUI's quick
+    check before a run; the run itself checks again with everything loaded."""
+    if not load:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("tensorboard") is not None
+        except (ImportError, ValueError):
+            found = False
+        return None if found else f"TensorBoard logging needs the tensorboard package: {INSTALL_TENSORBOARD}"
     try:
         import tensorboard  # noqa: F401
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401

@@ -1,9 +1,11 @@
 """The Training panel: settings, Train/Pause/Stop, live curves, feature maps, evaluation, runs.
 
-Training runs in a `TrainingWorker` on its own QThread, on a snapshot of the graph; this widget only
-turns plain events into pixels. Settings are saved in the project (`Document.set_training`). Before a
-run the panel checks the Document's verdict: a model that does not fit the data (Input shape,
-number of classes) waits, and the fit banner (fit_banner.py) offers the one-click fixes.
+Training runs in a child process that owns PyTorch (`TrainingWorker`, the GUI's handle on
+core/training/service.py), on a snapshot of the graph; this widget only turns plain events into
+pixels, and this process never imports torch. Settings are saved in the project
+(`Document.set_training`). Before a run the panel checks the Document's verdict: a model that does
+not fit the data (Input shape, number of classes) waits, and the fit banner (fit_banner.py) offers
+the one-click fixes.
 
 Public API for the main window: `start()`, `is_running()`, `shutdown(timeout_ms)` and
 `confirm_close()` (for `MainWindow.add_close_hook`).
@@ -15,7 +17,7 @@ import math
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QSettings, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -35,7 +37,6 @@ from ...core import runs
 from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
 from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig
-from ...core.training.engine import TrainControl
 from ...core.training.events import (
     BatchMetrics,
     Cancelled,
@@ -59,19 +60,7 @@ from .fit_banner import FitBanner
 from .plots import TrainingPlots
 from .runs_view import RunsView
 from .settings_form import SettingsForm
-from .worker import FeatureRequest, TrainingWorker, TrainJob
-
-
-def _import_torch_here() -> None:
-    """Import torch and torchvision on the GUI thread, once, before any worker thread starts.
-
-    torchvision pulls in torch._dynamo, whose import registers operators; when a worker thread was
-    the first to import it while the GUI thread ran its event loop, the import deadlocked inside
-    torch._C._get_operation_overload (seen in tests/qt, 3 of 3 runs; none with this in place).
-    Costs about two seconds once, when the first Training panel is built."""
-    import torch  # noqa: F401
-    import torchvision.transforms.v2  # noqa: F401
-
+from .worker import FeatureRequest, RemoteControl, TrainingWorker, TrainJob
 
 CHECKPOINT_FILTER = "cnnbuilder checkpoints (*.ckpt *.pt);;All files (*)"
 
@@ -79,7 +68,7 @@ CHECKPOINT_FILTER = "cnnbuilder checkpoints (*.ckpt *.pt);;All files (*)"
 class TrainingPanel(QWidget):
     running_changed = Signal(bool)
 
-    # Queued into the worker thread (the worker lives there, so these run there).
+    # Requests to the training process (TrainingWorker sends them; the answers come back as its signals).
     _train_requested = Signal(object)
     _devices_requested = Signal()
     _features_requested = Signal(object)
@@ -93,7 +82,7 @@ class TrainingPanel(QWidget):
         self._run_counter = 0
         self._feature_tag = 0
         self._active: int | None = None  # run id being trained
-        self._control: TrainControl | None = None
+        self._control: RemoteControl | None = None
         self._has_model = False  # the worker holds a trained (or training) model
         self._paused = False
         self._shut = False
@@ -104,15 +93,11 @@ class TrainingPanel(QWidget):
         self._live_keys: dict[str, int] = {}
         self._recorded: dict[int, str] = {}  # live run number -> its record id, once recorded
 
+        # The child process loads torch while the user edits; Train says "Loading PyTorch…" until then.
+        self.worker = TrainingWorker(self)
         self._build_ui()
         self._load_settings()
 
-        _import_torch_here()
-        self._thread = QThread(self)
-        self._thread.setObjectName("cnnbuilder-training")
-        self.worker = TrainingWorker()
-        self.worker.moveToThread(self._thread)
-        self._thread.finished.connect(self.worker.deleteLater)
         self._train_requested.connect(self.worker.train)
         self._devices_requested.connect(self.worker.detect_devices)
         self._features_requested.connect(self.worker.feature_maps)
@@ -123,8 +108,11 @@ class TrainingPanel(QWidget):
         self.worker.event.connect(self._on_event)
         self.worker.devices_found.connect(self._on_devices)
         self.worker.action_done.connect(self._on_action)
-        self._thread.start()
-        self._devices_requested.emit()  # asking CUDA can take a second: not on the GUI thread
+        self.worker.state_changed.connect(self._on_worker_state)
+        self.worker.process_ended.connect(self._on_process_ended)
+        self.worker.notice.connect(self._on_worker_notice)
+        self.worker.start(defer=True)  # spawned once the window is on screen (or at the first Train)
+        self._devices_requested.emit()  # asked in the training process, once torch is there
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -157,8 +145,11 @@ class TrainingPanel(QWidget):
             where = f"{self.document.graph.node(first.node_id).label}: " if first.node_id else ""
             self._show_error(f"Fix the model before training — {where}{first.message}")
             return False
+        if self.worker.state == "failed":
+            self._show_error(self._worker_failure)
+            return False
         cfg = self.config()
-        if cfg.tensorboard and (missing := tensorboard_missing()):
+        if cfg.tensorboard and (missing := tensorboard_missing(load=False)):
             self._show_error(missing + " (or untick TensorBoard under Run log)")
             return False
         if resume is None:  # a checkpoint brings its own data settings, checked when it loads
@@ -174,7 +165,7 @@ class TrainingPanel(QWidget):
         run_key = runs.new_id()
         self._live_keys[run_key] = run_id
         number = 1 + len(self.runs_view.records) + sum(1 for r in self.plots.runs if isinstance(r, int))
-        control = TrainControl()
+        control = RemoteControl()
         if self._feature_node and self._features_shown():
             control.set_feature_node(self._feature_node)
         self._active, self._control = run_id, control
@@ -185,7 +176,7 @@ class TrainingPanel(QWidget):
         self.plots.begin_run(run_id, label)
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
-        self.status.setText("Starting…")
+        self.status.setText("Starting…" if self.worker.state == "ready" else "Starting as soon as PyTorch has loaded…")
         self._log(f"— {label}")
         self.features.set_source(f"{label}: the weights as it trains")
         self._update_buttons()
@@ -198,17 +189,16 @@ class TrainingPanel(QWidget):
         return True
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop any run and end the training thread (call when the window closes). Returns whether
-        the thread finished within the timeout."""
+        """Stop any run and end the training process (call when the window closes). Returns whether
+        it finished its work within the timeout."""
         if self._shut:
-            return self._thread.isFinished()
+            return self.worker.is_finished()
         self._shut = True
         if self._control is not None:
             self._control.stop()
         self.plots.timer.stop()
         self._feature_timer.stop()
-        self._thread.quit()
-        finished = self._thread.wait(timeout_ms)
+        finished = self.worker.shutdown(timeout_ms)
         if finished and self.document.path is None and runs.is_scratch(self._runs_folder):
             shutil.rmtree(self._runs_folder, ignore_errors=True)  # closed without saving: its runs go with it
         self._active = None
@@ -598,7 +588,9 @@ class TrainingPanel(QWidget):
     def _update_buttons(self) -> None:
         running = self._active is not None and not self._shut
         idle = self._active is None and not self._shut
-        self.train_button.setEnabled(idle)
+        loading = self.worker.state == "loading"
+        self.train_button.setEnabled(idle and self.worker.state in ("ready", "down"))
+        self.train_button.setText("Loading PyTorch…" if loading and not self._shut else "Train")
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(idle)
@@ -606,6 +598,27 @@ class TrainingPanel(QWidget):
         record = self.runs_view.current()
         self.export_button.setEnabled(idle and record is not None and self._store().has_weights(record.id))
         self.pause_button.setText("Resume" if self._paused else "Pause")
+
+    # -- the training process -------------------------------------------------------------------------
+    _worker_failure = ""
+
+    def _on_worker_state(self, state: str, message: str) -> None:
+        if state == "failed":
+            self._worker_failure = message + " (training needs PyTorch; the editor works without it)"
+            self._show_error(self._worker_failure)
+            self._log(message)
+        self._update_buttons()
+
+    def _on_process_ended(self, message: str, lost_run: bool) -> None:
+        self._has_model = False  # what it kept (the last run's model) went with it
+        if not lost_run:  # a lost run already said so, as its failure
+            self._show_error(message)
+            self._log(message)
+        self._update_buttons()
+
+    def _on_worker_notice(self, message: str) -> None:
+        self._log("note: " + message)
+        self.status.setText(message)
 
     # -- events from the worker ----------------------------------------------------------------------
     def _on_event(self, ev) -> None:
