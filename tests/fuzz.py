@@ -186,7 +186,8 @@ def mutate_json(data: Any, r: random.Random) -> Any:
     elif action == 1 and isinstance(parent, list):
         parent.append(random_value(r) if r.random() < 0.5 else parent[path[-1]])
     elif action == 2 and isinstance(parent, dict):
-        parent[r.choice(["extra", "pos", "name", "params", "type", "id", "from_port", *string.ascii_lowercase[:3]])] = \
+        parent[r.choice(["extra", "pos", "name", "params", "type", "id", "from_port", "description",
+                         *string.ascii_lowercase[:3]])] = \
             random_value(r)
     else:
         parent[path[-1]] = random_value(r)

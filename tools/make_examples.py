@@ -1,9 +1,16 @@
-"""Regenerates resources/examples/*.json from readable Python descriptions (a dev tool)."""
+"""Regenerates resources/examples/*.json from readable Python descriptions (a dev tool).
+
+    .venv/bin/python tools/make_examples.py [NAME ...]   # all, or only the named examples
+
+LeNet-5 is also a template of the File ▸ New gallery: it comes from cnnbuilder.core.architectures,
+note included."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from cnnbuilder.core.architectures import ARCHITECTURES
 from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.project import Project, save_project
 from cnnbuilder.core.shapes import analyze
@@ -44,12 +51,7 @@ def mnist_cnn():
 
 
 def lenet5():
-    b = Builder((1, 28, 28))
-    b.chain(("Conv2d", {"out_channels": 6, "kernel_size": 5, "padding": 2}), ("Tanh", {}),
-            ("AvgPool2d", {"kernel_size": 2}), ("Conv2d", {"out_channels": 16, "kernel_size": 5}), ("Tanh", {}),
-            ("AvgPool2d", {"kernel_size": 2}), ("Flatten", {}), ("Linear", {"out_features": 120}), ("Tanh", {}),
-            ("Linear", {"out_features": 84}), ("Tanh", {}), ("Linear", {"out_features": 10}))
-    return "LeNet-5", b.g
+    return ARCHITECTURES["lenet5"].project()
 
 
 def vgg_cifar10():
@@ -126,9 +128,11 @@ EXAMPLES = {"mnist_cnn": mnist_cnn, "lenet5": lenet5, "vgg_cifar10": vgg_cifar10
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for stem, fn in EXAMPLES.items():
-        title, g = fn()
-        a = analyze(g)
+    wanted = sys.argv[1:] or list(EXAMPLES)
+    for stem in wanted:
+        made = EXAMPLES[stem]()
+        project = made if isinstance(made, Project) else Project(graph=made[1], name=made[0])
+        a = analyze(project.graph)
         assert a.ok, (stem, [p.message for p in a.problems])
-        save_project(Project(graph=g, name=title), OUT / f"{stem}.json")
-        print(f"{stem}: {len(g)} blocks, {a.total_params:,} params, output {a.output_shape}")
+        save_project(project, OUT / f"{stem}.json")
+        print(f"{stem}: {len(project.graph)} blocks, {a.total_params:,} params, output {a.output_shape}")

@@ -12,7 +12,8 @@ Then makes one deliberate error (block2_conv2 gives 24 channels, so the Add afte
   error-badge.png        an error beside a warning: the Add block that cannot work (red) and, before
                          the mistake, the Input block that does not fit the built-in 1×28×28 data
                          (amber), each with its tooltip and the status bar's verdict
-  new-project.png        the File ▸ New template gallery
+  new-project.png        the File ▸ New template gallery, scrolled to the famous architectures, with
+                         ResNet-18 picked at its CIFAR-10 size: figures, size choice and note
   split-block.png        a ShuffleNet unit with squeeze-excite: a Chunk's two numbered outputs feeding
                          a branch and a Concat, then ChannelShuffle and a Hardsigmoid gate into Mul
 Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train workspace) and saves:
@@ -193,6 +194,19 @@ def arithmetic_shot(app, window, node_id: str) -> QImage:
     return img
 
 
+def new_project_shot(window) -> None:
+    dialog = TemplateDialog(window)
+    dialog.resize(dialog.width(), dialog.height() + 194)  # one more row: every architecture in view
+    dialog.show()
+    dialog.select("resnet18", 1)
+    dialog.finish_thumbnails()
+    settle()
+    dialog.list.scrollToItem(dialog.list.item(dialog.list.count() - 1))
+    settle()
+    dialog.grab().save(str(OUT / "new-project.png"))
+    dialog.close()
+
+
 def main() -> int:
     only = set(sys.argv[1:])
     app = create_app(sys.argv[:1])
@@ -213,6 +227,9 @@ def main() -> int:
         if "split-block" in only:
             split_block(window)
             print(OUT / "split-block.png")
+        if "new-project" in only:
+            new_project_shot(window)
+            print(OUT / "new-project.png")
         window.document.undo_stack.setClean()
         window.close()
         return 0
@@ -245,11 +262,7 @@ def main() -> int:
     window.set_theme("light")
     settle(200)
 
-    dialog = TemplateDialog(window)
-    dialog.show()
-    settle()
-    dialog.grab().save(str(OUT / "new-project.png"))
-    dialog.close()
+    new_project_shot(window)
     split_block(window)
 
     # Training: the tutorial CNN on the built-in shapes, conv1 selected for its feature maps.

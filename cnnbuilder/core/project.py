@@ -17,9 +17,10 @@ from .fileio import atomic_write_text
 from .graph import Graph, GraphError, check_id, check_pos, clean_text
 
 FORMAT_NAME = "cnnbuilder-project"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a 1000-block project is ~200 KB; anything this big is not ours
 MAX_NODES = 20_000
+MAX_DESCRIPTION = 10_000  # characters; an architecture note is about 1,000
 
 
 class ProjectError(Exception):
@@ -32,6 +33,7 @@ class Project:
     name: str = "Untitled"
     training: dict[str, Any] = field(default_factory=dict)  # training settings (see core.training)
     path: Path | None = None
+    description: str = ""  # a paragraph about the model (the architecture templates carry one)
 
     def __setattr__(self, key: str, value: Any) -> None:
         # Every way a name comes in (file, Save As from an undecodable file name, the GUI) ends
@@ -40,6 +42,10 @@ class Project:
             if not isinstance(value, str):
                 raise ProjectError(f"a project name must be text, got {type(value).__name__}")
             value = clean_project_name(value)
+        elif key == "description":
+            if not isinstance(value, str):
+                raise ProjectError(f"a project description must be text, got {type(value).__name__}")
+            value = clean_text(value).strip()[:MAX_DESCRIPTION]
         object.__setattr__(self, key, value)
 
 
@@ -49,8 +55,14 @@ def _v1_to_v2(data: dict) -> dict:
     return data
 
 
+def _v2_to_v3(data: dict) -> dict:
+    # Version 3 adds an optional top-level "description" (a paragraph about the model); a version-2
+    # file has none, which means no description: the file reads as it is.
+    return data
+
+
 # Each migration turns the dict of version N into version N + 1.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
@@ -69,6 +81,8 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 
 def project_to_dict(project: Project) -> dict[str, Any]:
     data: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": project.name}
+    if project.description:
+        data["description"] = project.description
     data.update(graph_to_dict(project.graph))
     if project.training:
         data["training"] = project.training
@@ -175,12 +189,15 @@ def project_from_dict(data: Any, where: str = "<project>") -> Project:
     name = data.get("name", "Untitled")
     if not isinstance(name, str):
         raise ProjectError(f"{where}: field 'name' must be text")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ProjectError(f"{where}: field 'description' must be text (got {_short(description)})")
     training = data.get("training", {})
     if not isinstance(training, dict):
         raise ProjectError(f"{where}: field 'training' must be an object")
     _check_plain(training, f"{where}: training", 0)
     graph = graph_from_dict(data, where)
-    return Project(graph=graph, name=clean_project_name(name), training=training)
+    return Project(graph=graph, name=clean_project_name(name), training=training, description=description)
 
 
 def clean_project_name(name: str) -> str:

@@ -110,3 +110,41 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 def test_dumps_is_valid_json_for_empty_graph():
     assert json.loads(dumps(Project()))["nodes"] == []
+
+
+# -- the description (format version 3) ------------------------------------------------------
+
+def test_description_round_trips_and_is_left_out_when_empty(tmp_path):
+    p = load_project("resources/examples/mnist_cnn.json")
+    assert p.description == "" and "description" not in dumps(p)
+    p.description = "A small CNN (1998): two convolutions, “quoted”, ünïcode."
+    save_project(p, tmp_path / "d.json")
+    text = (tmp_path / "d.json").read_text(encoding="utf-8")
+    assert text.splitlines()[4].startswith('  "description": "A small CNN (1998)')  # after the name, one line
+    assert load_project(tmp_path / "d.json").description == p.description
+
+
+def test_a_version_2_file_loads_without_a_description_and_saves_as_version_3():
+    data = json.loads(open("resources/examples/resnet_small.json", encoding="utf-8").read())
+    data["version"] = 2
+    p = loads(json.dumps(data))
+    assert p.description == "" and graph_to_dict(p.graph) == {k: data[k] for k in ("nodes", "edges")}
+    assert json.loads(dumps(p))["version"] == FORMAT_VERSION == 3
+
+
+@pytest.mark.parametrize("value", [42, None, ["a"], {"text": "a"}, True])
+def test_a_description_that_is_not_text_is_refused_naming_the_field(value):
+    data = {"format": "cnnbuilder-project", "version": 3, "nodes": [], "description": value}
+    with pytest.raises(ProjectError, match=r"^m\.json: field 'description' must be text"):
+        loads(json.dumps(data), "m.json")
+
+
+def test_a_description_is_cleaned_like_a_name():
+    data = {"format": "cnnbuilder-project", "version": 3, "nodes": [],
+            "description": "  evil\x1b[2J text\u202e with\nlines \ud800 " + "x" * 20_000}
+    p = loads(json.dumps(data))
+    assert p.description.startswith("evil [2J text  with lines \ufffd x")
+    assert len(p.description) == 10_000
+    assert loads(dumps(p)).description == p.description  # every character can be written back
+    with pytest.raises(ProjectError, match="description must be text"):
+        Project(description=b"bytes")

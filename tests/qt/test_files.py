@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
+from cnnbuilder.core.architectures import ARCHITECTURES
 from cnnbuilder.core.commands import SetParam
 from cnnbuilder.core.project import FORMAT_NAME, dumps, load_project
 from cnnbuilder.qt.autosave import autosave_dir
@@ -152,12 +153,14 @@ def test_new_from_template(window):
 def test_template_dialog_lists_examples(qtbot):
     dialog = TemplateDialog()
     qtbot.addWidget(dialog)
-    assert dialog.list.count() == 1 + len(list(EXAMPLES.glob("*.json")))
+    # The examples (LeNet-5 is one, listed once, as an architecture) and the architectures.
+    assert dialog.list.count() == 1 + len(list(EXAMPLES.glob("*.json"))) - 1 + len(ARCHITECTURES)
+    dialog.finish_thumbnails()
     assert not dialog.list.item(1).icon().isNull()  # a thumbnail drawn by the canvas
     dialog.list.setCurrentRow(0)
     project = dialog.selected_project()
     assert [n.type for n in project.graph] == ["Input"]
-    assert "Input" in dialog.detail.text() or "Empty" in dialog.detail.text()
+    assert dialog.title.text() == "Empty project" and "Input" in dialog.figures.text()
 
 
 def test_start_opens_the_mnist_example_first_and_the_last_file_later(make_window, tmp_path):
