@@ -172,9 +172,12 @@ def _block(t: str, p: dict[str, Any], ins: list, shape: tuple, src: list) -> tup
         return (_window(ah, k[0], s[0], pad[0], d[0]), _window(aw, k[1], s[1], pad[1], d[1])), True, ""
     if t == "ConvTranspose2d":
         return _transposed(p, (ah, aw))
-    if t == "ZeroPad2d":  # a shift by the top/left padding (a crop where negative)
-        left, _, top, _ = p["padding"]
-        return (_window(ah, 1, 1, top, 1), _window(aw, 1, 1, left, 1)), True, ""
+    if t == "ZeroPad2d":  # a shift by the top/left padding
+        left, right, top, bottom = p["padding"]
+        axes = (_window(ah, 1, 1, top, 1), _window(aw, 1, 1, left, 1))
+        if min(p["padding"]) < 0:  # a crop: a later pad or window may sit where the cut pixels were
+            return axes, False, "negative padding crops the map: units beside the cut may see less than this bound"
+        return axes, True, ""
     if t in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"):
         return _adaptive((ah, aw), (h, w), shape[1:])
     if t == "Upsample":
