@@ -161,6 +161,38 @@ class TrainingWorker(QObject):
             ev = FeatureMaps(req.tag, req.node_id, 0, no_maps(), 0, 0, first_line(exc) or type(exc).__name__)
         self.event.emit(ev)
 
+    @Slot(object)
+    def look(self, req) -> None:
+        """A Look inside request (core/inspect/look.py) between runs, with the last run's model when
+        the graph is still the one it trained."""
+        from ...core.inspect.look import look
+
+        from ...core.training.config import TrainConfig
+        from ...core.training.data import load_data
+
+        if req.kind == "predict":
+            try:  # cached for the next request, as feature maps do
+                cfg = TrainConfig.from_dict(req.config)
+                if self._bundle is None or self._bundle.key != cfg.data_key():
+                    self._bundle = load_data(cfg)
+            except Exception:  # noqa: BLE001 - look() reports the same error in its own words
+                pass
+        self.event.emit(look(req, *self._live_model(req.graph)))
+
+    def _live_model(self, graph_data: dict) -> tuple:
+        """(model, bundle, source) of the last run when `graph_data` is still its model, else (None, bundle, "")."""
+        from ...core.codegen import generate
+        from ...core.project import graph_from_dict
+
+        t = self.trainer
+        try:
+            same = t is not None and t.model is not None and generate(graph_from_dict(graph_data)).code == t.code
+        except Exception:  # noqa: BLE001 - an invalid graph: look() says so
+            same = False
+        if same:
+            return t.model, self._bundle, f"the last run's weights (step {t.progress.step:,})"
+        return None, self._bundle, ""
+
     @Slot(str)
     def save_checkpoint(self, path: str) -> None:
         if self.trainer is None:
