@@ -113,7 +113,7 @@ class LookRequest:
     image: str | None = None  # PREDICT: an image file, or
     test_index: int | None = None  # a test sample of the dataset
     weights: tuple[str, ...] | None = None  # ("run", runs folder, run id) or ("file", path); None: live/untrained
-    method: str = "gradcam"  # a key of explain.METHODS
+    method: str | None = "gradcam"  # a key of explain.METHODS, or None: only predict
     block: str | None = None  # Grad-CAM's block id (None: default_cam_block)
     target: int | None = None  # the class to explain (None: the predicted one)
 
@@ -242,4 +242,5 @@ def _predict(req: LookRequest, loaded, bundle) -> LookResult:
                       method=a.method if a else "", heat=a.map if a else None, target=a.target if a else
                       ex.prediction.predicted, block=(a.node_id or "") if a else "", blocks=blocks,
                       map_note=a.note if a else ("no block with a C×H×W output for Grad-CAM"
-                                                 if req.method == "gradcam" else ""))
+                                                 if req.method == "gradcam" else ""),
+                      extra={"test_size": len(bundle.test)} if bundle is not None else {})

@@ -166,7 +166,6 @@ class TrainingWorker(QObject):
         """A Look inside request (core/inspect/look.py) between runs, with the last run's model when
         the graph is still the one it trained."""
         from ...core.inspect.look import look
-
         from ...core.training.config import TrainConfig
         from ...core.training.data import load_data
 
