@@ -13,7 +13,10 @@ from PySide6.QtGui import QDropEvent
 from cnnbuilder.core.commands import SetParam
 from cnnbuilder.core.inspect.predict import build
 from cnnbuilder.core.training.checkpoint import export_weights
-from tests.qt.test_training_panel import LONG, make_panel, wait_idle  # noqa: F401 - make_panel is a fixture
+from tests.qt import test_training_panel as training_tests
+
+LONG, wait_idle = training_tests.LONG, training_tests.wait_idle
+make_panel = training_tests.make_panel  # the panel fixture, shut down after each test
 
 
 def filters_tab(qtbot, panel, node):
@@ -107,7 +110,7 @@ def test_predict_a_test_sample_explain_it_and_reblend_without_recomputing(qtbot,
     for method in ("saliency", "smoothgrad"):
         frames = view.frames
         view.method.setCurrentIndex(view.method.findData(method))
-        qtbot.waitUntil(lambda: view.frames > frames, timeout=60_000)
+        qtbot.waitUntil(lambda f=frames: view.frames > f, timeout=60_000)
         assert view.result.method == method and view.result.heat.shape == (28, 28)
 
 
