@@ -93,6 +93,11 @@ def test_predict_a_test_sample_explain_it_and_reblend_without_recomputing(qtbot,
     assert "Grad-CAM" in view.map_note.text() and not view.picture.pixmap().isNull()
     assert view.target.count() == 11 and view.block.count() == 1 + len(r.blocks)
     assert view.sample_spin.maximum() == 119  # the test set's size is known now
+    assert view.sample_spin.value() == 3
+    frames = view.frames
+    view.random_button.click()
+    qtbot.waitUntil(lambda: view.frames > frames, timeout=60_000)
+    assert f"test sample {view.sample_spin.value()} " in view.image_title.text()
 
     tag, frames, blends = panel._look_tag, view.frames, view.blends
     before = view.picture.pixmap().toImage()

@@ -107,6 +107,7 @@ class FiltersView(QWidget):
         # As many columns as make the mosaic's shape closest to the view's.
         aspect = area.width() / area.height() if area.height() > 10 else 1.5
         cols = max(1, min(n, round(np.sqrt(n * aspect * kh / max(1, kw)))))
+        cols = -(-n // -(-n // cols))  # as few columns as give the same rows: no lonely last tile
         picture = mosaic(grid, cols)
         reshaped = self.image.image is None or self.image.image.shape != picture.shape
         self.image.setImage(picture, levels=(0.0, 1.0), autoLevels=False)

@@ -190,11 +190,7 @@ class PredictView(QWidget):
             self.set_weights_file(path)
 
     def _random_sample(self) -> None:
-        i = random.randrange(max(1, self._samples))
-        self.sample_spin.blockSignals(True)
-        self.sample_spin.setValue(i)
-        self.sample_spin.blockSignals(False)
-        self.pick_sample(i)
+        self.pick_sample(random.randrange(max(1, self._samples)))
 
     def open_image(self, path: str) -> None:
         self.image_path, self.test_index = str(path), None
@@ -203,6 +199,10 @@ class PredictView(QWidget):
 
     def pick_sample(self, index: int) -> None:
         self.image_path, self.test_index = None, int(index)
+        if self.sample_spin.value() != index:  # called directly (Random, tests): the box shows it too
+            self.sample_spin.blockSignals(True)
+            self.sample_spin.setValue(int(index))
+            self.sample_spin.blockSignals(False)
         self._reset_choices()
         self.requested.emit()
 
