@@ -12,6 +12,7 @@ from PySide6.QtGui import QDropEvent
 
 from cnnbuilder.core.commands import SetParam
 from cnnbuilder.core.inspect.predict import build
+from cnnbuilder.core.project import load_project
 from cnnbuilder.core.training.checkpoint import export_weights
 from tests.qt import test_training_panel as training_tests
 
@@ -176,6 +177,12 @@ def test_predict_with_the_live_model_then_the_recorded_run(qtbot, make_panel):
     view.pick_sample(1)
     qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
     assert "live model at step" in view.source.text()
+    panel.pause_button.click()  # a paused run still answers
+    qtbot.waitUntil(lambda: panel._paused, timeout=60_000)
+    frames = view.frames
+    view.pick_sample(2)
+    qtbot.waitUntil(lambda: view.frames > frames, timeout=30_000)
+    assert "test sample 2" in view.image_title.text() and panel._paused
     panel._stop()
     wait_idle(qtbot, panel)
     qtbot.waitUntil(lambda: panel.runs_view.current() is not None, timeout=30_000)
@@ -183,6 +190,8 @@ def test_predict_with_the_live_model_then_the_recorded_run(qtbot, make_panel):
     view.refresh_button.click()
     qtbot.waitUntil(lambda: view.frames > frames, timeout=60_000)
     assert f"weights of {panel.runs_view.current().name}" in view.source.text()
+    panel.document.set_project(load_project(training_tests.EXAMPLES / "mnist_cnn.json"))
+    assert not view.has_image() and view.result is None and "Open an image" in view.message.text()
 
 
 def test_a_broken_model_says_so_in_both_tabs(qtbot, make_panel):

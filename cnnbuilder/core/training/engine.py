@@ -403,7 +403,11 @@ class Trainer:
                 if not ctl._running.is_set():
                     paused_at = time.perf_counter()
                     yield Paused(self.run_id, p.step)
-                    ctl._running.wait()  # blocks without spinning; stop() sets it too
+                    # Waits (stop() wakes it too), answering Look inside requests meanwhile: a paused
+                    # run is a good moment to look at its model.
+                    while not ctl._running.wait(0.2):
+                        if not ctl._looks.empty():
+                            yield from self._serve_looks()
                     if ctl._stop.is_set():
                         raise _Stopped
                     resumed = time.perf_counter()

@@ -269,6 +269,11 @@ class PredictView(QWidget):
             bar.setValue(0)
             bar.setFormat("")
 
+    def forget(self) -> None:
+        self.image_path = self.test_index = None
+        self.set_weights_file(None)
+        self.clear()
+
     def clear(self) -> None:
         self.show_message(HINT)
         self.message.setStyleSheet("")

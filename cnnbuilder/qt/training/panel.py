@@ -456,7 +456,7 @@ class TrainingPanel(QWidget):
         self._feature_node = None
         self.features.set_block(None)
         self.filters.set_block(None)
-        self.predict.clear()
+        self.predict.forget()  # the image and weights file were chosen for the old project's model
         self._clear_error()
         self.progress.setValue(0)
         self.progress.setFormat("Idle")
@@ -885,7 +885,8 @@ class TrainingPanel(QWidget):
                           node_id=self._feature_node if kind == FILTERS else None, weights=weights, **extra)
         self._look_want[kind] = self._look_tag
         view = self.filters if kind == FILTERS else self.predict
-        view.set_source(source)
+        if (view.grid if kind == FILTERS else view.result) is None:  # else the answer says it, without flicker
+            view.set_source(source)
         if kind == PREDICT:
             self.predict.busy()
         if self._active is not None and self._control is not None:
