@@ -30,7 +30,6 @@ class FiltersView(QWidget):
         self.source.setWordWrap(True)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        self.caption.setStyleSheet("color: palette(mid);")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Read the kernels again from the current weights")
         self.refresh_button.clicked.connect(self.refresh_requested)

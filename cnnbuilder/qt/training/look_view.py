@@ -102,7 +102,6 @@ class PredictView(QWidget):
         self.image_title.setWordWrap(True)
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
-        self.notes.setStyleSheet("color: palette(mid);")
 
         self.method = QComboBox()
         self.method.addItem("Prediction only", None)
@@ -145,7 +144,6 @@ class PredictView(QWidget):
         bars.setColumnStretch(1, 1)
         self.map_note = QLabel("")
         self.map_note.setWordWrap(True)
-        self.map_note.setStyleSheet("color: palette(mid);")
 
         left = QVBoxLayout()
         left.addWidget(self.picture, 1)
