@@ -4,9 +4,12 @@ histogram, and one request-level `look` that answers with plain, picklable data 
 from __future__ import annotations
 
 import pickle
+import random
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from cnnbuilder.core.graph import Graph
@@ -16,6 +19,7 @@ from cnnbuilder.core.inspect.look import (
     PREDICT,
     LookError,
     LookRequest,
+    LookResult,
     filters_of,
     look,
     mosaic,
@@ -24,6 +28,7 @@ from cnnbuilder.core.inspect.predict import build
 from cnnbuilder.core.project import graph_to_dict
 from cnnbuilder.core.training.checkpoint import export_weights
 from tests.core.tiny_training import TINY_CFG, tiny_graph
+from tests.fuzz import HUGE_INTS, NASTY_TEXT, fuzz_settings, mutate_json
 
 
 def chain(*blocks) -> Graph:
@@ -150,3 +155,28 @@ def test_bad_files_and_graphs_are_messages_not_exceptions(tmp_path):
     assert "fix the model" in look(req(FILTERS, broken, node_id="x")).message
     assert "select a Conv2d" in look(req(FILTERS)).message
     assert "unknown request" in look(req("dance")).message
+
+
+@fuzz_settings(25, 300)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_hostile_requests_never_raise_and_answer_in_one_line(seed):
+    """Whatever a request holds (hostile numbers and text, mutated graphs), look() answers with a
+    result or one line, never a traceback."""
+    r = random.Random(seed)
+    g = tiny_graph()
+    graph = graph_to_dict(g)
+    if r.random() < 0.3:
+        graph = mutate_json(graph, r)
+    pick = lambda pool: r.choice(pool)  # noqa: E731
+    request = LookRequest(r.randrange(-5, 5), pick([FILTERS, PREDICT, "x", ""]), graph, TINY_CFG.to_dict(),
+                          node_id=pick([None, "n2", "nope", *NASTY_TEXT[:3]]),
+                          image=pick([None, "/no/such", "", *NASTY_TEXT[:3]]),
+                          test_index=pick([None, 0, 5, -1, *HUGE_INTS[:3]]),
+                          method=pick([None, "gradcam", "saliency", "smoothgrad", "magic"]),
+                          block=pick([None, "n2", "n9", "zz"]), target=pick([None, 0, 9, 10, -3, *HUGE_INTS[:2]]))
+    result = look(request)
+    assert isinstance(result, LookResult) and result.run_id == request.tag
+    if result.message:
+        assert "\n" not in result.message and "Traceback" not in result.message
+    else:
+        assert result.filters is not None or result.display is not None
