@@ -24,6 +24,8 @@ Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train wo
   train-1280.png         the Train workspace at 1280×720
   feature-maps.png       conv1's output channels after the run (Train workspace, 1280×720)
   evaluation.png         test accuracy, confusion matrix with precision and recall (Train, 1280×720)
+  look-inside.png        the Filters tab (conv1's kernels and weight histogram) beside the Predict tab
+                         (a test sample, its top-5 classes and Grad-CAM at the last convolution)
 Settings and autosaves go to a temporary directory, never to the user's.
 Name shots on the command line (`tools/screenshots.py split-block arithmetic`) to take only those.
 """
@@ -106,6 +108,56 @@ def side_by_side(panels: list[tuple[str, QPixmap, QPixmap]]) -> QImage:
         x += max(shot.width(), status.width()) + pad
     p.end()
     return img
+
+
+def train_mnist(window):
+    """The tutorial CNN trained on the built-in shapes, conv1 selected for its feature maps and filters."""
+    mnist = load_project(ROOT / "resources" / "examples" / "mnist_cnn.json")
+    mnist.path = Path(_tmp.name) / "mnist_cnn.json"  # its run is kept beside it: in the temporary folder
+    window.document.set_project(mnist)
+    window.document.set_training({"dataset": "shapes", "epochs": 3, "batch_size": 64, "lr": 0.002,
+                                  "shapes_train": 6000, "shapes_test": 1000})
+    window.document.set_selection([mnist.graph.find("conv1").id])
+    settle()
+    assert window.train(), window.training_panel.error_label.text()  # F5: switches to the Train workspace
+    panel = window.training_panel
+    while panel.is_running():
+        settle(200)
+    settle(1200)  # the last plot refresh
+    return panel
+
+
+def until(condition, timeout_ms: int = 30_000) -> None:
+    waited = 0
+    while not condition() and waited < timeout_ms:
+        settle(100)
+        waited += 100
+
+
+def look_inside(window) -> None:
+    """The Filters and Predict tabs after the run, side by side (Train workspace, 1600×1000)."""
+    panel = window.training_panel
+    window.resize(W, H)
+    window.set_workspace("train")
+    settle(600)
+    panel.tabs.setCurrentWidget(panel.filters)
+    until(lambda: panel.filters.frames > 0)
+    settle(300)
+    filters = panel.tabs.grab()
+    panel.tabs.setCurrentWidget(panel.predict)
+    panel.predict.pick_sample(7)
+    until(lambda: panel.predict.frames > 0 or panel.predict.message.text() not in ("", "Computing…"))
+    settle(300)
+    predict = panel.tabs.grab()
+    pad = 12
+    img = QImage(filters.width() + predict.width() + pad * 3, max(filters.height(), predict.height()) + pad * 2,
+                 QImage.Format_ARGB32)
+    img.fill(QColor("#ffffff"))
+    p = QPainter(img)
+    p.drawPixmap(pad, pad, filters)
+    p.drawPixmap(filters.width() + pad * 2, pad, predict)
+    p.end()
+    img.save(str(OUT / "look-inside.png"))
 
 
 def shuffle_se_project():
@@ -230,6 +282,10 @@ def main() -> int:
         if "new-project" in only:
             new_project_shot(window)
             print(OUT / "new-project.png")
+        if "look-inside" in only:
+            train_mnist(window)
+            look_inside(window)
+            print(OUT / "look-inside.png")
         window.document.undo_stack.setClean()
         window.close()
         return 0
@@ -265,19 +321,7 @@ def main() -> int:
     new_project_shot(window)
     split_block(window)
 
-    # Training: the tutorial CNN on the built-in shapes, conv1 selected for its feature maps.
-    mnist = load_project(ROOT / "resources" / "examples" / "mnist_cnn.json")
-    mnist.path = Path(_tmp.name) / "mnist_cnn.json"  # its run is kept beside it: in the temporary folder
-    window.document.set_project(mnist)
-    window.document.set_training({"dataset": "shapes", "epochs": 3, "batch_size": 64, "lr": 0.002,
-                                  "shapes_train": 6000, "shapes_test": 1000})
-    window.document.set_selection([mnist.graph.find("conv1").id])
-    settle()
-    assert window.train(), window.training_panel.error_label.text()  # F5: switches to the Train workspace
-    panel = window.training_panel
-    while panel.is_running():
-        settle(200)
-    settle(1200)  # the last plot refresh
+    panel = train_mnist(window)
     window.grab().save(str(OUT / "train-1600.png"))
     window.set_theme("dark")
     settle()
@@ -300,6 +344,7 @@ def main() -> int:
     panel.tabs.setCurrentWidget(panel.evaluation)
     settle(400)
     window.grab().save(str(OUT / "evaluation.png"))
+    look_inside(window)
     window.set_workspace("design")  # the next start (with these temporary settings) opens in Design
     settle(200)
 
@@ -308,7 +353,7 @@ def main() -> int:
     window.close()
     for name in ("arithmetic.png", "main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png",
                  "split-block.png", "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
-                 "train-1280.png", "feature-maps.png", "evaluation.png"):
+                 "train-1280.png", "feature-maps.png", "evaluation.png", "look-inside.png"):
         print(OUT / name)
     QApplication.processEvents()
     return 0

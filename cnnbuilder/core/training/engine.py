@@ -74,6 +74,7 @@ class TrainControl:
         self._checkpoints: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._feature_node: str | None = None
         self._feature_now = threading.Event()
+        self._looks: queue.SimpleQueue = queue.SimpleQueue()
 
     def stop(self) -> None:
         self._stop.set()
@@ -97,6 +98,10 @@ class TrainControl:
     def request_checkpoint(self, path: str | Path) -> None:
         """Saved at the next batch boundary; a CheckpointSaved (or Notice on error) follows."""
         self._checkpoints.put(str(path))
+
+    def request_look(self, request) -> None:
+        """An inspect.look.LookRequest answered with the live model at the next batch boundary."""
+        self._looks.put(request)
 
     @property
     def feature_node(self) -> str | None:
@@ -232,6 +237,14 @@ class Trainer:
             return FeatureMaps(self.run_id, node_id, self.progress.step, featuremaps.no_maps(), 0, 0, "no model yet")
         maps, total, msg = featuremaps.capture(self.model, self.graph, self._gen.attr_of, node_id, self._sample)
         return FeatureMaps(self.run_id, node_id, self.progress.step, maps, total, self._sample_label, msg)
+
+    def _serve_looks(self) -> Iterator[Event]:
+        """Requests of the Look inside tab, with the weights as they are now (inspect/look.py)."""
+        from ..inspect.look import look
+
+        while not self.control._looks.empty():
+            req = self.control._looks.get()
+            yield look(req, self.model, self.bundle, f"the live model at step {self.progress.step:,}")
 
     # -- the run -----------------------------------------------------------------------------
     def _run(self, start: float) -> Iterator[Event]:
@@ -390,7 +403,11 @@ class Trainer:
                 if not ctl._running.is_set():
                     paused_at = time.perf_counter()
                     yield Paused(self.run_id, p.step)
-                    ctl._running.wait()  # blocks without spinning; stop() sets it too
+                    # Waits (stop() wakes it too), answering Look inside requests meanwhile: a paused
+                    # run is a good moment to look at its model.
+                    while not ctl._running.wait(0.2):
+                        if not ctl._looks.empty():
+                            yield from self._serve_looks()
                     if ctl._stop.is_set():
                         raise _Stopped
                     resumed = time.perf_counter()
@@ -464,6 +481,8 @@ class Trainer:
                     ctl._feature_now.clear()
                     yield self.feature_maps(ctl._feature_node)
                     t_feat = time.perf_counter()
+                if not ctl._looks.empty():
+                    yield from self._serve_looks()
 
             # -- end of epoch ---------------------------------------------------------------------
             self._sync_progress()
@@ -516,6 +535,8 @@ class Trainer:
                                {key: list(v) for key, v in self.history.items()})
         if not ctl._checkpoints.empty():
             yield from self._serve_checkpoints()
+        if not ctl._looks.empty():
+            yield from self._serve_looks()
         yield self.result
 
     # -- pieces --------------------------------------------------------------------------------

@@ -128,6 +128,9 @@ class RemoteControl(TrainControl):
         self._feature_node = node_id  # no local event: nothing here waits on it
         self._forward("feature", (node_id, now))
 
+    def request_look(self, request) -> None:
+        self._forward("look", request)  # answered by the run between two batches
+
 
 def _apply_control(control: TrainControl, op: str, arg: Any) -> None:
     if op == "stop":
@@ -140,6 +143,8 @@ def _apply_control(control: TrainControl, op: str, arg: Any) -> None:
         control.request_checkpoint(arg)
     elif op == "feature" and isinstance(arg, tuple) and len(arg) == 2:
         control.set_feature_node(arg[0], bool(arg[1]))
+    elif op == "look" and type(arg).__name__ == "LookRequest":
+        control.request_look(arg)
     else:
         raise ValueError(f"unknown control {op!r}")
 
@@ -169,6 +174,10 @@ class Service:
             self._event(Failed(args[0].run_id, message, "error"))
         elif kind == "feature_maps":
             self._event(unanswered_features(args[0], message))
+        elif kind == "look":
+            from ..inspect.look import LookResult
+
+            self._event(LookResult(args[0].tag, args[0].kind, message=message))
         elif kind in ("save_checkpoint", "export_run"):
             self._action(message, False)
         elif kind == "export_onnx":
@@ -288,6 +297,32 @@ class Service:
         except Exception as exc:  # noqa: BLE001 - shown in the feature-map view, not raised
             ev = unanswered_features(req, first_line(exc) or type(exc).__name__)
         self._event(ev)
+
+    def do_look(self, req) -> None:
+        """A Look inside request between runs, with the last run's model when the graph is still the
+        one it trained (core/inspect/look.py answers; it never raises)."""
+        from ..codegen import generate
+        from ..inspect.look import PREDICT, look
+        from ..project import graph_from_dict
+        from .config import TrainConfig
+        from .data import load_data
+
+        if req.kind == PREDICT:
+            try:  # cached for the next request, as feature maps do
+                cfg = TrainConfig.from_dict(req.config)
+                if self._bundle is None or self._bundle.key != cfg.data_key():
+                    self._bundle = load_data(cfg)
+            except Exception:  # noqa: BLE001 - look() reports the same error in its own words
+                pass
+        t = self.trainer
+        try:
+            same = t is not None and t.model is not None and generate(graph_from_dict(req.graph)).code == t.code
+        except Exception:  # noqa: BLE001 - an invalid graph: look() says so
+            same = False
+        if same:
+            self._event(look(req, t.model, self._bundle, f"the last run's weights (step {t.progress.step:,})"))
+        else:
+            self._event(look(req, None, self._bundle, ""))
 
     def do_save_checkpoint(self, path: str) -> None:
         if self.trainer is None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import runs
+from ...core.inspect.look import FILTERS, PREDICT, LookRequest, LookResult
 from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
 from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig
@@ -56,7 +57,9 @@ from ...core.training.runlog import default_log_dir, run_name, tensorboard_missi
 from ..document import Document
 from .evaluation import EvaluationView
 from .feature_maps import FeatureMapView
+from .filters_view import FiltersView
 from .fit_banner import FitBanner
+from .look_view import PredictView, _dropped_file
 from .plots import TrainingPlots
 from .runs_view import RunsView
 from .settings_form import SettingsForm
@@ -75,6 +78,7 @@ class TrainingPanel(QWidget):
     _save_requested = Signal(str)
     _export_requested = Signal(str, object, str)  # runs folder, RunRecord, target folder
     _forget_requested = Signal()
+    _look_requested = Signal(object)  # a LookRequest (Filters and Predict tabs)
 
     def __init__(self, document: Document, parent: QWidget | None = None):
         super().__init__(parent)
@@ -88,6 +92,8 @@ class TrainingPanel(QWidget):
         self._shut = False
         self._class_names: tuple[str, ...] = ()
         self._feature_node: str | None = None
+        self._look_tag = 0
+        self._look_want: dict[str, int] = {FILTERS: 0, PREDICT: 0}  # the answer each tab waits for
         # The project's runs (core/runs.py): where they are kept, and live run number -> record id.
         self._runs_folder: Path = self._folder_for_project()
         self._live_keys: dict[str, int] = {}
@@ -104,6 +110,7 @@ class TrainingPanel(QWidget):
         self._save_requested.connect(self.worker.save_checkpoint)
         self._export_requested.connect(self.worker.export_run)
         self._forget_requested.connect(self.worker.forget)
+        self._look_requested.connect(self.worker.look)
         self.worker.run_saved.connect(self._on_run_saved)
         self.worker.event.connect(self._on_event)
         self.worker.devices_found.connect(self._on_devices)
@@ -121,6 +128,10 @@ class TrainingPanel(QWidget):
         self._feature_timer.setSingleShot(True)
         self._feature_timer.setInterval(150)  # coalesce quick selection changes into one request
         self._feature_timer.timeout.connect(self._request_idle_features)
+        # Filters during a run: re-read at most once a second, and only with no answer outstanding.
+        self._filters_timer = QTimer(self)
+        self._filters_timer.setInterval(1000)
+        self._filters_timer.timeout.connect(self._tick_filters)
 
         document.project_replaced.connect(self._on_project_replaced)
         document.training_changed.connect(self._on_training_changed)
@@ -179,6 +190,7 @@ class TrainingPanel(QWidget):
         self.status.setText("Starting…" if self.worker.state == "ready" else "Starting as soon as PyTorch has loaded…")
         self._log(f"— {label}")
         self.features.set_source(f"{label}: the weights as it trains")
+        self._filters_timer.start()
         self._update_buttons()
         self.running_changed.emit(True)
         path = self.document.path
@@ -198,6 +210,7 @@ class TrainingPanel(QWidget):
             self._control.stop()
         self.plots.timer.stop()
         self._feature_timer.stop()
+        self._filters_timer.stop()
         finished = self.worker.shutdown(timeout_ms)
         if finished and self.document.path is None and runs.is_scratch(self._runs_folder):
             shutil.rmtree(self._runs_folder, ignore_errors=True)  # closed without saving: its runs go with it
@@ -336,6 +349,11 @@ class TrainingPanel(QWidget):
         self.features = FeatureMapView()
         self.features.refresh_requested.connect(self._refresh_features)
         self.evaluation = EvaluationView()
+        self.filters = FiltersView()
+        self.filters.refresh_requested.connect(lambda: self._request_look(FILTERS))
+        self.predict = PredictView()
+        self.predict.requested.connect(lambda: self._request_look(PREDICT))
+        self.setAcceptDrops(True)  # an image dropped anywhere on the panel goes to Predict
         self.runs_view = RunsView()
         self.runs_view.current_changed.connect(self._on_run_chosen)
         self.runs_view.renamed.connect(self._on_run_renamed)
@@ -351,6 +369,8 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plots, "Curves")
         self.tabs.addTab(self.features, "Feature maps")
+        self.tabs.addTab(self.filters, "Filters")
+        self.tabs.addTab(self.predict, "Predict")
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.runs_view, "Runs")
         self.tabs.addTab(self.log, "Log")
@@ -379,7 +399,7 @@ class TrainingPanel(QWidget):
 
     def restyle(self) -> None:
         """The theme changed (MainWindow._restyle): plots, feature maps and evaluation follow it."""
-        for view in (self.plots, self.features, self.evaluation):
+        for view in (self.plots, self.features, self.evaluation, self.filters):
             view.restyle()
 
     def settings_placed_here(self) -> bool:
@@ -425,6 +445,8 @@ class TrainingPanel(QWidget):
         self._load_settings()
         self._feature_node = None
         self.features.set_block(None)
+        self.filters.set_block(None)
+        self.predict.forget()  # the image and weights file were chosen for the old project's model
         self._clear_error()
         self.progress.setValue(0)
         self.progress.setFormat("Idle")
@@ -504,6 +526,7 @@ class TrainingPanel(QWidget):
                 self.features.set_source(f"{record.name}: its trained weights")
                 if self._feature_node is not None and self.features.isVisible():
                     self._feature_timer.start()
+                self._refresh_look()
         self._update_run_note()
         self._update_buttons()
 
@@ -627,6 +650,9 @@ class TrainingPanel(QWidget):
         if isinstance(ev, FeatureMaps):
             self._on_feature_maps(ev)
             return
+        if isinstance(ev, LookResult):
+            self._on_look(ev)
+            return
         if ev.run_id != self._active:
             return  # a stale event from a run this panel has moved on from
         if isinstance(ev, BatchMetrics):
@@ -717,6 +743,8 @@ class TrainingPanel(QWidget):
             self._has_model = self._model_before
         recorded = self._active in self._recorded
         self._active = None
+        self._filters_timer.stop()
+        self._look_want = {FILTERS: 0, PREDICT: 0}  # a request the run ended before answering is asked again
         self._paused = False
         if recorded:
             self._on_run_chosen(self.runs_view.current())  # the record, saved just before the end
@@ -755,6 +783,7 @@ class TrainingPanel(QWidget):
         if node == self._feature_node:
             return
         self._feature_node = node
+        self._select_filters(node)
         if node is None or node not in self.document.graph:
             self.features.set_block(None)
             if self._control is not None:
@@ -780,6 +809,7 @@ class TrainingPanel(QWidget):
         return self.tabs.currentWidget() is self.features
 
     def _on_tab(self, index: int) -> None:
+        self._refresh_look()
         if self._feature_node is not None and (self._active is not None or self.tabs.widget(index) is self.features):
             self._refresh_features()
 
@@ -815,6 +845,92 @@ class TrainingPanel(QWidget):
     def _names_for_config(self) -> tuple[str, ...]:
         meta = self.document.verdict.meta
         return meta.class_names if meta is not None else ()
+
+    # -- look inside: filters and predictions (core/inspect/look.py) -----------------------------------
+    def _select_filters(self, node: str | None) -> None:
+        if node is None or node not in self.document.graph:
+            self.filters.set_block(None)
+            return
+        n = self.document.graph.node(node)
+        self.filters.set_block(f"{n.label} ({n.type})", n.type in ("Conv2d", "ConvTranspose2d"))
+        self._refresh_look()
+
+    def _refresh_look(self) -> None:
+        """Ask for what the Filters or Predict tab in front shows, when it shows something."""
+        current = self.tabs.currentWidget()
+        if current is self.filters and self.filters.is_conv:
+            self._request_look(FILTERS)
+        elif current is self.predict and self.predict.has_image() and self._look_want[PREDICT] == 0:
+            self._request_look(PREDICT)
+
+    def _tick_filters(self) -> None:
+        if self.tabs.currentWidget() is self.filters and self._look_want[FILTERS] == 0 and \
+                self.filters.is_conv:
+            self._request_look(FILTERS)
+
+    def _look_weights(self) -> tuple[tuple[str, ...] | None, str]:
+        """Which weights a request uses, and what to say about them: a chosen file, else the live
+        run, else the run chosen in the Runs tab, else the last run's model (or untrained)."""
+        if self.predict.weights_file:
+            return ("file", self.predict.weights_file), f"Weights: {self.predict.weights_file}"
+        if self._active is not None:
+            return None, "Weights: the live model, as it trains"
+        record = self.runs_view.current()
+        if record is not None and self._store().has_weights(record.id):
+            return ("run", str(self._runs_folder), record.id), f"Weights: {record.name}"
+        return None, "Weights: the last run's model, or untrained weights before any run"
+
+    def _request_look(self, kind: str) -> None:
+        if self._shut:
+            return
+        if kind == FILTERS and self._feature_node is None:
+            return
+        if kind == PREDICT and not self.predict.has_image():
+            return
+        if not self.document.analysis.ok:
+            text = "Fix the model's problems first."
+            self.filters.show_message(text) if kind == FILTERS else self.predict.show_message(text)
+            return
+        self._look_tag += 1
+        weights, source = self._look_weights()
+        extra = self.predict.choices() if kind == PREDICT else {}
+        req = LookRequest(self._look_tag, kind, graph_to_dict(self.document.graph), self.config().to_dict(),
+                          node_id=self._feature_node if kind == FILTERS else None, weights=weights, **extra)
+        self._look_want[kind] = self._look_tag
+        view = self.filters if kind == FILTERS else self.predict
+        if (view.grid if kind == FILTERS else view.result) is None:  # else the answer says it, without flicker
+            view.set_source(source)
+        if kind == PREDICT:
+            self.predict.busy()
+        if self._active is not None and self._control is not None:
+            self._control.request_look(req)  # answered between two batches, with the live weights
+        else:
+            self._look_requested.emit(req)
+
+    def _on_look(self, ev: LookResult) -> None:
+        if ev.run_id != self._look_want.get(ev.kind):
+            return  # an answer to an older request
+        self._look_want[ev.kind] = 0
+        if ev.kind == FILTERS:
+            if ev.message:
+                self.filters.show_message(ev.message)
+            elif ev.filters is not None and ev.filters.node_id == self._feature_node:
+                self.filters.show_grid(ev.filters, ev.source)
+        elif ev.message:
+            self.predict.show_message(ev.message)
+        else:
+            self.predict.show_result(ev)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if _dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        path = _dropped_file(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.tabs.setCurrentWidget(self.predict)
+            self.predict.open_image(path)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.shutdown()

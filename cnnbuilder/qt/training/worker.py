@@ -158,6 +158,11 @@ class TrainingWorker(QObject):
     def feature_maps(self, req: FeatureRequest) -> None:
         self._request("feature_maps", req)
 
+    def look(self, req) -> None:
+        """A Look inside request (core/inspect/look.py) between runs; during one it goes through the
+        run's control instead, answered with the live weights."""
+        self._request("look", req, urgent=True)
+
     def save_checkpoint(self, path: str) -> None:
         self._request("save_checkpoint", path)
 
