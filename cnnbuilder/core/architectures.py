@@ -494,6 +494,10 @@ class Architecture:
         return f"{self.note} {what}"
 
 
+# ResNet-18 and -50 shrink their stem the same way for 32×32 images.
+_RESNET_CIFAR = ("a 3×3 first convolution of stride 1 (instead of 7×7, stride 2) and without the max pool, as "
+                 "in most CIFAR versions, so the first stage works on 32×32 maps")
+
 ARCHITECTURES: dict[str, Architecture] = {a.key: a for a in (
     Architecture(
         "lenet5", "LeNet-5", 1998,
@@ -556,8 +560,7 @@ ARCHITECTURES: dict[str, Architecture] = {a.key: a for a in (
         "of two 3×3 convolutions in four stages (64 to 512 channels); a 1×1 convolution matches the shortcut "
         "where a stage halves the map and doubles the channels.",
         _resnet(False, (2, 2, 2, 2)), torchvision="resnet18", showcase="maxpool",
-        cifar_change="a 3×3 first convolution of stride 1 (instead of 7×7, stride 2) and without the max pool, "
-                     "as in most CIFAR versions, so the first stage works on 32×32 maps"),
+        cifar_change=_RESNET_CIFAR),
     Architecture(
         "resnet50", "ResNet-50", 2015,
         "ResNet-50 (2015; He, Zhang, Ren and Sun) is the deeper ResNet built from bottleneck blocks: a 1×1 "
@@ -566,8 +569,7 @@ ARCHITECTURES: dict[str, Architecture] = {a.key: a for a in (
         "torchvision's version, matched here, puts the stride on the 3×3 convolution instead of the first "
         "1×1 (\"ResNet v1.5\"), which is slightly more accurate.",
         _resnet(True, (3, 4, 6, 3)), torchvision="resnet50", showcase="maxpool",
-        cifar_change="a 3×3 first convolution of stride 1 (instead of 7×7, stride 2) and without the max pool, "
-                     "as in most CIFAR versions, so the first stage works on 32×32 maps"),
+        cifar_change=_RESNET_CIFAR),
     Architecture(
         "squeezenet1_0", "SqueezeNet 1.0", 2016,
         "SqueezeNet (2016; Iandola et al.) reached AlexNet's accuracy with 50 times fewer parameters (1.25 "
