@@ -161,6 +161,22 @@ class TrainingWorker(QObject):
             ev = FeatureMaps(req.tag, req.node_id, 0, no_maps(), 0, 0, first_line(exc) or type(exc).__name__)
         self.event.emit(ev)
 
+    @Slot(object)
+    def test_images(self, req) -> None:
+        """Test images for the mistakes gallery (core.training.inspect_run.ImagesRequest)."""
+        from ...core.training.inspect_run import serve_images
+
+        ev, self._bundle = serve_images(req, self._bundle)
+        self.event.emit(ev)
+
+    @Slot(object)
+    def augment_preview(self, req) -> None:
+        """Training images after the chosen augmentation (core.training.inspect_run.PreviewRequest)."""
+        from ...core.training.inspect_run import serve_preview
+
+        ev, self._bundle = serve_preview(req, self._bundle)
+        self.event.emit(ev)
+
     @Slot(str)
     def save_checkpoint(self, path: str) -> None:
         if self.trainer is None:
