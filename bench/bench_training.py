@@ -11,7 +11,10 @@ or allocator state. The parent alternates them: round after round, each runs the
 waits, so background load hits both alike. Rates are timed from the first to the last step of the
 block, after warm-up, with the device synchronised at both ends. Prints every round and the medians.
 
-    python bench/bench_training.py [--rounds 5] [--steps 200] [--data DIR] [--device auto]
+    python bench/bench_training.py [--rounds 5] [--steps 200] [--data DIR] [--device auto] [--probes]
+
+--probes adds a third contender, the engine without its activation probes (Activations events a
+few times an epoch), to show what the probes cost side by side.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def tutorial_child(conn, root: str, device_pref: str) -> None:
         conn.send(time.perf_counter() - t)
 
 
-def engine_child(conn, root: str, device_pref: str) -> None:
+def engine_child(conn, root: str, device_pref: str, activations: bool = True) -> None:
     """cnnbuilder's engine, consumed lazily: between blocks the generator is simply not advanced."""
     import torch
 
@@ -103,7 +106,7 @@ def engine_child(conn, root: str, device_pref: str) -> None:
 
     cfg = TrainConfig(dataset="mnist", data_root=root, epochs=1000, batch_size=100, optimizer="adam", lr=0.01,
                       val_split=0.0, device=device_pref, seed=0)
-    events = Trainer(_graph(), cfg).run()
+    events = Trainer(_graph(), cfg, activations=activations).run()
     last_step = 0
 
     def advance_to(target: int) -> int:
@@ -137,6 +140,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=10, help="untimed steps before each block")
     ap.add_argument("--data", help="folder with MNIST in torchvision layout")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--probes", action="store_true", help="also time the engine without activation probes")
     args = ap.parse_args()
 
     import torch
@@ -148,6 +152,8 @@ def main() -> int:
     ctx = mp.get_context("spawn")
     contenders = {"tutorial": (tutorial_child, (root, args.device)),
                   "cnnbuilder": (engine_child, (root, args.device))}
+    if args.probes:
+        contenders["no-probes"] = (engine_child, (root, args.device, False))
     pipes, procs = {}, []
     for name, (fn, fargs) in contenders.items():
         parent, child = ctx.Pipe()
@@ -180,6 +186,10 @@ def main() -> int:
     ratios = [e / t for e, t in zip(rates["cnnbuilder"], rates["tutorial"], strict=True)]
     goal = "5" if device.type == "cuda" else "1.8"
     print("median: " + ", ".join(f"{name} {v:,.0f} img/s" for name, v in med.items()))
+    if args.probes:
+        cost = [1 - e / q for e, q in zip(rates["cnnbuilder"], rates["no-probes"], strict=True)]
+        print(f"activation probes cost: {1 - med['cnnbuilder'] / med['no-probes']:+.1%} (ratio of medians), "
+              f"{statistics.median(cost):+.1%} (median of per-round ratios)")
     print(f"speed-up of cnnbuilder over the tutorial loop: {med['cnnbuilder'] / med['tutorial']:.2f}x "
           f"(ratio of medians), {statistics.median(ratios):.2f}x (median of per-round ratios); goal >= {goal}x")
     return 0

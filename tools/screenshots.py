@@ -26,6 +26,10 @@ Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train wo
   evaluation.png         test accuracy, confusion matrix with precision and recall (Train, 1280×720)
   look-inside.png        the Filters tab (conv1's kernels and weight histogram) beside the Predict tab
                          (a test sample, its top-5 classes and Grad-CAM at the last convolution)
+Then trains it again with rotation ±30° and crop padding 4 (2 epochs, 1600×1000) and saves:
+  mistakes.png           Evaluation after "Most confident mistakes": the gallery under the matrix
+  augment-preview.png    the data settings with the augmentation preview turned on
+  activations.png        the Summary's Activations column (sparklines, dead share after ReLU)
 Settings and autosaves go to a temporary directory, never to the user's.
 Name shots on the command line (`tools/screenshots.py split-block arithmetic`) to take only those.
 """
@@ -258,6 +262,51 @@ def new_project_shot(window) -> None:
     dialog.grab().save(str(OUT / "new-project.png"))
     dialog.close()
 
+INSPECT_SHOTS = ("mistakes.png", "augment-preview.png", "activations.png")
+
+
+def inspect_shots(window) -> None:
+    """A short real run on the built-in shapes with augmentation, then the views that look inside it."""
+    mnist = load_project(ROOT / "resources" / "examples" / "mnist_cnn.json")
+    mnist.path = Path(_tmp.name) / "mnist_augmented.json"
+    window.resize(W, H)
+    window.document.set_project(mnist)
+    window.document.set_training({"dataset": "shapes", "epochs": 2, "batch_size": 64, "lr": 0.002,
+                                  "shapes_train": 3000, "shapes_test": 600, "rotation": 30.0, "crop_padding": 4})
+    settle()
+    assert window.train(), window.training_panel.error_label.text()
+    panel = window.training_panel
+    while panel.is_running():
+        settle(200)
+    settle(800)
+    ev = panel.evaluation
+    panel.tabs.setCurrentWidget(ev)
+    settle(200)
+    ev.mistakes_button.click()
+    for _ in range(100):
+        if ev.gallery.count():
+            break
+        settle(100)
+    settle(400)
+    window.grab().save(str(OUT / "mistakes.png"))
+
+    preview = panel.augment_preview
+    preview.setChecked(True)
+    for _ in range(100):
+        if preview.tiles[0].pixmap() is not None and not preview.tiles[0].pixmap().isNull():
+            break
+        settle(100)
+    panel.settings_scroll.ensureWidgetVisible(preview)
+    settle(300)
+    panel.settings_scroll.grab().save(str(OUT / "augment-preview.png"))
+    preview.setChecked(False)  # the temporary settings remember it; nothing else to undo
+
+    window.set_workspace("design")
+    settle(600)
+    window.summary_panel.grab().save(str(OUT / "activations.png"))
+    window.set_workspace("train")
+    settle(200)
+
 
 def main() -> int:
     only = set(sys.argv[1:])
@@ -286,6 +335,13 @@ def main() -> int:
             train_mnist(window)
             look_inside(window)
             print(OUT / "look-inside.png")
+        if only & {"mistakes", "augment-preview", "activations"}:
+            inspect_shots(window)
+            for name in INSPECT_SHOTS:
+                print(OUT / name)
+            window.set_workspace("design")
+            settle(200)
+            window.document._extra_dirty = False
         window.document.undo_stack.setClean()
         window.close()
         return 0
@@ -345,6 +401,7 @@ def main() -> int:
     settle(400)
     window.grab().save(str(OUT / "evaluation.png"))
     look_inside(window)
+    inspect_shots(window)
     window.set_workspace("design")  # the next start (with these temporary settings) opens in Design
     settle(200)
 
@@ -353,7 +410,7 @@ def main() -> int:
     window.close()
     for name in ("arithmetic.png", "main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png",
                  "split-block.png", "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
-                 "train-1280.png", "feature-maps.png", "evaluation.png", "look-inside.png"):
+                 "train-1280.png", "feature-maps.png", "evaluation.png", "look-inside.png", *INSPECT_SHOTS):
         print(OUT / name)
     QApplication.processEvents()
     return 0

@@ -36,6 +36,7 @@ RUN_FILE = "run.json"
 WEIGHTS_FILE = "weights.safetensors"
 MAX_RUN_BYTES = 64 * 1024 * 1024
 MAX_INT = 2**53  # counts beyond any real run, and beyond what a float or int64 holds exactly
+MAX_PREDICTIONS = 100_000  # test images up to which a record keeps each one's prediction (≈ 2 MB of JSON)
 ENV_DATA_DIR = "CNNBUILDER_DATA_DIR"
 STATUSES = ("finished", "stopped")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -69,6 +70,9 @@ class RunRecord:
     precision: tuple[float | None, ...] = ()
     recall: tuple[float | None, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # fields from a newer writer, kept on rewrite
+    # Per test image: true class, predicted class, its probability (the mistakes gallery); None
+    # for runs recorded before it was kept, or with more than MAX_PREDICTIONS test images.
+    predictions: Any = field(default=None, compare=False)  # training.inspect_run.TestPredictions
 
     @property
     def dataset(self) -> str:
@@ -105,6 +109,10 @@ class RunRecord:
             "history": {k: [_num(v) for v in vs] for k, vs in self.history.items()},
             "code": self.code, "graph": self.graph,
         }
+        if self.predictions is not None:
+            tp = self.predictions
+            data["test_predictions"] = {"true": tp.true.tolist(), "pred": tp.pred.tolist(),
+                                        "prob": [round(float(v), 4) for v in tp.prob]}
         return data
 
 
@@ -197,7 +205,7 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
         per_class[key] = tuple(None if v is None else float(v) for v in vals)
     known = {"format", "version", "id", "name", "created", "project", "status", "config", "epochs", "step", "params",
              "seconds", "test_acc", "test_loss", "class_names", "confusion", "precision", "recall", "history",
-             "code", "graph"}
+             "code", "graph", "test_predictions"}
     return RunRecord(
         id=run_id, name=clean_name(get("name", str)), created=created, project=clean_name(get("project", str)),
         status=status, config=config, code=code, graph=graph, history=history, epochs=get("epochs", int),
@@ -205,7 +213,27 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
         test_acc=_opt_float(get("test_acc", float, optional=True)),
         test_loss=_opt_float(get("test_loss", float, optional=True)),
         class_names=tuple(names), confusion=confusion, precision=per_class["precision"], recall=per_class["recall"],
-        extra={key: v for key, v in data.items() if key not in known})
+        extra={key: v for key, v in data.items() if key not in known},
+        predictions=_predictions(data.get("test_predictions"), k, where))
+
+
+def _predictions(data, k: int, where: str):
+    """The stored per-test-image predictions, checked (None when the record has none)."""
+    if data is None:
+        return None
+    from .training.inspect_run import predictions
+
+    bad = RunError(f"{where}: field 'test_predictions' must hold lists 'true', 'pred' (class numbers below {k}) "
+                   "and 'prob' (0..1) of one length")
+    if not isinstance(data, dict):
+        raise bad
+    cols = [data.get(key) for key in ("true", "pred", "prob")]
+    if not all(isinstance(c, list) for c in cols) or len({len(c) for c in cols}) != 1:
+        raise bad
+    if not all(_is_int(v) and 0 <= v < k for c in cols[:2] for v in c) or \
+            not all(_is_num(v) and 0 <= v <= 1 for v in cols[2]):
+        raise bad
+    return predictions(*cols)
 
 
 def _history(h: dict, where: str) -> dict[str, list]:
@@ -396,6 +424,10 @@ def record_from_trainer(trainer, *, run_id: str, name: str, project: str, create
               "class_names": tuple(res.class_names),
               "confusion": tuple(tuple(int(c) for c in row) for row in res.confusion.tolist()),
               "precision": tuple(_num(v) for v in res.precision), "recall": tuple(_num(v) for v in res.recall)}
+        if res.test_pred is not None and len(res.test_pred) <= MAX_PREDICTIONS:
+            from .training.inspect_run import predictions
+
+            kw["predictions"] = predictions(res.test_true, res.test_pred, res.test_prob)
     return RunRecord(id=run_id, name=clean_name(name), created=created, project=project, status=status,
                      config=trainer.config.to_dict(), code=code, graph=graph_to_dict(trainer.graph),
                      history=history, epochs=int(done), step=int(trainer.progress.step), params=int(params),

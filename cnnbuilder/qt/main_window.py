@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self.add_panel(self.undo_view, "History", Qt.BottomDockWidgetArea, "history_dock")
         # Training sits beside the summary so the canvas keeps its room; Train (F5) raises it.
         self.training_panel = TrainingPanel(self.document)
+        self.training_panel.activations.connect(self.summary_panel.show_activations)
         # In a scroll area: the panel is ~1100 px wide at its minimum, and a dock that insists on
         # that squeezes the palette and inspector on a laptop screen; it scrolls instead.
         self.training_scroll = training_scroll = QScrollArea()

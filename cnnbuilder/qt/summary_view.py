@@ -1,7 +1,10 @@
 """Summary table: one row per block (output shape, parameters, MACs, activation memory, receptive
 field and jump) plus a totals row, and under it the verdict: the model's errors (red) and its
 warnings (amber: valid, but it does not fit the chosen training data yet). Clicking a row or a
-problem selects the block on the canvas. Updates touch only the rows that changed; the receptive
+problem selects the block on the canvas. During and after a run started in the Training panel, an
+Activations column shows each block's activation mean (blue) and, after ReLU/ReLU6, the share of
+dead units (red) as sparklines, amber when more than half of a block's units are dead.
+Updates touch only the rows that changed; the receptive
 fields (a pass over the whole graph) follow edits after the code preview's short debounce. A row's
 tooltip shows how its numbers come out."""
 
@@ -14,14 +17,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -33,6 +37,7 @@ from ..core.inspect.formulas import error_arithmetic
 from ..core.inspect.receptive import Field, receptive_fields
 from ..core.shapes import Analysis, fmt_outputs
 from ..core.stats import human, human_bytes
+from ..core.training.inspect_run import DEAD_TYPES, DEAD_WARNING, ActivationHistory
 from ..core.verdict import ERROR as ERROR_LEVEL
 from ..core.verdict import Verdict
 from .arithmetic_view import FIELD_HELP, detail_html, tooltip_html
@@ -43,6 +48,13 @@ from .theme import ERROR, WARNING, verdict_html
 
 HEADERS = ("Block", "Type", "Output", "Params", "MACs", "Memory", "Receptive field")
 FIELD_COL = 6
+VIEW_HEADERS = HEADERS + ("Activations",)  # the last column only on screen (it belongs to a run)
+ACT_COL = 7
+ACT_HELP = ("Each block's output on a fixed batch of 64 training images, a few times an epoch: mean "
+            f"(blue) and, after {' and '.join(sorted(DEAD_TYPES))}, the share of dead units (red: zero for "
+            "every image of the batch, so they pass no gradient back). Amber: more than half dead; "
+            "try a lower learning rate, LeakyReLU, or BatchNorm before the activation.")
+TRACE_ROLE = Qt.UserRole + 3
 ID_ROLE = Qt.UserRole + 1
 LEVEL_ROLE = Qt.UserRole + 2
 
@@ -144,16 +156,19 @@ class SummaryModel(QAbstractTableModel):
         self._row_of: dict[str | None, int] = {}
         self._bold = QFont()
         self._bold.setBold(True)
+        self.activations = ActivationHistory()
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
 
     def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(HEADERS)
+        return 0 if parent.isValid() else len(VIEW_HEADERS)
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):
         if orientation == Qt.Horizontal and role == Qt.DisplayRole:
-            return HEADERS[section]
+            return VIEW_HEADERS[section]
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == ACT_COL:
+            return ACT_HELP
         if orientation == Qt.Horizontal and role == Qt.TextAlignmentRole and 3 <= section < FIELD_COL:
             return int(Qt.AlignRight | Qt.AlignVCenter)
         if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == FIELD_COL:
@@ -165,6 +180,8 @@ class SummaryModel(QAbstractTableModel):
             return None
         r = self.rows[index.row()]
         col = index.column()
+        if col == ACT_COL:
+            return self._activation_data(r, role)
         if role == Qt.DisplayRole:
             return self._cells[index.row()][col]
         if role == ID_ROLE:
@@ -198,6 +215,34 @@ class SummaryModel(QAbstractTableModel):
         body = self.arithmetic_tip(r.node_id)
         return f"{head}<br>{body}" if body else head
 
+    def _activation_data(self, r: Row, role):
+        nid = r.node_id
+        if nid is None or nid not in self.activations:
+            return r.node_id if role == ID_ROLE else None
+        dead = self.activations.last_dead(nid)
+        _steps, mean, std, _d = self.activations.series(nid)
+        if role == Qt.DisplayRole:
+            return f"{dead:.0%} dead" if dead == dead else f"μ {mean[-1]:.2g}"
+        if role == ID_ROLE:
+            return nid
+        if role == TRACE_ROLE:
+            return self.activations.series(nid)
+        if role == Qt.ForegroundRole and dead == dead and dead > DEAD_WARNING:
+            return QColor(WARNING)
+        if role == Qt.ToolTipRole:
+            tip = (f"<b>{_esc(r.name)}</b> ({_esc(r.type)}): activation mean {mean[-1]:.3g}, std {std[-1]:.3g}" +
+                   (f", {dead:.1%} of units dead" if dead == dead else ""))
+            if dead == dead and dead > DEAD_WARNING:
+                tip += f"<br><span style='color:{WARNING}'>more than half of its units are dead</span>"
+            return f"{tip}<br><br>{_esc(ACT_HELP)}"
+        return None
+
+    def add_activations(self, ev) -> None:
+        """An Activations event: the column's sparklines grow (a new run starts them afresh)."""
+        self.activations.add(ev)
+        if self.rows:
+            self.dataChanged.emit(self.index(0, ACT_COL), self.index(len(self.rows) - 1, ACT_COL))
+
     def set_rows(self, rows: list[Row]) -> None:
         """Reset when blocks were added, removed or reordered; otherwise signal changed rows only."""
         if [r.node_id for r in rows] != [r.node_id for r in self.rows]:
@@ -212,7 +257,7 @@ class SummaryModel(QAbstractTableModel):
             self.rows[i] = rows[i]
             self._cells[i] = _cells(rows[i])
         if changed:  # one signal for the span: a view repaints visible rows only anyway
-            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], len(HEADERS) - 1))
+            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], len(VIEW_HEADERS) - 1))
 
     def row_of(self, node_id: str) -> int:
         return self._row_of.get(node_id, -1)
@@ -240,8 +285,9 @@ class SummaryPanel(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.Stretch)  # names take the spare room, numbers stay together
         fm = self.fontMetrics()
         for col, sample in enumerate(("block2_conv1_wide", "AdaptiveAvgPool2d", "512×224×224", "23,500,000",
-                                      "1.23 G", "99.9 MiB", "≈212×212, jump 32")):
-            self.table.setColumnWidth(col, fm.horizontalAdvance(sample) + 24)
+                                      "1.23 G", "99.9 MiB", "≈212×212, jump 32", "100% dead")):
+            self.table.setColumnWidth(col, fm.horizontalAdvance(sample) + 24 + (SPARK_W if col == ACT_COL else 0))
+        self.table.setItemDelegateForColumn(ACT_COL, SparklineDelegate(self.table))
         self.table.selectionModel().selectionChanged.connect(self._rows_selected)
 
         self.problems_label = QLabel(self)
@@ -253,6 +299,10 @@ class SummaryPanel(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(4)
         lay.addWidget(self.table, 1)
+        self.activation_warning = QLabel(self)
+        self.activation_warning.setWordWrap(True)
+        self.activation_warning.hide()
+        lay.addWidget(self.activation_warning)
         lay.addWidget(self.problems_label)
         lay.addWidget(self.problems)
 
@@ -277,6 +327,19 @@ class SummaryPanel(QWidget):
         self.model.set_rows(summary_rows(doc.graph, v.analysis, self._fields, v.error_details()))
         self._fill_problems(v)
         self._select_rows(doc.selection)
+
+    def show_activations(self, ev) -> None:
+        """An Activations event from a training run: sparklines, and a warning for dying blocks."""
+        self.model.add_activations(ev)
+        g = self.document.graph
+        dying = [(g.node(nid).label, d) for nid, d in self.model.activations.dying() if nid in g]
+        if dying:
+            names = ", ".join(f"{name} ({d:.0%})" for name, d in dying)
+            self.activation_warning.setText(f"<span style='color:{WARNING}'>⚠ More than half of the units are "
+                                            f"dead in {_esc(names)}: they output zero for every probe image "
+                                            "and no longer learn.</span>")
+        self.activation_warning.setToolTip(ACT_HELP)
+        self.activation_warning.setVisible(bool(dying))
 
     def update_fields(self) -> None:
         """Receptive fields for the current graph (the debounce timer calls this)."""
@@ -366,3 +429,48 @@ class SummaryPanel(QWidget):
 
 _esc = partial(html.escape, quote=False)
 
+
+
+SPARK_W = 64  # sparkline width in pixels
+
+
+class SparklineDelegate(QStyledItemDelegate):
+    """The activation column: mean (blue) and dead share (red, 0..1) over the run, then the text."""
+
+    def paint(self, painter, option, index) -> None:
+        trace = index.data(TRACE_ROLE)
+        if trace is None:
+            super().paint(painter, option, index)
+            return
+        opt = option.__class__(option)
+        self.initStyleOption(opt, index)
+        r = opt.rect
+        spark = r.adjusted(3, 4, 0, -4)
+        spark.setWidth(min(SPARK_W - 6, max(0, r.width() - 6)))
+        opt.rect = r.adjusted(SPARK_W, 0, 0, 0)
+        super().paint(painter, opt, index)
+        _steps, mean, _std, dead = trace
+        painter.save()
+        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
+        lo, hi = float(mean.min()), float(mean.max())
+        _polyline(painter, mean, lo, hi, spark, QColor("#3b82f6"))
+        if len(dead) and dead[-1] == dead[-1]:
+            _polyline(painter, dead, 0.0, 1.0, spark, QColor(WARNING if dead[-1] > DEAD_WARNING else ERROR))
+        painter.restore()
+
+
+def _polyline(painter, values, lo: float, hi: float, rect, color: QColor) -> None:
+    n = len(values)
+    if not n:
+        return
+    span = hi - lo if hi > lo else 1.0
+    pts = QPolygonF()
+    for i, v in enumerate(values):
+        x = rect.left() + (rect.width() * i / (n - 1) if n > 1 else rect.width() / 2)
+        y = rect.bottom() - rect.height() * ((float(v) - lo) / span if hi > lo else 0.5)
+        pts.append(QPointF(x, y))
+    painter.setPen(QPen(color, 1.5))
+    if n == 1:
+        painter.drawEllipse(pts[0], 1.5, 1.5)
+    else:
+        painter.drawPolyline(pts)

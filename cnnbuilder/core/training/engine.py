@@ -32,7 +32,7 @@ from ..graph import Graph
 from ..project import graph_to_dict
 from ..shapes import analyze
 from . import checkpoint as ckpt_mod
-from . import distributed, featuremaps
+from . import distributed, featuremaps, inspect_run
 from .augment import BatchTransform, batch_generator, epoch_permutation
 from .checkpoint import CheckpointError, SaveError
 from .config import ConfigError, TrainConfig
@@ -40,6 +40,7 @@ from .data import DataBundle, DataError, check_fit, load_data
 from .devices import DeviceError, amp_enabled, device_name, resolve_device
 from .distributed import DistributedError
 from .events import (
+    Activations,
     BatchMetrics,
     Cancelled,
     CheckpointFailed,
@@ -148,11 +149,13 @@ class Trainer:
     DistributedDataParallel, and the epoch metrics are all-reduced. Only rank 0 writes the run log.
 
     `log_dir`: write metrics.csv (and TensorBoard event files when `config.tensorboard`) into a new
-    folder `<log_dir>/<run_name>` (None: no run log)."""
+    folder `<log_dir>/<run_name>` (None: no run log).
+
+    `activations`: probe every block's activations a few times an epoch (Activations events)."""
 
     def __init__(self, graph: Graph, config: TrainConfig | None = None, *, control: TrainControl | None = None,
                  run_id: int = 0, resume: str | Path | dict | None = None, bundle: DataBundle | None = None,
-                 log_dir: str | Path | None = None, run_name: str = "run"):
+                 log_dir: str | Path | None = None, run_name: str = "run", activations: bool = True):
         self.graph = graph.copy()  # the run never sees later edits
         self.config = config or TrainConfig()
         self.control = control or TrainControl()
@@ -170,6 +173,9 @@ class Trainer:
         self._gen = None
         self._sample = None
         self._sample_label = 0
+        self._probe = None  # the normalised activation probe batch on the device
+        self._out_is_prob = False  # the model ends in Softmax: its outputs are the probabilities
+        self._test_predictions: tuple = (None, None, None)
         self._acc_loss = None  # device-side epoch accumulators
         self._acc_correct = None
         self.log_dir = log_dir
@@ -177,6 +183,7 @@ class Trainer:
         self.run_dir: Path | None = None  # where this run's log went (rank 0)
         self._log: RunLog | None = None
         self.rank, self.world_size = 0, 1
+        self.probe_activations = activations  # send Activations events (off: only for benchmarks)
 
     # -- public ------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
@@ -245,6 +252,14 @@ class Trainer:
         while not self.control._looks.empty():
             req = self.control._looks.get()
             yield look(req, self.model, self.bundle, f"the live model at step {self.progress.step:,}")
+
+    def activations(self) -> Activations:
+        """Every block's activation statistics on the probe batch with the current weights."""
+        p = self.progress
+        stats = inspect_run.activation_stats(self.model, self.graph, self._gen.attr_of, self._probe)
+        col = lambda f: np.array([getattr(b, f) for b in stats], dtype=np.float32)
+        return Activations(self.run_id, p.step, p.epoch + 1 if p.step else 0, tuple(b.node_id for b in stats),
+                           col("mean"), col("std"), col("dead"))
 
     # -- the run -----------------------------------------------------------------------------
     def _run(self, start: float) -> Iterator[Event]:
@@ -355,6 +370,10 @@ class Trainer:
         transform = BatchTransform(cfg, bundle.mean, bundle.std, bundle.shape[0], device)
         x0, self._sample_label = bundle.probe()
         self._sample = transform(x0.unsqueeze(0).to(device))
+        self._probe = transform(inspect_run.probe_batch(bundle).to(device), memory_format=memory_format)
+        self._out_is_prob = out_type == "Softmax"
+        # Activation statistics a few times an epoch: one no-grad forward pass of the probe batch.
+        probe_every = max(1, spe // inspect_run.PROBES_PER_EPOCH)
 
         p = self.progress
         if saved is not None:
@@ -382,6 +401,9 @@ class Trainer:
         if ctl.feature_node:
             ctl._feature_now.clear()
             yield self.feature_maps(ctl.feature_node)
+        probing = rank == 0 and self.probe_activations
+        if probing:
+            yield self.activations()
 
         autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if amp else contextlib.nullcontext
         clip = cfg.grad_clip
@@ -477,6 +499,8 @@ class Trainer:
                     yield BatchMetrics(self.run_id, p.epoch + 1, p.step, total_steps, steps, losses,
                                        float(losses.mean()), acc, lr, ips, remaining / ips if ips > 0 else math.inf,
                                        p.batch / spe)
+                if probing and (p.step % probe_every == 0 or last):
+                    yield self.activations()
                 if ctl._feature_node and (ctl._feature_now.is_set() or now - t_feat >= cfg.feature_interval):
                     ctl._feature_now.clear()
                     yield self.feature_maps(ctl._feature_node)
@@ -525,6 +549,7 @@ class Trainer:
         yield Status(self.run_id, "Testing…")
         test_loss, test_acc, confusion = self._evaluate(bundle.test, bundle, transform, loss_fn, autocast, bs,
                                                         memory_format, k, confusion=True)
+        test_true, test_pred, test_prob = self._test_predictions
         precision, recall = per_class(confusion)
         if self._log is not None:
             self._log.test(p.step, test_loss, test_acc)
@@ -532,7 +557,7 @@ class Trainer:
             yield self.feature_maps(ctl._feature_node)
         self.result = Finished(self.run_id, cfg.epochs, p.step, test_loss, test_acc, confusion, precision, recall,
                                bundle.meta.class_names, time.perf_counter() - start,
-                               {key: list(v) for key, v in self.history.items()})
+                               {key: list(v) for key, v in self.history.items()}, test_true, test_pred, test_prob)
         if not ctl._checkpoints.empty():
             yield from self._serve_checkpoints()
         if not ctl._looks.empty():
@@ -573,6 +598,7 @@ class Trainer:
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         conf = torch.zeros(k * k, dtype=torch.int64, device=device) if confusion else None
+        kept: list = []  # per batch (true, predicted, probability), for the mistakes gallery
         n = 0
         model.eval()
         try:
@@ -589,6 +615,8 @@ class Trainer:
                     correct += (pred == yb).sum()
                     if conf is not None:
                         conf += torch.bincount(yb * k + pred, minlength=k * k)
+                        probs = out if self._out_is_prob else out.softmax(1)
+                        kept.append((yb, pred, probs.gather(1, pred.view(-1, 1)).view(-1)))
                     n += yb.shape[0]
         finally:
             model.train()
@@ -601,6 +629,11 @@ class Trainer:
                 distributed.all_reduce_sum(conf)
         n = max(1, n)
         cm = conf.view(k, k).cpu().numpy() if conf is not None else None
+        if conf is not None:
+            # Only a single process has every test image's prediction (under torchrun: none kept).
+            self._test_predictions = (None, None, None) if self.world_size > 1 or not kept else tuple(
+                torch.cat(col).cpu().numpy().astype(dt) for col, dt in
+                zip(zip(*kept, strict=False), (np.int64, np.int64, np.float32), strict=True))
         return float(total_loss) / n, float(correct) / n, cm
 
     def _sync_progress(self) -> None:

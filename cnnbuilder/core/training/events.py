@@ -93,6 +93,38 @@ class FeatureMaps(Event):
 
 
 @dataclass(frozen=True)
+class Activations(Event):
+    """Every block's output on the fixed probe batch: mean, std and (after ReLU/ReLU6) the share
+    of units that are zero for every probe image ("dead"; NaN for other blocks)."""
+
+    step: int
+    epoch: int  # 1-based epoch in progress (0: before the first step)
+    node_ids: tuple[str, ...]
+    mean: np.ndarray  # float32, one per node id
+    std: np.ndarray
+    dead: np.ndarray
+
+
+@dataclass(frozen=True)
+class TestImages(Event):
+    """Test images asked for by index (run_id: the request's tag), uint8 N×C×H×W as loaded."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    indices: np.ndarray  # int64
+    images: np.ndarray
+    message: str = ""  # set instead of images when they cannot be had
+
+
+@dataclass(frozen=True)
+class AugmentPreview(Event):
+    """Training images after the chosen augmentation (run_id: the request's tag), uint8 N×C×H×W."""
+
+    images: np.ndarray
+    message: str = ""  # set instead of images when they cannot be had
+
+
+@dataclass(frozen=True)
 class Paused(Event):
     step: int
 
@@ -128,6 +160,11 @@ class Finished(Event):
     class_names: tuple[str, ...]
     seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
+    # Per test image in the split's order, for the mistakes gallery: true class, predicted class
+    # (int64) and the predicted class's probability (float32). None when not computed.
+    test_true: np.ndarray | None = None
+    test_pred: np.ndarray | None = None
+    test_prob: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .. import runs  # what requests and answers carry (RunRecord): imported before any reader thread runs
 from .engine import TrainControl
 from .events import TERMINAL, Event, Failed, FeatureMaps, first_line
@@ -174,6 +176,12 @@ class Service:
             self._event(Failed(args[0].run_id, message, "error"))
         elif kind == "feature_maps":
             self._event(unanswered_features(args[0], message))
+        elif kind in ("test_images", "augment_preview"):
+            from .events import AugmentPreview, TestImages
+
+            empty = np.zeros((0, 1, 1, 1), np.uint8)
+            self._event(TestImages(args[0].tag, np.zeros(0, np.int64), empty, message) if kind == "test_images"
+                        else AugmentPreview(args[0].tag, empty, message))
         elif kind == "look":
             from ..inspect.look import LookResult
 
@@ -323,6 +331,20 @@ class Service:
             self._event(look(req, t.model, self._bundle, f"the last run's weights (step {t.progress.step:,})"))
         else:
             self._event(look(req, None, self._bundle, ""))
+
+    def do_test_images(self, req) -> None:
+        """Test images for the mistakes gallery (core.training.inspect_run.ImagesRequest)."""
+        from .inspect_run import serve_images
+
+        ev, self._bundle = serve_images(req, self._bundle)
+        self._event(ev)
+
+    def do_augment_preview(self, req) -> None:
+        """Training images after the chosen augmentation (core.training.inspect_run.PreviewRequest)."""
+        from .inspect_run import serve_preview
+
+        ev, self._bundle = serve_preview(req, self._bundle)
+        self._event(ev)
 
     def do_save_checkpoint(self, path: str) -> None:
         if self.trainer is None:

@@ -4,6 +4,12 @@ Up to TABLE_LIMIT classes the matrix is one table of counts that fills its space
 no scroll bars), shaded as a heat map by the share of each true class, with each class's
 precision, recall and number of test images in the last columns of its row. Beyond that, counts
 are unreadable anyway: the matrix is an image and the per-class figures a table beside it.
+
+Mistakes: clicking a cell of the table (true class row, predicted class column) shows those test
+images below it, most confident first, each with the probability the model gave its prediction;
+"Most confident mistakes" shows the wrong predictions the model was surest of (also for many
+classes). The selection uses the run's per-image predictions (kept by the engine's test pass and in
+the run record); the images come from the training worker, which loads the run's test set.
 """
 
 from __future__ import annotations
@@ -12,13 +18,18 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QTableWidget,
@@ -27,7 +38,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.training.inspect_run import (
+    GALLERY_LIMIT,
+    ImagesRequest,
+    InspectError,
+    cell_indices,
+    confident_mistakes,
+    predictions,
+)
 from ..theme import plot_colors
+from .thumbs import pixmap
 
 TABLE_LIMIT = 20  # classes up to which the confusion matrix is a readable table of counts
 SUMMARY = ("precision", "recall", "images")
@@ -56,10 +76,18 @@ def _header_text(name: str, fm=None, width: int = 0) -> str:
     return "\n".join(fm.elidedText(line, Qt.ElideRight, width) for line in lines)
 
 
+THUMB = 72  # gallery image size in pixels
+
+
 class EvaluationView(QWidget):
+    images_requested = Signal(object)  # an ImagesRequest, for the training worker
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._shown = None  # the result on screen: re-shaded when the theme changes
+        self.run_config: dict | None = None  # settings of the live run (a record carries its own)
+        self._tag = 0
+        self._pending: tuple | None = None  # (indices, predictions) of the gallery request on its way
         self.run_label = QLabel("No run yet.")  # which run the numbers below belong to
         self.run_label.setWordWrap(True)
         self.summary = QLabel("Train a model to see how it does on the test images.")
@@ -108,14 +136,46 @@ class EvaluationView(QWidget):
         self.matrix_stack = QStackedWidget()
         self.matrix_stack.addWidget(self.matrix)
         self.matrix_stack.addWidget(many)
-        self.caption = QLabel("Confusion matrix (rows: true class, columns: predicted class)")
+        self.caption = QLabel("Confusion matrix (rows: true class, columns: predicted class). "
+                              "Click a cell to see its images.")
+        self.caption.setWordWrap(True)
+        self.matrix.cellClicked.connect(self._cell_clicked)
+        self.mistakes_button = QPushButton("Most confident mistakes")
+        self.mistakes_button.setToolTip("The test images the model got wrong with the highest confidence")
+        self.mistakes_button.clicked.connect(self.show_confident_mistakes)
+        self.mistakes_button.setEnabled(False)
+        self.gallery_label = QLabel("")
+        self.gallery_label.setWordWrap(True)
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListView.IconMode)
+        self.gallery.setIconSize(QSize(THUMB, THUMB))
+        self.gallery.setResizeMode(QListView.Adjust)
+        self.gallery.setMovement(QListView.Static)
+        self.gallery.setGridSize(QSize(THUMB + 40, THUMB + 36))
+        self.gallery.setWordWrap(True)
+        self.gallery.setSelectionMode(QAbstractItemView.NoSelection)
+        self.gallery_box = QWidget()
+        gl = QVBoxLayout(self.gallery_box)
+        gl.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        head.addWidget(self.gallery_label, 1)
+        head.addWidget(self.mistakes_button)
+        gl.addLayout(head)
+        gl.addWidget(self.gallery, 1)
+        self.gallery.hide()
+        self.split = QSplitter(Qt.Vertical)
+        self.split.addWidget(self.matrix_stack)
+        self.split.addWidget(self.gallery_box)
+        self.split.setStretchFactor(0, 3)
+        self.split.setStretchFactor(1, 2)
+        self.split.setChildrenCollapsible(False)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.run_label)
         lay.addWidget(self.summary)
         lay.addWidget(self.caption)
-        lay.addWidget(self.matrix_stack, 1)
+        lay.addWidget(self.split, 1)
         self.restyle()
 
     def set_run(self, text: str) -> None:
@@ -131,6 +191,7 @@ class EvaluationView(QWidget):
 
     def clear(self, text: str = "Train a model to see how it does on the test images.") -> None:
         self._shown = None
+        self._reset_gallery()
         self._names = []
         self.summary.setText(text)
         self.matrix.clear()
@@ -141,7 +202,10 @@ class EvaluationView(QWidget):
 
     def show_result(self, ev) -> None:
         """A Finished event, or a stored run (the same field names)."""
+        if ev is not self._shown:
+            self._reset_gallery()
         self._shown = ev
+        self.mistakes_button.setEnabled(self._predictions() is not None)
         cm = np.asarray(ev.confusion, dtype=np.int64)
         names = list(ev.class_names)
         n = int(cm.sum())
@@ -207,6 +271,95 @@ class EvaluationView(QWidget):
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 item.setBackground(QBrush(side))
                 m.setItem(i, k + j, item)
+
+    # -- mistakes gallery ------------------------------------------------------------------------
+    def _predictions(self):
+        """The shown run's per-test-image predictions, or None (a run recorded before they were kept)."""
+        ev = self._shown
+        if ev is None:
+            return None
+        tp = getattr(ev, "predictions", None)  # a run record
+        if tp is None and getattr(ev, "test_pred", None) is not None:  # a Finished event
+            tp = predictions(ev.test_true, ev.test_pred, ev.test_prob)
+        return tp
+
+    def _config(self) -> dict | None:
+        return getattr(self._shown, "config", None) or self.run_config
+
+    def _reset_gallery(self) -> None:
+        self._tag += 1  # an answer on its way belongs to the previous result
+        self._pending = None
+        self.gallery.clear()
+        self.gallery.hide()
+        self.gallery_label.setText("")
+
+    def _cell_clicked(self, row: int, col: int) -> None:
+        names = self._names
+        if self._shown is None or col >= len(names):
+            return  # the precision/recall columns
+        self.show_cell(row, col)
+
+    def show_cell(self, true_class: int, pred_class: int) -> None:
+        names = list(self._shown.class_names) if self._shown is not None else []
+        what = (f"True class {names[true_class]}, predicted {names[pred_class]}"
+                if 0 <= true_class < len(names) and 0 <= pred_class < len(names) else "")
+        self._gallery(what, lambda tp: cell_indices(tp, true_class, pred_class, len(tp.true), len(names)))
+
+    def show_confident_mistakes(self) -> None:
+        self._gallery("Most confident mistakes", lambda tp: confident_mistakes(tp, len(tp.true)))
+
+    def _gallery(self, what: str, select) -> None:
+        self.gallery.clear()
+        self._tag += 1
+        self._pending = None
+        tp, config = self._predictions(), self._config()
+        if tp is None or config is None:
+            self._say("this run kept no per-image predictions (it was recorded by an older cnnbuilder, trained "
+                      "under torchrun, or had too many test images): train again to see its mistakes")
+            return
+        try:
+            idx = select(tp)
+        except InspectError as exc:
+            self._say(str(exc))
+            return
+        if not len(idx):
+            self._say(f"No test images: {what}." if what else "No test images.")
+            return
+        count = f"{len(idx):,} image(s)" + (f", the {GALLERY_LIMIT} most confident shown" if len(idx) > GALLERY_LIMIT
+                                             else "")
+        idx = idx[:GALLERY_LIMIT]
+        self._say(f"{what}: {count}, most confident first. Loading…")
+        self._pending = (idx, tp, what, count)
+        self.images_requested.emit(ImagesRequest(self._tag, dict(config), tuple(int(i) for i in idx),
+                                                 tuple(int(tp.true[i]) for i in idx)))
+
+    def _say(self, text: str) -> None:
+        self.gallery_label.setText(text)
+
+    def show_images(self, ev) -> None:
+        """A TestImages event answering the last gallery request (older answers are dropped)."""
+        if ev.run_id != self._tag or self._pending is None:
+            return
+        idx, tp, what, count = self._pending
+        self._pending = None
+        if ev.message:
+            self._say(ev.message)
+            return
+        names = list(self._shown.class_names)
+        name = lambda c: names[c] if 0 <= c < len(names) else str(c)
+        self.gallery.clear()
+        for i, image in zip(idx, ev.images, strict=False):
+            t, p, q = int(tp.true[i]), int(tp.pred[i]), float(tp.prob[i])
+            item = QListWidgetItem(pixmap(image, THUMB), f"{name(p)} {q:.0%}")
+            item.setToolTip(f"test image #{int(i)}: true class {name(t)}, predicted {name(p)} with probability "
+                            f"{q:.1%}")
+            self.gallery.addItem(item)
+        if self.gallery.isHidden():
+            self.gallery.show()
+            total = sum(self.split.sizes())
+            self.split.setSizes([total * 3 // 5, total - total * 3 // 5])  # room for two rows of images
+        self._say(f"{what}: {count}, most confident first; under each: the "
+                  "predicted class and its probability.")
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
         if watched is self.matrix and event.type() == QEvent.Resize:

@@ -39,6 +39,7 @@ from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
 from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig
 from ...core.training.events import (
+    Activations,
     BatchMetrics,
     Cancelled,
     CheckpointFailed,
@@ -52,9 +53,12 @@ from ...core.training.events import (
     Resumed,
     Started,
     Status,
+    TestImages,
 )
+from ...core.training.events import AugmentPreview as AugmentPreviewEvent
 from ...core.training.runlog import default_log_dir, run_name, tensorboard_missing
 from ..document import Document
+from .augment_preview import AugmentPreview
 from .evaluation import EvaluationView
 from .feature_maps import FeatureMapView
 from .filters_view import FiltersView
@@ -70,6 +74,7 @@ CHECKPOINT_FILTER = "cnnbuilder checkpoints (*.ckpt *.pt);;All files (*)"
 
 class TrainingPanel(QWidget):
     running_changed = Signal(bool)
+    activations = Signal(object)  # core Activations events of the runs started here (for the Summary)
 
     # Requests to the training process (TrainingWorker sends them; the answers come back as its signals).
     _train_requested = Signal(object)
@@ -113,6 +118,8 @@ class TrainingPanel(QWidget):
         self._look_requested.connect(self.worker.look)
         self.worker.run_saved.connect(self._on_run_saved)
         self.worker.event.connect(self._on_event)
+        self.augment_preview.requested.connect(self.worker.augment_preview)  # answered by the training process
+        self.evaluation.images_requested.connect(self.worker.test_images)
         self.worker.devices_found.connect(self._on_devices)
         self.worker.action_done.connect(self._on_action)
         self.worker.state_changed.connect(self._on_worker_state)
@@ -285,6 +292,9 @@ class TrainingPanel(QWidget):
         form_box.browse_requested.connect(
             lambda name: self._browse_root() if name == "data_root" else self._browse_log_dir())
         self._fields = form_box.fields
+        self.augment_preview = AugmentPreview(lambda: self.config().to_dict())
+        form_box.add_below("crop_padding", self.augment_preview)
+        form_box.edited.connect(self.augment_preview.schedule)
 
         self.settings_scroll = scroll = QScrollArea()
         scroll.setWidget(form_box)
@@ -652,10 +662,15 @@ class TrainingPanel(QWidget):
             return
         if isinstance(ev, LookResult):
             self._on_look(ev)
+        if isinstance(ev, (AugmentPreviewEvent, TestImages)):  # tagged by the view that asked
+            (self.augment_preview.show_result if isinstance(ev, AugmentPreviewEvent) else
+             self.evaluation.show_images)(ev)
             return
         if ev.run_id != self._active:
             return  # a stale event from a run this panel has moved on from
-        if isinstance(ev, BatchMetrics):
+        if isinstance(ev, Activations):
+            self.activations.emit(ev)
+        elif isinstance(ev, BatchMetrics):
             self.plots.add_batch(ev.run_id, ev.steps, ev.losses, ev.step, ev.lr)
             self._last_batch = ev  # shown on the plots' next frame, with the curves
         elif isinstance(ev, EpochMetrics):
@@ -665,6 +680,7 @@ class TrainingPanel(QWidget):
                       f"({ev.seconds:.1f} s)")
         elif isinstance(ev, Started):
             self._epochs = ev.epochs
+            self.evaluation.run_config = ev.config  # the mistakes gallery loads this run's test images
             self._class_names = ev.class_names
             self._has_model = True
             rec = self.plots.runs.get(ev.run_id)

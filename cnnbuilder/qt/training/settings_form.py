@@ -97,11 +97,12 @@ class SettingsForm(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         groups: dict[str, QFormLayout] = {}
+        self.boxes: dict[str, QGroupBox] = {}  # form group -> its box
         for s in SETTINGS.values():
             if not s.group:
                 continue
             if s.group not in groups:
-                box = QGroupBox(s.group)
+                box = self.boxes[s.group] = QGroupBox(s.group)
                 groups[s.group] = QFormLayout(box)
                 groups[s.group].setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
                 lay.addWidget(box)
@@ -170,6 +171,11 @@ class SettingsForm(QWidget):
         rl.addWidget(browse)
         edit.editingFinished.connect(self._changed)
         return row, edit.text, lambda v: edit.setText(v or "")
+
+    def add_below(self, setting: str, widget: QWidget) -> None:
+        """`widget` right under the group box holding `setting` (e.g. a preview of that group)."""
+        lay = self.layout()
+        lay.insertWidget(lay.indexOf(self.boxes[SETTINGS[setting].group]) + 1, widget)
 
     # -- values -----------------------------------------------------------------------------------
     def _changed(self, *_args) -> None:

@@ -163,6 +163,14 @@ class TrainingWorker(QObject):
         run's control instead, answered with the live weights."""
         self._request("look", req, urgent=True)
 
+    def test_images(self, req) -> None:
+        """Test images for the mistakes gallery (core.training.inspect_run.ImagesRequest)."""
+        self._request("test_images", req, urgent=True)
+
+    def augment_preview(self, req) -> None:
+        """Training images after the chosen augmentation (core.training.inspect_run.PreviewRequest)."""
+        self._request("augment_preview", req)
+
     def save_checkpoint(self, path: str) -> None:
         self._request("save_checkpoint", path)
 
