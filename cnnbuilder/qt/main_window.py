@@ -908,10 +908,11 @@ class MainWindow(QMainWindow):
         doc = self.document
         try:
             if path.suffix.lower() == ".csv":
-                text = summary_csv(doc.graph, doc.analysis, doc.fields, doc.verdict.error_details())
+                text = summary_csv(doc.graph, doc.analysis, doc.fields, doc.verdict.error_details(),
+                                   doc.verdict.warnings)
             else:
                 text = summary_markdown(doc.graph, doc.analysis, doc.project.name, doc.fields,
-                                        doc.verdict.error_details())
+                                        doc.verdict.error_details(), doc.verdict.warnings)
             data = text.encode("utf-8")
         except Exception as exc:
             self._report("Cannot export summary", path, exc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -39,7 +39,7 @@ from ..core.shapes import Analysis, fmt_outputs
 from ..core.stats import human, human_bytes
 from ..core.training.inspect_run import DEAD_TYPES, DEAD_WARNING, ActivationHistory
 from ..core.verdict import ERROR as ERROR_LEVEL
-from ..core.verdict import Verdict
+from ..core.verdict import Issue, Verdict
 from .arithmetic_view import FIELD_HELP, detail_html, tooltip_html
 from .code_view import DEBOUNCE_MS
 from .document import Document
@@ -111,21 +111,28 @@ def _cells(r: Row) -> tuple[str, ...]:
 
 
 def summary_csv(graph: Graph, a: Analysis, fields: Mapping[str, Field] | None = None,
-                details: Mapping[str, str] | None = None) -> str:
+                details: Mapping[str, str] | None = None, warnings: Sequence[Issue] = ()) -> str:
+    """One row per block; `warnings` (the verdict's) go in their block's row, or in a row of their own."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["block", "type", "output_shape", "params", "macs", "memory_bytes", "receptive_field", "jump",
-                "error", "error_arithmetic"])
+                "error", "error_arithmetic", "warning"])
+    warned: dict[str | None, list[str]] = {}
+    for issue in warnings:
+        warned.setdefault(issue.node_id, []).append(issue.message)
     for r in summary_rows(graph, a, fields, details):
         f = r.field
         w.writerow([r.name, r.type, r.shape if r.shape != "—" else "", "" if r.params is None else r.params,
                     "" if r.macs is None else r.macs, "" if r.memory is None else r.memory,
-                    f.size_text if f else "", f.jump_text if f else "", r.error or "", r.detail])
+                    f.size_text if f else "", f.jump_text if f else "", r.error or "", r.detail,
+                    "; ".join(warned.get(r.node_id, ())) if r.node_id is not None else ""])
+    for message in warned.get(None, ()):  # about the data, not a block
+        w.writerow(["", "", "", "", "", "", "", "", "", "", message])
     return out.getvalue()
 
 
 def summary_markdown(graph: Graph, a: Analysis, title: str = "", fields: Mapping[str, Field] | None = None,
-                     details: Mapping[str, str] | None = None) -> str:
+                     details: Mapping[str, str] | None = None, warnings: Sequence[Issue] = ()) -> str:
     lines = [f"# {title}", ""] if title else []
     lines.append("| " + " | ".join(HEADERS) + " |")
     lines.append("|" + "|".join(("---", "---", "---", "---:", "---:", "---:", "---")) + "|")
@@ -143,6 +150,11 @@ def summary_markdown(graph: Graph, a: Analysis, title: str = "", fields: Mapping
             where = f"{graph.node(p.node_id).label}: " if p.node_id else ""
             detail = detail_of.get(p.node_id)
             lines.append(f"- {where}{p.message}" + (f" (`{detail}`)" if detail else ""))
+    if warnings:
+        lines += ["", "Warnings (valid, but it does not fit the chosen training data yet):", ""]
+        for issue in warnings:
+            where = f"{graph.node(issue.node_id).label}: " if issue.node_id and issue.node_id in graph else ""
+            lines.append(f"- {where}{issue.message}")
     return "\n".join(lines) + "\n"
 
 

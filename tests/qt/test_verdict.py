@@ -67,6 +67,21 @@ def test_a_model_that_does_not_fit_the_data_warns_in_amber_everywhere(window):
     assert w.inspector.problem.isVisibleTo(w.inspector) and "Warning" in w.inspector.problem.text()
 
 
+def test_summary_exports_carry_the_warnings(window, tmp_path):
+    w = window
+    doc = w.document
+    inp = doc.analysis.input_id
+    doc.push(SetParam(inp, "shape", [3, 32, 32]))  # a warning: the built-in shapes are 1×28×28
+    assert w.export_summary(tmp_path / "s.csv") and w.export_summary(tmp_path / "s.md")
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "s.csv").open(encoding="utf-8")))
+    warned = [r for r in rows if r["warning"]]
+    assert len(warned) == 1 and warned[0]["block"] == doc.graph.node(inp).label and "1×28×28" in warned[0]["warning"]
+    md = (tmp_path / "s.md").read_text(encoding="utf-8")
+    assert "Warnings" in md and "1×28×28" in md.split("Warnings", 1)[1]
+
+
 def test_a_real_error_is_red_greys_the_code_and_counts_as_an_error(window):
     w = window
     conv2 = node_by_name(w.document.graph, "conv2")
