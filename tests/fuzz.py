@@ -141,6 +141,23 @@ def random_command(g, r: random.Random) -> C.Command:
     return C.AddNode("ReLU", pos=random_pos(r))
 
 
+def randomly_edited(example: Path, seed: int, steps: int):
+    """An example project's graph after `steps` random (possibly hostile) edits, refused ones skipped."""
+    from cnnbuilder.core.blocks import ParamError
+    from cnnbuilder.core.graph import GraphError
+    from cnnbuilder.core.project import load_project
+
+    r = random.Random(seed)
+    g = load_project(example).graph
+    stack = C.UndoStack(g)
+    for _ in range(steps):
+        try:
+            stack.push(random_command(g, r))
+        except (GraphError, ParamError):
+            pass
+    return g
+
+
 def random_clip(g, r: random.Random) -> Any:
     """A clipboard: mostly a real copy, often damaged, sometimes not blocks at all."""
     clip = json.loads(json.dumps(C.clip_of(g, r.sample([n.id for n in g], min(len(g), 3))), allow_nan=True))
