@@ -2,7 +2,8 @@
 # Release smoke test (by hand, not in CI: the build takes many minutes and gigabytes). Builds the bundle
 # from a clean virtualenv, then runs the *bundled* executable with an empty environment (no PATH, no
 # PYTHONPATH, a fresh HOME) from a scratch folder: --version, summary, export, a 20-step train on the
-# built-in dataset, and the GUI under Xvfb for 10 s with a screenshot. Any failure stops it with non-zero.
+# built-in dataset, the GUI under Xvfb for 10 s with a screenshot, and the GUI's training process
+# (spawned from the bundle) loading torch. Any failure stops it with non-zero.
 #
 #   packaging/smoke.sh                 # build (clean venv), then test
 #   packaging/smoke.sh --cpu           # arguments go to build.py
@@ -81,5 +82,15 @@ xvfb-run -a -s "-screen 0 1600x1000x24" bash -c '
 ' _ "$out/home" "$exe" "$out" "$venv_py" "$repo" "${SMOKE_GUI_WAIT:-240}" || { cat "$out/gui.log"; fail "GUI"; }
 cat "$out/gui.log"
 if grep -q "Traceback" "$out/gui.log"; then fail "the GUI logged an exception"; fi
+
+step "GUI's training process: spawned from the bundle, loads torch; the GUI process never does"
+# The editor trains in a child process (multiprocessing spawn: the bundle re-runs itself, and the
+# launcher's freeze_support() turns that run into the child). CNNBUILDER_REPORT_SHOWN=ready quits
+# once the child reports torch loaded, and says whether torch ever got into the GUI process.
+bare env QT_QPA_PLATFORM=offscreen CNNBUILDER_REPORT_SHOWN=ready timeout "${SMOKE_GUI_WAIT:-240}" "$exe" \
+    > "$out/ready.log" 2>&1 || { cat "$out/ready.log"; fail "the training process did not report ready"; }
+cat "$out/ready.log"
+grep -q "torch ready at .*torch in the GUI process: False" "$out/ready.log" \
+    || fail "the training process did not load torch, or the GUI process imported it"
 
 step "passed: build/smoke/ holds the outputs, build/smoke/gui.png the screenshot"
