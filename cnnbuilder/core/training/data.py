@@ -130,6 +130,13 @@ def dataset_meta(cfg: TrainConfig) -> DataMeta:
 
 # -- loading ----------------------------------------------------------------------------------
 
+def data_for(cfg: TrainConfig, bundle: DataBundle | None) -> DataBundle:
+    """`bundle` when it holds the images `cfg` asks for, else those images freshly loaded."""
+    if bundle is None or bundle.key != cfg.data_key():
+        return load_data(cfg)
+    return bundle
+
+
 def load_data(cfg: TrainConfig, should_stop: Callable[[], bool] = lambda: False) -> DataBundle:
     if cfg.dataset == "shapes":
         train, test, classes = _load_shapes(cfg)

@@ -203,14 +203,6 @@ class PreviewRequest:
     seed: int = 0
 
 
-def _bundle_for(cfg: TrainConfig, bundle):
-    from .data import load_data
-
-    if bundle is None or bundle.key != cfg.data_key():
-        bundle = load_data(cfg)
-    return bundle
-
-
 def _why(exc: BaseException) -> str:
     from .events import first_line
 
@@ -223,8 +215,10 @@ def serve_images(req: ImagesRequest, bundle=None):
 
     idx = np.asarray(req.indices, dtype=np.int64).reshape(-1)
     try:
+        from .data import data_for
+
         cfg = TrainConfig.from_dict(req.config, strict=True)
-        bundle = _bundle_for(cfg, bundle)
+        bundle = data_for(cfg, bundle)
         images = test_images(bundle, idx)
         if req.labels and test_labels(bundle, idx).tolist() != list(req.labels):
             raise InspectError("the test images are not the ones this run was tested on (the data changed since)")
@@ -239,8 +233,10 @@ def serve_preview(req: PreviewRequest, bundle=None):
     from .events import AugmentPreview
 
     try:
+        from .data import data_for
+
         cfg = TrainConfig.from_dict(req.config, strict=True)
-        bundle = _bundle_for(cfg, bundle)
+        bundle = data_for(cfg, bundle)
         return AugmentPreview(req.tag, augment_preview(cfg, bundle, req.seed)), bundle
     except Exception as exc:  # noqa: BLE001
         return AugmentPreview(req.tag, np.zeros((0, 1, 1, 1), np.uint8), f"no preview: {_why(exc)}"), bundle

@@ -271,10 +271,9 @@ class Service:
     def do_feature_maps(self, req: FeatureRequest) -> None:
         """The block's output for the probe image, with the last run's weights when the model is
         still the one that was trained, else with freshly initialised weights (and says so)."""
-        from ..codegen import generate
         from ..project import graph_from_dict
         from .config import TrainConfig
-        from .data import load_data
+        from .data import data_for
         from .engine import feature_maps_for
 
         try:
@@ -282,11 +281,7 @@ class Service:
             cfg = TrainConfig.from_dict(req.config)
             model = None
             note = "untrained weights: train to see what the blocks learn"
-            try:
-                same = self.trainer is not None and self.trainer.model is not None and \
-                    generate(graph).code == self.trainer.code
-            except Exception:  # noqa: BLE001 - an invalid graph: feature_maps_for says so
-                same = False
+            same = self._trained(graph)
             if req.weights is not None:
                 store = runs.RunStore(req.weights[0])
                 record = runs.read_run(store.run_dir(req.weights[1]))
@@ -298,8 +293,7 @@ class Service:
             elif same:
                 model = self.trainer.model
                 note = f"weights after step {self.trainer.progress.step}"
-            if self._bundle is None or self._bundle.key != cfg.data_key():
-                self._bundle = load_data(cfg)
+            self._bundle = data_for(cfg, self._bundle)
             ev = feature_maps_for(graph, cfg, req.node_id, self._bundle, model=model)
             ev = dataclasses.replace(ev, run_id=req.tag, message=ev.message or note)
         except Exception as exc:  # noqa: BLE001 - shown in the feature-map view, not raised
@@ -309,28 +303,36 @@ class Service:
     def do_look(self, req) -> None:
         """A Look inside request between runs, with the last run's model when the graph is still the
         one it trained (core/inspect/look.py answers; it never raises)."""
-        from ..codegen import generate
         from ..inspect.look import PREDICT, look
         from ..project import graph_from_dict
         from .config import TrainConfig
-        from .data import load_data
+        from .data import data_for
 
         if req.kind == PREDICT:
             try:  # cached for the next request, as feature maps do
-                cfg = TrainConfig.from_dict(req.config)
-                if self._bundle is None or self._bundle.key != cfg.data_key():
-                    self._bundle = load_data(cfg)
+                self._bundle = data_for(TrainConfig.from_dict(req.config), self._bundle)
             except Exception:  # noqa: BLE001 - look() reports the same error in its own words
                 pass
-        t = self.trainer
         try:
-            same = t is not None and t.model is not None and generate(graph_from_dict(req.graph)).code == t.code
-        except Exception:  # noqa: BLE001 - an invalid graph: look() says so
+            same = self._trained(graph_from_dict(req.graph))
+        except Exception:  # noqa: BLE001 - an unreadable graph: look() says so
             same = False
+        t = self.trainer
         if same:
             self._event(look(req, t.model, self._bundle, f"the last run's weights (step {t.progress.step:,})"))
         else:
             self._event(look(req, None, self._bundle, ""))
+
+    def _trained(self, graph) -> bool:
+        """Whether the kept model is the one `graph` builds, so its trained weights apply."""
+        from ..codegen import generate
+
+        if self.trainer is None or self.trainer.model is None:
+            return False
+        try:
+            return generate(graph).code == self.trainer.code
+        except Exception:  # noqa: BLE001 - an invalid graph: the request's answer says so
+            return False
 
     def do_test_images(self, req) -> None:
         """Test images for the mistakes gallery (core.training.inspect_run.ImagesRequest)."""
