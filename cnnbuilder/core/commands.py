@@ -55,12 +55,13 @@ class Macro(Command):
 
 class AddNode(Command):
     def __init__(self, type_name: str, params: dict | None = None, name: str | None = None,
-                 pos: tuple[float, float] = (0.0, 0.0), node_id: str | None = None):
+                 pos: tuple[float, float] = (0.0, 0.0), node_id: str | None = None, group: str | None = None):
         self.type_name, self.params, self.name, self.pos, self.node_id = type_name, params, name, pos, node_id
+        self.group = group  # the open group the block is added inside (None: the top level)
         self.text = f"Add {type_name}"
 
     def redo(self, graph: Graph) -> None:
-        node = graph.add_node(self.type_name, self.params, self.name, self.pos, self.node_id)
+        node = graph.add_node(self.type_name, self.params, self.name, self.pos, self.node_id, group=self.group)
         # Pin what was generated so redo after undo recreates the very same block.
         self.node_id, self.name, self.params = node.id, node.name, dict(node.params)
 
@@ -138,7 +139,7 @@ class RemoveNodes(Command):
         for nid in ids:
             n = graph.node(nid)
             self._saved.append((place[nid], {"type_name": n.type, "params": dict(n.params), "name": n.name,
-                                             "pos": n.pos, "node_id": nid}))
+                                             "pos": n.pos, "node_id": nid, "group": n.group}))
             for i, s in enumerate(graph.inputs(nid)):
                 edges[(s, nid)] = i
             for d in graph.outputs(nid):
@@ -226,6 +227,88 @@ class Move(Command):
             graph.move(nid, pos)
 
 
+class GroupBlocks(Command):
+    """Select blocks (and groups) -> one group; undo ungroups it again, redo restores the same id."""
+
+    def __init__(self, node_ids: Iterable[str], group_ids: Iterable[str] = (), name: str = "group",
+                 cls: str = "", group_id: str | None = None):
+        self.node_ids, self.group_ids = list(node_ids), list(group_ids)
+        self.name, self.cls, self.group_id = name, cls, group_id
+        self.text = "Group"
+
+    def redo(self, graph: Graph) -> None:
+        group = graph.add_group(self.name, self.node_ids, self.group_ids, group_id=self.group_id, cls=self.cls)
+        self.group_id, self.name = group.id, group.name
+
+    def undo(self, graph: Graph) -> None:
+        graph.remove_group(self.group_id)
+
+
+class Ungroup(Command):
+    """A group's blocks move up into the scope holding it; undo puts them back in the same group."""
+
+    def __init__(self, group_id: str):
+        self.group_id = group_id
+        self.text = "Ungroup"
+        self._saved: tuple | None = None
+
+    def redo(self, graph: Graph) -> None:
+        group, nodes, groups = graph.remove_group(self.group_id)
+        self._saved = (group, nodes, groups)
+
+    def undo(self, graph: Graph) -> None:
+        group, nodes, groups = self._saved
+        made = graph.add_group(group.name, nodes, groups, parent=group.parent, group_id=group.id, pos=group.pos,
+                               cls=group.cls)
+        assert made.parent == group.parent
+
+
+class RenameGroup(Command):
+    def __init__(self, group_id: str, name: str):
+        self.group_id, self.name, self.old = group_id, name, ""
+        self.text = "Rename group"
+        self.merge_key = ("rename-group", group_id)
+
+    def redo(self, graph: Graph) -> None:
+        self.old = graph.rename_group(self.group_id, self.name)
+
+    def undo(self, graph: Graph) -> None:
+        graph.rename_group(self.group_id, self.old)
+
+    def merge(self, other: Command) -> bool:
+        assert isinstance(other, RenameGroup)
+        self.name = other.name
+        return True
+
+
+class MoveGroups(Command):
+    """Moves collapsed groups on the canvas (blocks move with Move; a drag of both is a Macro)."""
+
+    def __init__(self, moves: dict[str, tuple[float, float]]):
+        self.moves = dict(moves)
+        self.old: dict[str, tuple[float, float]] = {}
+        self.text = "Move"
+
+    def redo(self, graph: Graph) -> None:
+        for gid, pos in self.moves.items():
+            graph.group(gid)
+            check_pos(pos)
+        for gid, pos in self.moves.items():
+            self.old.setdefault(gid, graph.move_group(gid, pos))
+
+    def undo(self, graph: Graph) -> None:
+        for gid, pos in self.old.items():
+            graph.move_group(gid, pos)
+
+
+def remove_group(graph: Graph, group_id: str) -> Macro:
+    """Delete a collapsed group: its blocks (nested groups' too), then the now empty groups."""
+    nested = [g.id for g in graph.groups if group_id in graph.group_path(g.id)]
+    inner_first = sorted(nested, key=lambda g: -len(graph.group_path(g)))
+    return Macro(f"Delete {graph.group(group_id).name}",
+                 [RemoveNodes(graph.group_nodes(group_id)), *(Ungroup(g) for g in inner_first)])
+
+
 def remove_nodes(graph: Graph, node_ids: Iterable[str]) -> RemoveNodes:
     return RemoveNodes(n for n in node_ids if n in graph)
 
@@ -279,8 +362,10 @@ def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
 
 def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float] = (40.0, 40.0)) -> Macro:
     """Copies blocks and the edges between them; returns a macro whose AddNode children hold the
-    new ids (in `macro.new_ids` once run)."""
-    return paste(graph, clip_of(graph, node_ids), offset)
+    new ids (in `macro.new_ids` once run). The copies stay in the group the first block is in."""
+    node_ids = list(node_ids)
+    group = graph.node(node_ids[0]).group if node_ids else None
+    return paste(graph, clip_of(graph, node_ids), offset, group)
 
 
 def clip_of(graph: Graph, node_ids: Iterable[str]) -> dict:
@@ -318,8 +403,9 @@ def parse_clip(clip: Any) -> Graph:
         raise ClipError("the clipboard holds data nested too deeply") from None
 
 
-def paste(graph: Graph, clip: Any, offset: tuple[float, float] = (40.0, 40.0)) -> Macro:
-    """Raises ClipError (with a reason) for anything that is not a valid clip."""
+def paste(graph: Graph, clip: Any, offset: tuple[float, float] = (40.0, 40.0), group: str | None = None) -> Macro:
+    """Raises ClipError (with a reason) for anything that is not a valid clip. The copies land in
+    `group` (the group open on the canvas; None: the top level)."""
     source = parse_clip(clip)
     children: list[Command] = []
     new_id: dict[str, str] = {}
@@ -337,7 +423,8 @@ def paste(graph: Graph, clip: Any, offset: tuple[float, float] = (40.0, 40.0)) -
             pos = check_pos((entry.pos[0] + offset[0], entry.pos[1] + offset[1]))
         except GraphError:
             pos = entry.pos  # pasting at the canvas's edge: keep the copy where the original was
-        children.append(AddNode(entry.type, dict(entry.params), name, pos, node_id=nid))
+        children.append(AddNode(entry.type, dict(entry.params), name, pos, node_id=nid,
+                                group=None if entry.type == "Input" else group))
     if source.edges:
         children.append(ConnectMany([(new_id[s], new_id[d], p) for s, d, p in source.edges_with_ports]))
     macro = Macro("Paste" if len(source) != 1 else f"Paste {source.nodes[0].type}", children)

@@ -46,6 +46,7 @@ class Node:
     params: dict[str, Any] = field(default_factory=dict)
     name: str = ""
     pos: tuple[float, float] = (0.0, 0.0)
+    group: str | None = None  # the innermost group holding the block, None at the top level
 
     @property
     def spec(self) -> LayerSpec:
@@ -56,16 +57,30 @@ class Node:
         return self.name or self.id
 
 
+@dataclass
+class Group:
+    """Blocks shown as one collapsible block (and written as one nn.Module class). Groups nest:
+    `parent` is the group holding this one. Membership lives on the members (Node.group,
+    Group.parent), so the graph of blocks stays flat and shapes, stats and training never see groups."""
+    id: str
+    name: str
+    parent: str | None = None
+    pos: tuple[float, float] = (0.0, 0.0)  # where the collapsed block sits in its parent's view
+    cls: str = ""  # class name for the code (an import keeps the module's, e.g. "BasicBlock"); "" = from the name
+
+
 class Graph:
     node_added = Signal(str)
     node_removed = Signal(str)
     edge_added = Signal(str, str)
     edge_removed = Signal(str, str)
-    node_changed = Signal(str, str)  # node id, what: "params" | "name" | "pos"
+    node_changed = Signal(str, str)  # node id, what: "params" | "name" | "pos" | "group"
+    group_changed = Signal(str, str)  # group id, what: "added" | "removed" | "name" | "pos" | "members"
     changed = Signal()  # once per edit (or once per batch of edits), position moves excluded
 
     def __init__(self) -> None:
         self._nodes: dict[str, Node] = {}
+        self._groups: dict[str, Group] = {}
         self._inputs: dict[str, list[str]] = {}
         self._outputs: dict[str, list[str]] = {}
         self._ports: dict[tuple[str, str], int] = {}  # every edge's output port; O(1) "already connected"
@@ -203,8 +218,9 @@ class Graph:
         pos: tuple[float, float] = (0.0, 0.0),
         node_id: str | None = None,
         index: int | None = None,
+        group: str | None = None,
     ) -> Node:
-        node = self._make_node(type_name, params, name, pos, node_id)
+        node = self._make_node(type_name, params, name, pos, node_id, group)
         if index is None or index >= len(self._nodes):
             self._nodes[node.id] = node
         else:
@@ -215,9 +231,13 @@ class Graph:
         return node
 
     def _make_node(self, type_name: str, params: dict[str, Any] | None, name: str | None,
-                   pos: tuple[float, float], node_id: str | None) -> Node:
+                   pos: tuple[float, float], node_id: str | None, group: str | None = None) -> Node:
         """Check everything about a new block before anything changes (edits are all-or-nothing)."""
         spec = get_spec(type_name)
+        if group is not None:
+            self.group(group)
+            if type_name == "Input":
+                raise GraphError("the Input block stays at the top level: it cannot be inside a group")
         if params is not None and not isinstance(params, dict):
             raise GraphError(f"the parameters of a {type_name} block must be a mapping of names to values")
         checked = spec.check_params(spec.defaults() if params is None else params)
@@ -228,7 +248,7 @@ class Graph:
             if node_id in self._nodes:
                 raise GraphError(f"a block with id {node_id!r} already exists")
         return Node(node_id, type_name, checked, self.new_name(type_name) if name is None else clean_name(name),
-                    check_pos(pos))
+                    check_pos(pos), group)
 
     def _added(self, node_id: str) -> None:
         self._name_taken(self._nodes[node_id].name)
@@ -308,7 +328,39 @@ class Graph:
             return f"{b.label} ({b.type}) takes one input and already has one; remove that edge first", GraphError
         if cycles and self.reaches(dst, src):
             return f"connecting {a.label} to {b.label} would create a cycle", CycleError
+        if self._groups:
+            crossing = self._crossing(src, dst)
+            if crossing:
+                return crossing, GraphError
         return None
+
+    def _crossing(self, src: str, dst: str) -> str | None:
+        """Why the edge src -> dst would leave a group and come back into it (a group is one
+        module: values go in, values come out, nothing loops around outside), or None."""
+        into = [g for g in self.group_path(self._nodes[dst].group) if g not in self.group_path(self._nodes[src].group)]
+        out_of = [g for g in self.group_path(self._nodes[src].group) if g not in self.group_path(self._nodes[dst].group)]
+        if into:  # does any member of a group dst is in (and src is not) already reach src?
+            before = self._walk(src, self._inputs)
+            for g in into:
+                if any(self._in_group(n, g) for n in before):
+                    return (f"connecting {self._nodes[src].label} to {self._nodes[dst].label} would lead out of group "
+                            f"{self._groups[g].name} and back into it")
+        if out_of:  # does dst already reach a member of a group src is in (and dst is not)?
+            after = self._walk(dst, self._outputs)
+            for g in out_of:
+                if any(self._in_group(n, g) for n in after):
+                    return (f"connecting {self._nodes[src].label} to {self._nodes[dst].label} would lead out of group "
+                            f"{self._groups[g].name} and back into it")
+        return None
+
+    def _walk(self, start: str, links: dict[str, list[str]]) -> set[str]:
+        seen, stack = set(), [start]
+        while stack:
+            for nxt in links[stack.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
 
     def free_port(self, src: str) -> int | None:
         """src's first output that feeds nothing yet, None when every one does: where a new
@@ -343,7 +395,7 @@ class Graph:
         self._touch()
 
     def connect_all(self, edges: list[tuple]) -> None:
-        """Make many edges (src, dst, index-or-None[, port]) with one cycle check for the lot:
+        """Make many edges (src, dst, index-or-None[, port]) with one cycle (and group) check for the lot:
         checking each edge by a search is quadratic on long chains listed backwards. All or
         nothing; a refusal is the same GraphError that connecting them one by one would raise."""
         done: list[tuple[str, str]] = []
@@ -356,14 +408,14 @@ class Graph:
                         raise refusal[1](refusal[0])
                     self._link(src, dst, index, p)
                     done.append((src, dst))
-                if not self._acyclic():
+                if not self._acyclic() or (self._groups and self.group_problem() is not None):
                     for src, dst in reversed(done):
                         self.disconnect(src, dst)
                     done = []
                     for src, dst, index, *port in edges:  # rare: find the edge that closes the cycle, for its message
                         self.connect(src, dst, index, *port)
                         done.append((src, dst))
-                    raise AssertionError("a cycle that no single edge closes")  # pragma: no cover
+                    raise AssertionError("a cycle or crossing that no single edge makes")  # pragma: no cover
             except GraphError as exc:
                 exc.edge_index = len(done)  # which edge was refused, for messages that point into a file
                 for src, dst in reversed(done):
@@ -425,6 +477,187 @@ class Graph:
         self.node_changed.emit(node_id, "pos")
         return old
 
+    # -- groups -----------------------------------------------------------------------
+    @property
+    def groups(self) -> list[Group]:
+        return list(self._groups.values())
+
+    def group(self, group_id: str) -> Group:
+        try:
+            return self._groups[group_id]
+        except (KeyError, TypeError):
+            raise GraphError(f"no group with id {_short(group_id)}") from None
+
+    def group_path(self, group_id: str | None) -> list[str]:
+        """The groups from the top level down to group_id (inclusive); [] for the top level."""
+        path: list[str] = []
+        while group_id is not None:
+            path.append(group_id)
+            group_id = self._groups[group_id].parent
+        path.reverse()
+        return path
+
+    def _in_group(self, node_id: str, group_id: str) -> bool:
+        g = self._nodes[node_id].group
+        while g is not None:
+            if g == group_id:
+                return True
+            g = self._groups[g].parent
+        return False
+
+    def scope_of(self, node_id: str, scope: str | None) -> str | None:
+        """What stands for the block in the view of `scope` (a group, None = top level): the block's
+        own id where it sits directly in that scope, the id of the group holding it that sits
+        directly in the scope, or None where the block is not inside the scope at all."""
+        g, below = self._nodes[node_id].group, node_id
+        while g != scope:
+            if g is None:
+                return None
+            g, below = self._groups[g].parent, g
+        return below
+
+    def members(self, group_id: str | None) -> tuple[list[str], list[str]]:
+        """The blocks and groups directly inside a group (None: the top level), in node order."""
+        nodes = [n.id for n in self._nodes.values() if n.group == group_id]
+        groups = [g.id for g in self._groups.values() if g.parent == group_id]
+        return nodes, groups
+
+    def group_nodes(self, group_id: str) -> list[str]:
+        """Every block inside the group, nested groups included, in node order."""
+        self.group(group_id)
+        return [nid for nid in self._nodes if self._in_group(nid, group_id)]
+
+    def group_interface(self, group_id: str) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """The group's inputs and outputs as values: inputs are (block outside, port) read inside,
+        in the order the inside first reads them; outputs are (block inside, port) read outside,
+        or where nothing outside reads any, the inside blocks whose outputs nothing reads."""
+        inside = set(self.group_nodes(group_id))
+        ins: dict[tuple[str, int], None] = {}
+        outs: dict[tuple[str, int], None] = {}
+        order = [n for n in self.topo_order() if n in inside]
+        for nid in order:
+            for src in self._inputs[nid]:
+                if src not in inside:
+                    ins[(src, self._ports[(src, nid)])] = None
+            for dst in self._outputs[nid]:
+                if dst not in inside:
+                    outs[(nid, self._ports[(nid, dst)])] = None
+        if not outs:
+            outs = {(n, 0): None for n in order if not self._outputs[n]}
+        return list(ins), list(outs)
+
+    def new_group_id(self) -> str:
+        k = len(self._groups) + 1
+        while f"g{k}" in self._groups:
+            k += 1
+        return f"g{k}"
+
+    def group_problem(self, group_id: str | None = None) -> str | None:
+        """Why a group (or, with None, any group) is not one module: a path leaves it and comes back."""
+        for gid in [group_id] if group_id is not None else list(self._groups):
+            inside = set(self.group_nodes(gid))
+            outside_reached = set()
+            stack = [d for n in inside for d in self._outputs[n] if d not in inside]
+            while stack:
+                nid = stack.pop()
+                if nid in inside:
+                    return f"a path leaves group {self._groups[gid].name} and comes back into it"
+                if nid not in outside_reached:
+                    outside_reached.add(nid)
+                    stack.extend(self._outputs[nid])
+        return None
+
+    def grouping_problem(self, node_ids: list[str], group_ids: list[str] = ()) -> str | None:
+        """Why these blocks and groups cannot become one group, or None."""
+        if not node_ids and not group_ids:
+            return "select the blocks to group"
+        for nid in node_ids:
+            if self.node(nid).type == "Input":
+                return "the Input block stays at the top level: leave it out of the group"
+        scopes = {self.node(n).group for n in node_ids} | {self.group(g).parent for g in group_ids}
+        if len(scopes) > 1:
+            return "the selected blocks are in different groups"
+        inside = set(node_ids)
+        for g in group_ids:
+            inside.update(self.group_nodes(g))
+        stack = [d for n in inside for d in self._outputs[n] if d not in inside]
+        seen: set[str] = set()
+        while stack:
+            nid = stack.pop()
+            if nid in inside:
+                return (f"{self._nodes[nid].label} is reached from the selection through blocks outside it: "
+                        "select those blocks too")
+            if nid not in seen:
+                seen.add(nid)
+                stack.extend(self._outputs[nid])
+        return None
+
+    def add_group(self, name: str, nodes: list[str] = (), groups: list[str] = (), parent: str | None = None,
+                  group_id: str | None = None, pos: tuple[float, float] | None = None, cls: str = "") -> Group:
+        """A new group holding these blocks and groups (they move into it from the scope they share,
+        which becomes its parent); without members, an empty group inside `parent`."""
+        nodes, groups = list(dict.fromkeys(nodes)), list(dict.fromkeys(groups))
+        if nodes or groups:
+            problem = self.grouping_problem(nodes, groups)
+            if problem:
+                raise GraphError(problem)
+            parent = self._nodes[nodes[0]].group if nodes else self._groups[groups[0]].parent
+        elif parent is not None:
+            self.group(parent)
+        if len(self.group_path(parent)) >= MAX_GROUP_DEPTH:
+            raise GraphError(f"groups nest at most {MAX_GROUP_DEPTH} deep")
+        if group_id is None:
+            group_id = self.new_group_id()
+        else:
+            group_id = check_id(group_id)
+            if group_id in self._groups:
+                raise GraphError(f"a group with id {group_id!r} already exists")
+        if not isinstance(cls, str) or (cls and not cls.isidentifier()):
+            raise GraphError(f"a group's class name must be a Python identifier (got {_short(cls)})")
+        if pos is None:
+            spots = [self._nodes[n].pos for n in nodes] + [self._groups[g].pos for g in groups]
+            pos = (min(p[0] for p in spots), min(p[1] for p in spots)) if spots else (0.0, 0.0)
+        group = Group(group_id, clean_name(name) or group_id, parent, check_pos(pos), cls)
+        self._groups[group_id] = group
+        self.group_changed.emit(group_id, "added")
+        self._regroup(nodes, groups, group_id)
+        return group
+
+    def _regroup(self, nodes: list[str], groups: list[str], target: str | None) -> None:
+        with self.batch():
+            for nid in nodes:
+                self._nodes[nid].group = target
+                self.node_changed.emit(nid, "group")
+            for gid in groups:
+                self._groups[gid].parent = target
+                self.group_changed.emit(gid, "members")
+            self._touch()
+
+    def remove_group(self, group_id: str) -> tuple[Group, list[str], list[str]]:
+        """Ungroup: the group's blocks and groups move up into its parent. Returns the group and
+        what it held, which is what re-grouping needs."""
+        group = self.group(group_id)
+        nodes, groups = self.members(group_id)
+        with self.batch():
+            self._regroup(nodes, groups, group.parent)
+            del self._groups[group_id]
+            self.group_changed.emit(group_id, "removed")
+            self._touch()
+        return group, nodes, groups
+
+    def rename_group(self, group_id: str, name: str) -> str:
+        group = self.group(group_id)
+        old, group.name = group.name, clean_name(name) or group_id
+        self.group_changed.emit(group_id, "name")
+        self._touch()
+        return old
+
+    def move_group(self, group_id: str, pos: tuple[float, float]) -> tuple[float, float]:
+        group = self.group(group_id)
+        old, group.pos = group.pos, check_pos(pos)
+        self.group_changed.emit(group_id, "pos")
+        return old
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Group edits so observers hear one `changed` at the end."""
@@ -449,6 +682,8 @@ class Graph:
         with self.batch():
             for nid in reversed(list(self._nodes)):
                 self.remove_node(nid)
+            for gid in reversed(list(self._groups)):
+                self.remove_group(gid)
 
     def copy(self) -> Graph:
         from .project import graph_from_dict, graph_to_dict
@@ -458,6 +693,7 @@ class Graph:
 
 MAX_COORD = 1e9  # canvas positions beyond this are not a drawing, they are damage
 MAX_NAME = 80
+MAX_GROUP_DEPTH = 32  # ResNet in an import is 3 deep; deeper is damage, and codegen recurses per level
 MAX_ID = 64
 
 

@@ -17,7 +17,7 @@ from .fileio import atomic_write_text
 from .graph import Graph, GraphError, check_id, check_pos, clean_text
 
 FORMAT_NAME = "cnnbuilder-project"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a 1000-block project is ~200 KB; anything this big is not ours
 MAX_NODES = 20_000
 MAX_DESCRIPTION = 10_000  # characters; an architecture note is about 1,000
@@ -61,8 +61,14 @@ def _v2_to_v3(data: dict) -> dict:
     return data
 
 
+def _v3_to_v4(data: dict) -> dict:
+    # Version 4 adds optional "groups" (collapsible groups of blocks) and a block's "group"; a
+    # version-3 file has none, which means every block at the top level: the file reads as it is.
+    return data
+
+
 # Each migration turns the dict of version N into version N + 1.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
@@ -74,9 +80,15 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
             entry["name"] = n.name
         entry["params"] = {k: spec.param_map[k].to_json(v) for k, v in n.params.items()}
         entry["pos"] = [round(n.pos[0], 1), round(n.pos[1], 1)]
+        if n.group is not None:
+            entry["group"] = n.group
         nodes.append(entry)
     edges = [{"from": s, "to": d, "from_port": p} if p else {"from": s, "to": d} for s, d, p in graph.edges_with_ports]
-    return {"nodes": nodes, "edges": edges}
+    out: dict[str, Any] = {"nodes": nodes, "edges": edges}
+    if graph.groups:
+        out["groups"] = [{"id": g.id, "name": g.name, **({"parent": g.parent} if g.parent else {}),
+                          "pos": [g.pos[0], g.pos[1]], **({"class": g.cls} if g.cls else {})} for g in graph.groups]
+    return out
 
 
 def project_to_dict(project: Project) -> dict[str, Any]:
@@ -92,7 +104,7 @@ def project_to_dict(project: Project) -> dict[str, Any]:
 def dumps(project: Project) -> str:
     # One node per line keeps diffs readable; params stay on the node's line.
     data = project_to_dict(project)
-    head = {k: v for k, v in data.items() if k not in ("nodes", "edges", "training")}
+    head = {k: v for k, v in data.items() if k not in ("nodes", "edges", "groups", "training")}
     lines = ["{"]
     for k, v in head.items():
         lines.append(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},")
@@ -101,6 +113,10 @@ def dumps(project: Project) -> str:
     lines.append("  ],")
     lines.append('  "edges": [')
     lines.append(",\n".join("    " + json.dumps(e) for e in data["edges"]))
+    if "groups" in data:
+        lines.append("  ],")
+        lines.append('  "groups": [')
+        lines.append(",\n".join("    " + json.dumps(g, ensure_ascii=False) for g in data["groups"]))
     lines.append("  ]" + ("," if "training" in data else ""))
     if "training" in data:
         training = json.dumps(data["training"], indent=2, ensure_ascii=False)
@@ -233,6 +249,7 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
         raise ProjectError(f"{where}: {len(nodes)} blocks is more than this version handles ({MAX_NODES})")
     graph = Graph()
     with graph.batch():
+        _groups_from_list(graph, data.get("groups", []), where)
         for i, entry in enumerate(nodes):
             at = f"{where}: nodes[{i}]"
             if not isinstance(entry, dict):
@@ -243,7 +260,7 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
             except GraphError as exc:
                 raise ProjectError(f"{at}.id: {exc}") from None
             at = f"{where}: block {nid!r}"
-            unknown = set(entry) - {"id", "type", "name", "params", "pos"}
+            unknown = set(entry) - {"id", "type", "name", "params", "pos", "group"}
             if unknown:
                 raise ProjectError(f"{at}: unknown field {_short(sorted(unknown)[0])}")
             type_name = entry.get("type")
@@ -263,8 +280,11 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
             name = entry.get("name", "")
             if not isinstance(name, str):
                 raise ProjectError(f"{at}.name: expected text")
+            group = entry.get("group")
+            if group is not None and (not isinstance(group, str) or group not in {g.id for g in graph.groups}):
+                raise ProjectError(f"{at}.group: no group with id {_short(group)}")
             try:
-                graph.add_node(type_name, params, name=name, pos=pos, node_id=nid)
+                graph.add_node(type_name, params, name=name, pos=pos, node_id=nid, group=group)
             except ParamError as exc:
                 raise ProjectError(f"{at}.params.{_field(exc.param)}: {exc.reason}") from None
             except GraphError as exc:
@@ -288,6 +308,60 @@ def graph_from_dict(data: dict[str, Any], where: str = "<graph>") -> Graph:
         except GraphError as exc:
             raise ProjectError(f"{where}: edges[{getattr(exc, 'edge_index', '?')}]: {exc}") from None
     return graph
+
+
+def _groups_from_list(graph: Graph, groups: Any, where: str) -> None:
+    """Groups before blocks: each one after its parent, whatever order the file lists them in."""
+    if not isinstance(groups, list):
+        raise ProjectError(f"{where}: field 'groups' must be a list")
+    entries: dict[str, tuple[int, dict]] = {}
+    for i, g in enumerate(groups):
+        at = f"{where}: groups[{i}]"
+        if not isinstance(g, dict):
+            raise ProjectError(f"{at}: expected an object")
+        unknown = set(g) - {"id", "name", "parent", "pos", "class"}
+        if unknown:
+            raise ProjectError(f"{at}: unknown field {_short(sorted(unknown)[0])}")
+        try:
+            gid = check_id(g.get("id"))
+        except GraphError as exc:
+            raise ProjectError(f"{at}.id: {exc}") from None
+        if gid in entries:
+            raise ProjectError(f"{at}.id: a group with id {gid!r} is listed twice")
+        entries[gid] = (i, g)
+    made: set[str] = set()
+
+    def make(gid: str, chain: tuple[str, ...]) -> None:
+        i, g = entries[gid]
+        at = f"{where}: group {gid!r}"
+        parent = g.get("parent")
+        if parent is not None:
+            if not isinstance(parent, str) or parent not in entries:
+                raise ProjectError(f"{at}.parent: no group with id {_short(parent)}")
+            if parent in chain:
+                raise ProjectError(f"{at}.parent: groups cannot hold each other in a circle")
+            if parent not in made:
+                make(parent, (*chain, gid))
+        name = g.get("name", "")
+        if not isinstance(name, str):
+            raise ProjectError(f"{at}.name: expected text")
+        cls = g.get("class", "")
+        try:
+            pos = check_pos(g.get("pos", [0, 0]))
+        except GraphError as exc:
+            raise ProjectError(f"{at}.pos: {exc}") from None
+        try:
+            graph.add_group(name, parent=parent, group_id=gid, pos=pos, cls=cls)
+        except GraphError as exc:
+            raise ProjectError(f"{at}: {exc}") from None
+        made.add(gid)
+
+    if len(entries) > MAX_NODES:
+        raise ProjectError(f"{where}: {len(entries)} groups is more than this version handles ({MAX_NODES})")
+    for gid in entries:
+        if gid not in made:
+            make(gid, (gid,))
+    graph._groups = {gid: graph._groups[gid] for gid in entries}  # the file's order, so a save reads the same
 
 
 def _short(value: Any) -> str:

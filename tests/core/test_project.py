@@ -129,7 +129,7 @@ def test_a_version_2_file_loads_without_a_description_and_saves_as_version_3():
     data["version"] = 2
     p = loads(json.dumps(data))
     assert p.description == "" and graph_to_dict(p.graph) == {k: data[k] for k in ("nodes", "edges")}
-    assert json.loads(dumps(p))["version"] == FORMAT_VERSION == 3
+    assert json.loads(dumps(p))["version"] == FORMAT_VERSION == 4
 
 
 @pytest.mark.parametrize("value", [42, None, ["a"], {"text": "a"}, True])
