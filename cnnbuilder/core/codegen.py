@@ -93,7 +93,9 @@ def _unique(base: str, taken: set[str]) -> str:
 def display_name(text: str, limit: int = 40) -> str:
     """A user's name as it may appear in a comment: printable characters only (no line or
     paragraph separators, no bidi controls, no surrogates), at most `limit` columns wide."""
-    return _clip("".join(c if c.isprintable() else "?" for c in text).strip(), limit)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else "?" for c in text)
+    return _clip(text.strip(), limit)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -106,6 +108,8 @@ def _clip(text: str, limit: int) -> str:
 
 def _width(text: str) -> int:
     # Comments may hold wide characters; counting every non-ASCII one as two columns errs on the safe side.
+    if text.isascii():  # nearly every line: no need to look at each character
+        return len(text)
     return sum(1 if ord(c) < 128 else 2 for c in text)
 
 
