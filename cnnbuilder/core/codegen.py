@@ -680,6 +680,13 @@ def _forward(graph: Graph, a: Analysis, items: list[_Item], inputs: list[Value],
         target = ", ".join(targets)
         comment = texts[it.id]
         owner = it.id if it.kind == "n" else ("g", it.id)
+        call = f"self.{attr[it.id]}(" if it.kind == "g" else f"torch.{nodes[it.id].type.lower()}("
+        if len(targets) > 1 and _width(f"        {target} = {call}") > LINE:
+            # ruff's layout when even `a, b = call(` does not fit: the targets exploded first
+            w.emit("        (", owner)
+            for t in targets:
+                w.emit(f"            {t},", owner)
+            target = ")"
         n = nodes[it.id] if it.kind == "n" else None
         info = a.nodes[it.id] if n is not None else None
         if n is None:

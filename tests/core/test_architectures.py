@@ -208,8 +208,14 @@ def test_every_template_is_reproducible_named_described_and_laid_out(arch):
         assert [n.id for n in g] == [f"n{i}" for i in range(1, len(g) + 1)]
         names = [n.name for n in g]
         assert len(set(names)) == len(names) and all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in names)
-        pos = [n.pos for n in g]
-        assert len(set(pos)) == len(pos)  # no two blocks on one spot
+        # No two blocks (or collapsed groups) on one spot in any view: each group's view is laid out on its own.
+        views: dict = {}
+        for n in g:
+            views.setdefault(n.group, []).append(n.pos)
+        for grp in g.groups:
+            views.setdefault(grp.parent, []).append(grp.pos)
+        for spots in views.values():
+            assert len(set(spots)) == len(spots)
         # The note: one paragraph with the year, and the figures of this very variant.
         a = analyze(g)
         note = first.description
