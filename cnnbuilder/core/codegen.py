@@ -22,6 +22,7 @@ import keyword
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,7 +386,10 @@ def _merged(texts: list[str]) -> str:
     return " or ".join(seen[:3]) + (" or …" if len(seen) > 3 else "")
 
 
-def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: Analysis | None = None) -> Generated:
+def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: Analysis | None = None,
+             avoid: Iterable[str] = ()) -> Generated:
+    """`avoid`: names a file the code goes into already has at its top level (an exported training
+    script's Run, Data, ...), which a group's class must not take."""
     a = analysis or analyze(graph)
     if not a.ok:
         raise CodegenError(a)
@@ -473,7 +477,7 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
     keys: dict[tuple, int] = {}
     writer: list[str] = []  # class index -> the group it is written from
     class_names: list[str] = []
-    taken = {cls}
+    taken = {cls, *avoid}
 
     def assign(gid: str | None) -> None:  # inner first: a group's key holds its children's
         sc = scopes[gid]

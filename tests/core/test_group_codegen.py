@@ -139,9 +139,9 @@ def residual(g: Graph, x: str, name: str, channels: int = 4) -> tuple[str, list[
     return add, [c1, r, c2, add]
 
 
-def resnet_like(blocks: int = 3, odd: int | None = None) -> Graph:
+def resnet_like(blocks: int = 3, odd: int | None = None, shape=(3, 8, 8), classes: int = 3) -> Graph:
     g = Graph()
-    x = g.add_node("Input", {"shape": [3, 8, 8]}).id
+    x = g.add_node("Input", {"shape": list(shape)}).id
     (x,) = _chain(g, x, CONV, names=["stem"])
     for b in range(blocks):
         x, members = residual(g, x, f"block{b}")
@@ -149,7 +149,7 @@ def resnet_like(blocks: int = 3, odd: int | None = None) -> Graph:
             g.set_param(members[0], "kernel_size", 1)
             g.set_param(members[0], "padding", 0)
         g.add_group(f"block{b}", members, cls="BasicBlock")
-    _chain(g, x, ("Flatten", {}), ("Linear", {"out_features": 3}))
+    _chain(g, x, ("Flatten", {}), ("Linear", {"out_features": classes}))
     return g
 
 
@@ -294,3 +294,37 @@ def test_templates_share_classes_between_identical_modules(key):
     uses = {c: gen.code.count(f"{c}()") for c in names}
     assert max(uses.values()) >= 2, uses  # some class is used for several groups
     assert len(names) - 1 < len(gen.class_of)
+
+
+def test_exported_script_keeps_group_classes_apart_from_its_own_names(tmp_path):
+    """A group named like one of the training script's own classes (Run, Data, ...) gets another
+    class name there, so the script still builds the model it trained in the app."""
+    import ast
+
+    from cnnbuilder.core.export.script import generate_script
+    from cnnbuilder.core.project import Project
+
+    g = resnet_like(4, shape=(1, 28, 28), classes=10)
+    for grp, name in zip(g.groups, ["Run", "Data", "Context", "Logger"], strict=True):
+        g.rename_group(grp.id, name)
+        grp.cls = ""
+    code = generate_script(Project(graph=g, name="groups"))
+    top = [n.name for n in ast.parse(code).body if isinstance(n, (ast.ClassDef, ast.FunctionDef))]
+    assert len(top) == len(set(top)), sorted(n for n in top if top.count(n) > 1)
+    import importlib.util
+
+    path = tmp_path / "train_groups.py"
+    path.write_text(code, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("train_groups", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_groups"] = module  # its dataclasses look themselves up there
+    try:
+        spec.loader.exec_module(module)
+        model = module.build_model(0).eval()
+    finally:
+        del sys.modules["train_groups"]
+    # The four groups are identical: one class, named after the first, which the script's Run keeps.
+    assert "Run2" in {type(m).__name__ for m in model.children()}
+    assert not issubclass(module.Run, torch.nn.Module) and not issubclass(module.Data, torch.nn.Module)
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
