@@ -328,3 +328,14 @@ def test_exported_script_keeps_group_classes_apart_from_its_own_names(tmp_path):
     assert not issubclass(module.Run, torch.nn.Module) and not issubclass(module.Data, torch.nn.Module)
     with torch.no_grad():
         assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_building_refuses_a_group_attribute_a_newer_torch_has_taken(monkeypatch):
+    from cnnbuilder.core.codegen import CodegenError
+
+    g = resnet_like(2)
+    g.add_group("stage", groups=[grp.id for grp in g.groups])
+    gen = generate(g)
+    monkeypatch.setattr(torch.nn.Module, "stage", lambda self: None, raising=False)  # as if torch added it
+    with pytest.raises(CodegenError, match="'stage' is taken by torch.nn.Module .*rename the block \\(or its group\\)"):
+        instantiate(gen)
