@@ -405,7 +405,14 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
     # The name a block goes by in its class: its own, less its group's name in front.
     local = {nid: local_name(n.name, groups[n.group].name) if n.group is not None and n.group in scopes else n.name
              for nid, n in nodes.items()}
-    shown = {nid: display_name(local[nid]) or n.spec.short for nid, n in nodes.items()}
+    attr: dict[str, str] = {}
+    if not grouped:  # attributes of the one class, from the blocks' names
+        used: set[str] = set()
+        for nid in order:
+            n = nodes[nid]
+            attr[nid] = _unique(identifier(n.name or n.spec.short, n.spec.short), used)
+            used.add(attr[nid])
+    shown = {nid: display_name(local[nid]) or attr.get(nid, n.spec.short) for nid, n in nodes.items()}
     short = {nid: display_name(s, 20) for nid, s in shown.items()}  # for reasons: two names fit a line
     not_in_place = _inplace_plan(graph, a, short)
 
@@ -427,13 +434,6 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
     emit("from torch import nn")
 
     if not grouped:
-        attr: dict[str, str] = {}
-        used: set[str] = set()
-        for nid in order:
-            n = nodes[nid]
-            attr[nid] = _unique(identifier(n.name or n.spec.short, n.spec.short), used)
-            used.add(attr[nid])
-        shown = {nid: display_name(n.name) or attr.get(nid, n.spec.short) for nid, n in nodes.items()}
         _class_header(w, cls, "nn.Module")
         emit("        super().__init__()")
         if _is_chain(graph, a):
