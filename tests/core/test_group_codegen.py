@@ -339,3 +339,19 @@ def test_building_refuses_a_group_attribute_a_newer_torch_has_taken(monkeypatch)
     monkeypatch.setattr(torch.nn.Module, "stage", lambda self: None, raising=False)  # as if torch added it
     with pytest.raises(CodegenError, match="'stage' is taken by torch.nn.Module .*rename the block \\(or its group\\)"):
         instantiate(gen)
+
+
+def test_identical_groups_that_keep_different_blocks_in_place_do_not_share_a_class():
+    # A group's in-place ReLU overwrites a value from outside: after the model's input it must not,
+    # after a Conv2d it may. The same drawing, two classes, and both compute what was drawn.
+    g = Graph()
+    x = g.add_node("Input", {"shape": [4, 4, 4]}).id
+    first = _chain(g, x, ("ReLU", {"inplace": True}), CONV, names=["a_relu", "a_conv"])
+    second = _chain(g, first[-1], ("ReLU", {"inplace": True}), CONV, names=["b_relu", "b_conv"])
+    _chain(g, second[-1], ("Flatten", {}), ("Linear", {"out_features": 2}))
+    g.add_group("a", first, cls="Unit")
+    g.add_group("b", second, cls="Unit")
+    gen = assert_same_model(g)
+    assert gen.not_in_place == {first[0]: "its input is the model's input"}
+    assert re.findall(r"^class (\w+)", gen.code, re.M) == ["Unit", "Unit2", "Net"]
+    assert gen.code.count("nn.ReLU(inplace=True)") == 1

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cnnbuilder.core import commands as C
 from cnnbuilder.core.architectures import ARCHITECTURES
 from cnnbuilder.core.blocks import ParamError
+from cnnbuilder.core.codegen import generate
 from cnnbuilder.core.graph import Graph, GraphError
 from cnnbuilder.core.groups import all_group_info, group_info, interfaces
 from cnnbuilder.core.project import FORMAT_VERSION, Project, ProjectError, dumps, graph_to_dict, loads
@@ -277,6 +278,10 @@ def check_groups(g: Graph) -> None:
     infos = all_group_info(g, a)
     for grp in g.groups:
         assert (infos[grp.id].inputs, infos[grp.id].outputs) == g.group_interface(grp.id)
+    if a.ok:  # and a graph that works has code, with a class for each group that holds blocks
+        gen = generate(g, analysis=a)
+        compile(gen.code, "<generated>", "exec")
+        assert set(gen.class_of) == {grp.id for grp in g.groups if infos[grp.id].blocks}
 
 
 @pytest.mark.parametrize("seed", range(12))
