@@ -7,8 +7,15 @@ DenseNet-121, so nothing is shipped as JSON but LeNet-5, which is also the examp
 resources/examples/lenet5.json (tools/make_examples.py writes it from here).
 
 Every block that does the work of a torchvision module records that module's path
-(`Built.torch_names`), so torchvision's state_dict maps onto the generated model by name: the tests
-load it and compare outputs, parameters, MACs and shapes with torchvision's own model.
+(`Built.torch_names`), so torchvision's state_dict maps onto the generated model through each
+block's module path (`Generated.attr_of`): the tests load it and compare outputs, parameters, MACs
+and shapes with torchvision's own model.
+
+Where torchvision writes a module of its own (ResNet's BasicBlock and Bottleneck, DenseNet's dense
+layers, blocks and transitions, GoogLeNet's Inception, MobileNetV2's and ShuffleNetV2's
+InvertedResidual, SqueezeNet's Fire, AlexNet's and VGG's features and classifier), the template
+draws it as a group of that class name: collapsed on the canvas, one class in the generated code,
+shared by the groups that are identical.
 
 An architecture that needs 224×224 images also has a CIFAR-10-sized variant (3×32×32, 10 classes)
 that changes only the stem (and, for AlexNet and VGG, the pooling before the classifier), so small
@@ -17,13 +24,14 @@ images are not shrunk to nothing; its note says exactly what changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import fmt_shape
 from .graph import Graph
-from .layout import layered_layout
+from .layout import layered_layout, layout_by_group
 from .project import Project
 from .shapes import analyze
 from .stats import human
@@ -56,10 +64,27 @@ class _Net:
         self.built = Built(Graph())
         self.g = self.built.graph
         self.input = self.g.add_node("Input", {"shape": list(shape)}, name="input").id
+        self._open: list[tuple[list[str], list[str]]] = []  # the groups being drawn: (blocks, groups) in each
+
+    @contextmanager
+    def group(self, name: str, cls: str = "") -> Iterator[None]:
+        """The blocks added inside become a group (inside the group open around it, if any)."""
+        frame: tuple[list[str], list[str]] = ([], [])
+        self._open.append(frame)
+        try:
+            yield
+        finally:
+            self._open.pop()
+        if frame[0] or frame[1]:
+            gid = self.g.add_group(name, frame[0], frame[1], cls=cls).id
+            if self._open:
+                self._open[-1][1].append(gid)
 
     def add(self, type_name: str, params: dict[str, Any], name: str, src: str | list[str],
             tv: str | None = None, port: int = 0) -> str:
         nid = self.g.add_node(type_name, params, name=name).id
+        if self._open:
+            self._open[-1][0].append(nid)
         for s in [src] if isinstance(src, str) else src:
             self.g.connect(s, nid, port=port)
         if tv is not None:
@@ -115,6 +140,12 @@ def _lenet5(net: _Net, v: Variant) -> None:
 # -- AlexNet and VGG: plain chains -----------------------------------------------------------
 
 def _alexnet(net: _Net, v: Variant) -> None:
+    with net.group("features"):
+        x = _alexnet_features(net, v)
+    _classifier(net, x, v, 1 if v is CIFAR else [6, 6], dropout_first=True)
+
+
+def _alexnet_features(net: _Net, v: Variant) -> str:
     small = v is CIFAR
     x = net.add("Conv2d", _conv(64, 3, padding=1) if small else _conv(64, 11, 4, 2), "conv1", net.input, "features.0")
     x = net.add(*RELU, "relu1", x, "features.1")
@@ -125,8 +156,7 @@ def _alexnet(net: _Net, v: Variant) -> None:
     for i, (out, idx) in enumerate(((384, 6), (256, 8), (256, 10)), 3):
         x = net.add("Conv2d", _conv(out, 3, padding=1), f"conv{i}", x, f"features.{idx}")
         x = net.add(*RELU, f"relu{i}", x, f"features.{idx + 1}")
-    x = net.add("MaxPool2d", _pool(3, 2), "pool5", x, "features.12")
-    _classifier(net, x, v, 1 if small else [6, 6], dropout_first=True)
+    return net.add("MaxPool2d", _pool(3, 2), "pool5", x, "features.12")
 
 
 def _classifier(net: _Net, x: str, v: Variant, pooled: Any, dropout_first: bool) -> None:
@@ -134,6 +164,11 @@ def _classifier(net: _Net, x: str, v: Variant, pooled: Any, dropout_first: bool)
     dropout (AlexNet puts each dropout before its Linear, VGG after its ReLU)."""
     x = net.add("AdaptiveAvgPool2d", {"output_size": pooled}, "avgpool", x, "avgpool")
     x = net.add("Flatten", {}, "flatten", x)
+    with net.group("classifier"):
+        _classifier_layers(net, x, v, dropout_first)
+
+
+def _classifier_layers(net: _Net, x: str, v: Variant, dropout_first: bool) -> None:
     idx = 0
     for layer, out in ((6, 4096), (7, 4096)):
         if dropout_first:
@@ -153,6 +188,11 @@ VGG16 = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]
 
 def _vgg(bn: bool) -> Callable[[_Net, Variant], None]:
     def build(net: _Net, v: Variant) -> None:
+        with net.group("features"):
+            x = features(net)
+        _classifier(net, x, v, 1 if v is CIFAR else [7, 7], dropout_first=False)
+
+    def features(net: _Net) -> str:
         x, idx = net.input, 0
         for stage, widths in enumerate(VGG16, 1):
             for k, out in enumerate(widths, 1):
@@ -165,7 +205,7 @@ def _vgg(bn: bool) -> Callable[[_Net, Variant], None]:
                 idx += 1
             x = net.add("MaxPool2d", _pool(2), f"pool{stage}", x, f"features.{idx}")
             idx += 1
-        _classifier(net, x, v, 1 if v is CIFAR else [7, 7], dropout_first=False)
+        return x
 
     return build
 
@@ -188,6 +228,11 @@ INCEPTIONS = {  # in, 1×1, 3×3 reduce, 3×3, "5×5" reduce, "5×5" (3×3 in to
 
 
 def _inception(net: _Net, x: str, tag: str) -> str:
+    with net.group(f"inception{tag}", "Inception"):
+        return _inception_branches(net, x, tag)
+
+
+def _inception_branches(net: _Net, x: str, tag: str) -> str:
     c1, c3r, c3, c5r, c5, cp = INCEPTIONS[tag]
     name = tv = f"inception{tag}"
     b1 = _basic_conv(net, x, f"{name}_branch1", f"{tv}.branch1", c1, 1)
@@ -239,6 +284,11 @@ def _resnet_stem(net: _Net, small: bool) -> str:
 def _shortcut(net: _Net, x: str, name: str, tv: str, out: int, stride: int, inplanes: int) -> str:
     if stride == 1 and inplanes == out:
         return x
+    with net.group(f"{name}_downsample", "Downsample"):
+        return _downsample(net, x, name, tv, out, stride)
+
+
+def _downsample(net: _Net, x: str, name: str, tv: str, out: int, stride: int) -> str:
     d = net.add("Conv2d", _conv(out, 1, stride, bias=False), f"{name}_downsample_0", x, f"{tv}.downsample.0")
     return net.add("BatchNorm2d", {}, f"{name}_downsample_1", d, f"{tv}.downsample.1")
 
@@ -274,10 +324,12 @@ def _resnet(bottleneck: bool, depths: tuple[int, ...]) -> Callable[[_Net, Varian
         block, expansion = (_bottleneck, 4) if bottleneck else (_basic_block, 1)
         inplanes = 64
         for i, (planes, n) in enumerate(zip((64, 128, 256, 512), depths, strict=True), 1):
-            for j in range(n):
-                stride = 2 if i > 1 and j == 0 else 1
-                x = block(net, x, f"layer{i}_{j}", f"layer{i}.{j}", planes, stride, inplanes)
-                inplanes = planes * expansion
+            with net.group(f"layer{i}"):
+                for j in range(n):
+                    stride = 2 if i > 1 and j == 0 else 1
+                    with net.group(f"layer{i}_{j}", "Bottleneck" if bottleneck else "BasicBlock"):
+                        x = block(net, x, f"layer{i}_{j}", f"layer{i}.{j}", planes, stride, inplanes)
+                    inplanes = planes * expansion
         x = net.add("AdaptiveAvgPool2d", {"output_size": 1}, "avgpool", x, "avgpool")
         x = net.add("Flatten", {}, "flatten", x)
         net.add("Linear", {"out_features": v.classes}, "fc", x, "fc")
@@ -288,6 +340,11 @@ def _resnet(bottleneck: bool, depths: tuple[int, ...]) -> Callable[[_Net, Varian
 # -- SqueezeNet 1.0 --------------------------------------------------------------------------
 
 def _fire(net: _Net, x: str, name: str, tv: str, squeeze: int, expand: int) -> str:
+    with net.group(name, "Fire"):
+        return _fire_branches(net, x, name, tv, squeeze, expand)
+
+
+def _fire_branches(net: _Net, x: str, name: str, tv: str, squeeze: int, expand: int) -> str:
     s = net.add("Conv2d", _conv(squeeze, 1), f"{name}_squeeze", x, f"{tv}.squeeze")
     s = net.add(*RELU, f"{name}_squeeze_relu", s, f"{tv}.squeeze_activation")
     e1 = net.add("Conv2d", _conv(expand, 1), f"{name}_expand1x1", s, f"{tv}.expand1x1")
@@ -321,6 +378,15 @@ def _squeezenet(net: _Net, v: Variant) -> None:
 # -- DenseNet-121 ----------------------------------------------------------------------------
 
 def _densenet121(net: _Net, v: Variant) -> None:
+    with net.group("features"):
+        x = _densenet_features(net, v)
+    x = net.add(*RELU, "relu5", x)
+    x = net.add("AdaptiveAvgPool2d", {"output_size": 1}, "avgpool", x)
+    x = net.add("Flatten", {}, "flatten", x)
+    net.add("Linear", {"out_features": v.classes}, "classifier", x, "classifier")
+
+
+def _densenet_features(net: _Net, v: Variant) -> str:
     growth, bn_size = 32, 4
     small = v is CIFAR
     conv0 = _conv(64, 3, padding=1, bias=False) if small else _conv(64, 7, 2, 3, bias=False)
@@ -331,29 +397,28 @@ def _densenet121(net: _Net, v: Variant) -> None:
         x = net.add("MaxPool2d", _pool(3, 2, 1), "pool0", x, "features.pool0")
     channels = 64
     for b, layers in enumerate((6, 12, 24, 16), 1):
-        for n in range(1, layers + 1):
-            name, tv = f"block{b}_layer{n}", f"features.denseblock{b}.denselayer{n}"
-            y = net.add("BatchNorm2d", {}, f"{name}_norm1", x, f"{tv}.norm1")
-            y = net.add(*RELU, f"{name}_relu1", y, f"{tv}.relu1")
-            y = net.add("Conv2d", _conv(bn_size * growth, 1, bias=False), f"{name}_conv1", y, f"{tv}.conv1")
-            y = net.add("BatchNorm2d", {}, f"{name}_norm2", y, f"{tv}.norm2")
-            y = net.add(*RELU, f"{name}_relu2", y, f"{tv}.relu2")
-            y = net.add("Conv2d", _conv(growth, 3, padding=1, bias=False), f"{name}_conv2", y, f"{tv}.conv2")
-            # torch.cat of all earlier maps, written as the previous concatenation plus the new map
-            x = net.add("Concat", {}, f"{name}_concat", [x, y])
-            channels += growth
+        with net.group(f"denseblock{b}", "DenseBlock"):
+            for n in range(1, layers + 1):
+                name, tv = f"block{b}_layer{n}", f"features.denseblock{b}.denselayer{n}"
+                with net.group(name, "DenseLayer"):
+                    y = net.add("BatchNorm2d", {}, f"{name}_norm1", x, f"{tv}.norm1")
+                    y = net.add(*RELU, f"{name}_relu1", y, f"{tv}.relu1")
+                    y = net.add("Conv2d", _conv(bn_size * growth, 1, bias=False), f"{name}_conv1", y, f"{tv}.conv1")
+                    y = net.add("BatchNorm2d", {}, f"{name}_norm2", y, f"{tv}.norm2")
+                    y = net.add(*RELU, f"{name}_relu2", y, f"{tv}.relu2")
+                    y = net.add("Conv2d", _conv(growth, 3, padding=1, bias=False), f"{name}_conv2", y, f"{tv}.conv2")
+                    # torch.cat of all earlier maps, written as the previous concatenation plus the new map
+                    x = net.add("Concat", {}, f"{name}_concat", [x, y])
+                channels += growth
         if b < 4:
             name, tv = f"transition{b}", f"features.transition{b}"
             channels //= 2
-            x = net.add("BatchNorm2d", {}, f"{name}_norm", x, f"{tv}.norm")
-            x = net.add(*RELU, f"{name}_relu", x, f"{tv}.relu")
-            x = net.add("Conv2d", _conv(channels, 1, bias=False), f"{name}_conv", x, f"{tv}.conv")
-            x = net.add("AvgPool2d", _pool(2, 2), f"{name}_pool", x, f"{tv}.pool")
-    x = net.add("BatchNorm2d", {}, "norm5", x, "features.norm5")
-    x = net.add(*RELU, "relu5", x)
-    x = net.add("AdaptiveAvgPool2d", {"output_size": 1}, "avgpool", x)
-    x = net.add("Flatten", {}, "flatten", x)
-    net.add("Linear", {"out_features": v.classes}, "classifier", x, "classifier")
+            with net.group(name, "Transition"):
+                x = net.add("BatchNorm2d", {}, f"{name}_norm", x, f"{tv}.norm")
+                x = net.add(*RELU, f"{name}_relu", x, f"{tv}.relu")
+                x = net.add("Conv2d", _conv(channels, 1, bias=False), f"{name}_conv", x, f"{tv}.conv")
+                x = net.add("AvgPool2d", _pool(2, 2), f"{name}_pool", x, f"{tv}.pool")
+    return net.add("BatchNorm2d", {}, "norm5", x, "features.norm5")
 
 
 # -- MobileNetV2 -----------------------------------------------------------------------------
@@ -369,6 +434,20 @@ def _conv_bn_relu6(net: _Net, x: str, name: str, tv: str, out: int, k: int, stri
     return net.add("ReLU6", {"inplace": True}, f"{name}_relu6", x, f"{tv}.2")
 
 
+def _inverted_residual(net: _Net, x: str, name: str, tv: str, channels: int, c: int, t: int, stride: int) -> str:
+    hidden = channels * t
+    y, k = x, 0
+    if t != 1:
+        y = _conv_bn_relu6(net, y, f"{name}_expand", f"{tv}.conv.0", hidden, 1)
+        k = 1
+    y = _conv_bn_relu6(net, y, f"{name}_dw", f"{tv}.conv.{k}", hidden, 3, stride, groups=hidden)
+    y = net.add("Conv2d", _conv(c, 1, bias=False), f"{name}_project_conv", y, f"{tv}.conv.{k + 1}")
+    y = net.add("BatchNorm2d", {}, f"{name}_project_bn", y, f"{tv}.conv.{k + 2}")
+    if stride == 1 and channels == c:
+        y = net.add("Add", {}, f"{name}_add", [x, y])  # torchvision: x + self.conv(x)
+    return y
+
+
 def _mobilenet_v2(net: _Net, v: Variant) -> None:
     x = _conv_bn_relu6(net, net.input, "stem", "features.0", 32, 3, 1 if v is CIFAR else 2)
     channels, idx = 32, 1
@@ -376,17 +455,9 @@ def _mobilenet_v2(net: _Net, v: Variant) -> None:
         for i in range(n):
             stride = s if i == 0 else 1
             name, tv = f"block{idx}", f"features.{idx}"
-            hidden = channels * t
-            y, k = x, 0
-            if t != 1:
-                y = _conv_bn_relu6(net, y, f"{name}_expand", f"{tv}.conv.0", hidden, 1)
-                k = 1
-            y = _conv_bn_relu6(net, y, f"{name}_dw", f"{tv}.conv.{k}", hidden, 3, stride, groups=hidden)
-            y = net.add("Conv2d", _conv(c, 1, bias=False), f"{name}_project_conv", y, f"{tv}.conv.{k + 1}")
-            y = net.add("BatchNorm2d", {}, f"{name}_project_bn", y, f"{tv}.conv.{k + 2}")
-            if stride == 1 and channels == c:
-                y = net.add("Add", {}, f"{name}_add", [x, y])  # torchvision: x + self.conv(x)
-            x, channels, idx = y, c, idx + 1
+            with net.group(name, "InvertedResidual"):
+                x = _inverted_residual(net, x, name, tv, channels, c, t, stride)
+            channels, idx = c, idx + 1
     x = _conv_bn_relu6(net, x, "last", f"features.{idx}", 1280, 1)
     x = net.add("AdaptiveAvgPool2d", {"output_size": 1}, "avgpool", x)
     x = net.add("Flatten", {}, "flatten", x)
@@ -408,6 +479,25 @@ def _shuffle_branch(net: _Net, x: str, name: str, tv: str, channels: int, stride
     return net.add(*RELU, f"{name}_relu2", y, f"{tv}.7")
 
 
+def _shuffle_unit(net: _Net, x: str, stage: int, i: int, channels: int, out: int) -> str:
+    name, tv = f"stage{stage}_{i}", f"stage{stage}.{i}"
+    half = out // 2
+    if i == 0:  # stride 2: both branches read the whole input
+        b1 = net.add("Conv2d", _conv(channels, 3, 2, 1, channels, bias=False), f"{name}_branch1_dwconv", x,
+                     f"{tv}.branch1.0")
+        b1 = net.add("BatchNorm2d", {}, f"{name}_branch1_dwbn", b1, f"{tv}.branch1.1")
+        b1 = net.add("Conv2d", _conv(half, 1, bias=False), f"{name}_branch1_conv", b1, f"{tv}.branch1.2")
+        b1 = net.add("BatchNorm2d", {}, f"{name}_branch1_bn", b1, f"{tv}.branch1.3")
+        b1 = net.add(*RELU, f"{name}_branch1_relu", b1, f"{tv}.branch1.4")
+        b2 = _shuffle_branch(net, x, f"{name}_branch2", f"{tv}.branch2", half, 2)
+        cat = net.add("Concat", {}, f"{name}_concat", [b1, b2])
+    else:  # stride 1: half the channels pass, the other half go through branch2
+        split = net.add("Chunk", {"chunks": 2}, f"{name}_split", x)
+        b2 = _shuffle_branch(net, split, f"{name}_branch2", f"{tv}.branch2", half, 1, port=1)
+        cat = net.add("Concat", {}, f"{name}_concat", [split, b2])  # output 0 of the split, then branch2
+    return net.add("ChannelShuffle", {"groups": 2}, f"{name}_shuffle", cat)
+
+
 def _shufflenet_v2(net: _Net, v: Variant) -> None:
     small = v is CIFAR
     x = net.add("Conv2d", _conv(24, 3, 1 if small else 2, 1, bias=False), "conv1_conv", net.input, "conv1.0")
@@ -417,24 +507,11 @@ def _shufflenet_v2(net: _Net, v: Variant) -> None:
         x = net.add("MaxPool2d", _pool(3, 2, 1), "maxpool", x, "maxpool")
     channels = 24
     for stage, repeats, out in ((2, 4, 116), (3, 8, 232), (4, 4, 464)):
-        half = out // 2
-        for i in range(repeats):
-            name, tv = f"stage{stage}_{i}", f"stage{stage}.{i}"
-            if i == 0:  # stride 2: both branches read the whole input
-                b1 = net.add("Conv2d", _conv(channels, 3, 2, 1, channels, bias=False), f"{name}_branch1_dwconv", x,
-                             f"{tv}.branch1.0")
-                b1 = net.add("BatchNorm2d", {}, f"{name}_branch1_dwbn", b1, f"{tv}.branch1.1")
-                b1 = net.add("Conv2d", _conv(half, 1, bias=False), f"{name}_branch1_conv", b1, f"{tv}.branch1.2")
-                b1 = net.add("BatchNorm2d", {}, f"{name}_branch1_bn", b1, f"{tv}.branch1.3")
-                b1 = net.add(*RELU, f"{name}_branch1_relu", b1, f"{tv}.branch1.4")
-                b2 = _shuffle_branch(net, x, f"{name}_branch2", f"{tv}.branch2", half, 2)
-                cat = net.add("Concat", {}, f"{name}_concat", [b1, b2])
-            else:  # stride 1: half the channels pass, the other half go through branch2
-                split = net.add("Chunk", {"chunks": 2}, f"{name}_split", x)
-                b2 = _shuffle_branch(net, split, f"{name}_branch2", f"{tv}.branch2", half, 1, port=1)
-                cat = net.add("Concat", {}, f"{name}_concat", [split, b2])  # output 0 of the split, then branch2
-            x = net.add("ChannelShuffle", {"groups": 2}, f"{name}_shuffle", cat)
-            channels = out
+        with net.group(f"stage{stage}"):
+            for i in range(repeats):
+                with net.group(f"stage{stage}_{i}", "InvertedResidual"):
+                    x = _shuffle_unit(net, x, stage, i, channels, out)
+                channels = out
     x = net.add("Conv2d", _conv(1024, 1, bias=False), "conv5_conv", x, "conv5.0")
     x = net.add("BatchNorm2d", {}, "conv5_bn", x, "conv5.1")
     x = net.add(*RELU, "conv5_relu", x, "conv5.2")
@@ -472,8 +549,11 @@ class Architecture:
         built = self.build(v)
         g = built.graph
         with g.batch():
-            for nid, pos in layered_layout(g).items():
+            blocks, groups = layout_by_group(g) if g.groups else (layered_layout(g), {})
+            for nid, pos in blocks.items():
                 g.move(nid, pos)
+            for gid, pos in groups.items():
+                g.move_group(gid, pos)
         a = analyze(g)
         if not a.ok:  # a mistake in this module, never the user's
             raise AssertionError(f"{self.title}: {[p.message for p in a.problems]}")

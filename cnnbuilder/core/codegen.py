@@ -17,15 +17,20 @@ a comment saying why, so the code always computes what was drawn.
 from __future__ import annotations
 
 import builtins
+import heapq
 import keyword
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import get_spec
 from .blocks.base import OUTPUT_SIZE, PAD4, PADDING, PAIR, SIZES, fmt_shape
 from .graph import Graph
+from .groups import interfaces
+from .groups import paths as group_paths
 from .shapes import Analysis, Problem, analyze, fmt_outputs
 
 # Public attributes of torch.nn.Module (class and instance), across torch 2.x. A test checks this
@@ -178,9 +183,12 @@ def _differs(value: Any, default: Any) -> bool:
 class Generated:
     code: str
     class_name: str
-    attr_of: dict[str, str]  # node id -> attribute name (or Sequential index path)
+    attr_of: dict[str, str]  # node id -> its module's full path in the model (model.get_submodule)
     lines_of: dict[str, list[int]]  # node id -> 1-based line numbers that belong to it
     not_in_place: dict[str, str] = field(default_factory=dict)  # node id -> why its inplace=True was not kept
+    class_of: dict[str, str] = field(default_factory=dict)  # group id -> its class (identical groups share one)
+    attr_of_group: dict[str, str] = field(default_factory=dict)  # group id -> its module's path in the model
+    group_lines: dict[str, list[int]] = field(default_factory=dict)  # group id -> lines making and calling it
 
 
 # Why a block may be written in place after another (checked against torch by tests/core/test_codegen_fuzz.py).
@@ -271,24 +279,144 @@ class _Writer:
             self.emit(line, nid)
 
 
-def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: Analysis | None = None) -> Generated:
+Value = tuple[str, int]  # (block, output port): one tensor of the forward
+
+
+@dataclass
+class _Item:
+    """One line of a forward: a block, or a group called as one module."""
+    kind: str  # "n": a block, "g": a group
+    id: str
+    reads: list[Value]
+    makes: list[Value]
+
+
+@dataclass
+class _Scope:
+    """The top level (gid None) or one group: what its class holds and computes."""
+    gid: str | None
+    items: list[_Item]
+    inputs: list[Value]
+    outputs: list[Value]
+    chain: bool = False  # one value in, one out, each item feeding the next: an nn.Sequential
+    key: int = -1  # which class writes it (identical groups share one)
+
+
+def _scopes(graph: Graph, a: Analysis, order: list[str]) -> dict[str | None, _Scope]:
+    """The top level and every group holding blocks, each with its items in the order its forward
+    computes them: the blocks of a group run as one call, so the order is a topological order of
+    the scope's items (blocks and groups), ties broken by the order the blocks are computed in."""
+    nodes, inputs, ports = graph._nodes, graph._inputs, graph._ports
+    path_of = group_paths(graph)
+    faces = interfaces(graph, a.order)
+    first: dict[tuple[str, str], int] = {}
+    found: dict[str | None, list[tuple[str, str]]] = {None: []}
+    for i, nid in enumerate(order):
+        p = path_of[nodes[nid].group]
+        for d in range(len(p) + 1):
+            key = ("g", p[d]) if d < len(p) else ("n", nid)
+            if key not in first:
+                first[key] = i
+                found.setdefault(p[d - 1] if d else None, []).append(key)
+                if key[0] == "g":
+                    found.setdefault(key[1], [])
+    after: dict[tuple[str, str], set[tuple[str, str]]] = {k: set() for k in first}  # item -> items it reads
+    for nid in order:
+        p = path_of[nodes[nid].group]
+        for src in inputs[nid]:
+            if src == a.input_id:
+                continue
+            q = path_of[nodes[src].group]
+            c = 0
+            while c < len(p) and c < len(q) and p[c] == q[c]:
+                c += 1
+            mine = ("g", p[c]) if c < len(p) else ("n", nid)
+            theirs = ("g", q[c]) if c < len(q) else ("n", src)
+            if mine != theirs:
+                after[mine].add(theirs)
+    scopes: dict[str | None, _Scope] = {}
+    for gid, keys in found.items():
+        readers: dict[tuple[str, str], list[tuple[str, str]]] = {k: [] for k in keys}
+        waiting = {k: len(after[k]) for k in keys}
+        for k in keys:
+            for before in after[k]:
+                readers[before].append(k)
+        ready = [(first[k], k) for k in keys if not waiting[k]]
+        heapq.heapify(ready)
+        items = []
+        while ready:
+            _, k = heapq.heappop(ready)
+            if k[0] == "n":
+                reads = [(s, ports[(s, k[1])]) for s in inputs[k[1]]]
+                items.append(_Item("n", k[1], reads, [(k[1], j) for j in range(len(a.nodes[k[1]].outputs))]))
+            else:
+                items.append(_Item("g", k[1], *faces[k[1]]))
+            for r in readers[k]:
+                waiting[r] -= 1
+                if not waiting[r]:
+                    heapq.heappush(ready, (first[r], r))
+        ends = ([(a.input_id, 0)], [(a.output_id, 0)]) if gid is None else faces[gid]
+        scopes[gid] = _Scope(gid, items, *ends)
+    return scopes
+
+
+def _is_chain_scope(scope: _Scope, nodes: dict) -> bool:
+    if len(scope.inputs) != 1 or len(scope.outputs) != 1:
+        return False
+    readers = Counter(v for it in scope.items for v in it.reads)
+    prev = scope.inputs[0]
+    for it in scope.items:
+        if (it.kind == "n" and not nodes[it.id].spec.module) or it.reads != [prev] or len(it.makes) != 1:
+            return False
+        prev = it.makes[0]
+        if readers[prev] > 1:
+            return False
+    return prev == scope.outputs[0] and readers[prev] == 0
+
+
+def local_name(name: str, group_name: str) -> str:
+    """A block's name inside its group's class: without the group's name in front where it starts
+    with it (layer1_0_conv1 in group layer1_0 is conv1), so identical groups read the same."""
+    if group_name and name.startswith(group_name) and name[len(group_name):len(group_name) + 1] in ("_", ".", "-", " "):
+        rest = name[len(group_name):].lstrip("_.- ")
+        if rest:
+            return rest
+    return name
+
+
+def _merged(texts: list[str]) -> str:
+    """The shapes of one line of a class that several groups share (each group's, where they differ)."""
+    seen = list(dict.fromkeys(texts))
+    return " or ".join(seen[:3]) + (" or …" if len(seen) > 3 else "")
+
+
+def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: Analysis | None = None,
+             avoid: Iterable[str] = ()) -> Generated:
+    """`avoid`: names a file the code goes into already has at its top level (an exported training
+    script's Run, Data, ...), which a group's class must not take."""
     a = analysis or analyze(graph)
     if not a.ok:
         raise CodegenError(a)
     cls = class_identifier(class_name)
     order = [nid for nid in a.order if nid != a.input_id]
-    nodes = {n.id: n for n in graph}
+    nodes = graph._nodes
+    groups = graph._groups
     in_shape = a.input_shape
     out_shape = a.output_shape
+    scopes = _scopes(graph, a, order) if groups else {None: _Scope(None, [], [], [])}
+    grouped = len(scopes) > 1  # empty groups write nothing
 
-    # Attribute names, unique, from user names (or the block type's short name).
+    # The name a block goes by in its class: its own, less its group's name in front.
+    local = {nid: local_name(n.name, groups[n.group].name) if n.group is not None and n.group in scopes else n.name
+             for nid, n in nodes.items()}
     attr: dict[str, str] = {}
-    used: set[str] = set()
-    for nid in order:
-        n = nodes[nid]
-        attr[nid] = _unique(identifier(n.name or n.spec.short, n.spec.short), used)
-        used.add(attr[nid])
-    shown = {nid: display_name(n.name) or attr.get(nid, n.spec.short) for nid, n in nodes.items()}
+    if not grouped:  # attributes of the one class, from the blocks' names
+        used: set[str] = set()
+        for nid in order:
+            n = nodes[nid]
+            attr[nid] = _unique(identifier(n.name or n.spec.short, n.spec.short), used)
+            used.add(attr[nid])
+    shown = {nid: display_name(local[nid]) or attr.get(nid, n.spec.short) for nid, n in nodes.items()}
     short = {nid: display_name(s, 20) for nid, s in shown.items()}  # for reasons: two names fit a line
     not_in_place = _inplace_plan(graph, a, short)
 
@@ -297,14 +425,8 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
         resolved = {**info.resolved, "inplace": False} if nid in not_in_place else info.resolved
         return f"nn.{n.type}(", module_args(n.type, resolved)
 
-    def named(nid: str, text: str) -> str:
-        """The user's name in front of a comment where the code does not show it as written."""
-        return f"{shown[nid]}: {text}" if shown[nid] != attr[nid] else text
-
-    is_chain = _is_chain(graph, a)
     w = _Writer()
     emit = w.emit
-
     doc_title = _clip(re.sub(r"[^\w \-.,()/+]", "", title).strip(), 80) or cls
     emit(f'"""{doc_title}: generated by cnnbuilder.')
     emit("")
@@ -314,104 +436,292 @@ def generate(graph: Graph, class_name: str = "Net", title: str = "", analysis: A
     emit("")
     emit("import torch")
     emit("from torch import nn")
-    emit("")
-    emit("")
-    emit(f"class {cls}(nn.Module):")
-    emit("    def __init__(self) -> None:")
-    emit("        super().__init__()")
-    if is_chain:
-        emit("        self.layers = nn.Sequential(")
-        for nid in order:
-            if nid in not_in_place:
-                emit(f"            # not in place: {not_in_place[nid]}", nid)
-            head, args = ctor_args(nid)
-            w.statement(12, head, args, "),", f"{shown[nid]}: {fmt_shape(a.nodes[nid].shape)}", nid)
-        emit("        )")
-        emit("")
-        emit("    def forward(self, x: torch.Tensor) -> torch.Tensor:")
-        emit(f"        return self.layers(x)  # {fmt_shape(in_shape)} -> {fmt_shape(out_shape)}")
-        attr = {nid: f"layers.{i}" for i, nid in enumerate(order)}
-    else:
-        for nid in order:
-            if nodes[nid].spec.module:
+
+    if not grouped:
+        _class_header(w, cls, "nn.Module")
+        emit("        super().__init__()")
+        if _is_chain(graph, a):
+            emit("        self.layers = nn.Sequential(")
+            for nid in order:
                 if nid in not_in_place:
-                    emit(f"        # not in place: {not_in_place[nid]}", nid)
+                    emit(f"            # not in place: {not_in_place[nid]}", nid)
                 head, args = ctor_args(nid)
-                comment = f"block {shown[nid]}" if shown[nid] != attr[nid] else ""
-                w.statement(8, f"self.{attr[nid]} = {head}", args, ")", comment, nid)
-        emit("")
-        emit("    def forward(self, x: torch.Tensor) -> torch.Tensor:")
-        _forward(graph, a, order, attr, named, w)
-    emit("")
-    emit("")
-    emit('if __name__ == "__main__":')
-    emit(f"    model = {cls}()")
-    emit(f"    x = torch.randn(1, {', '.join(str(d) for d in in_shape)})")
-    emit(f"    print(model(x).shape)  # torch.Size([1, {', '.join(str(d) for d in out_shape)}])")
+                w.statement(12, head, args, "),", f"{shown[nid]}: {fmt_shape(a.nodes[nid].shape)}", nid)
+            emit("        )")
+            emit("")
+            emit("    def forward(self, x: torch.Tensor) -> torch.Tensor:")
+            emit(f"        return self.layers(x)  # {fmt_shape(in_shape)} -> {fmt_shape(out_shape)}")
+            attr = {nid: f"layers.{i}" for i, nid in enumerate(order)}
+        else:
+            for nid in order:
+                if nodes[nid].spec.module:
+                    if nid in not_in_place:
+                        emit(f"        # not in place: {not_in_place[nid]}", nid)
+                    head, args = ctor_args(nid)
+                    comment = f"block {shown[nid]}" if shown[nid] != attr[nid] else ""
+                    w.statement(8, f"self.{attr[nid]} = {head}", args, ")", comment, nid)
+            emit("")
+            emit("    def forward(self, x: torch.Tensor) -> torch.Tensor:")
+            items = [_Item("n", nid, [(s, graph._ports[(s, nid)]) for s in graph._inputs[nid]],
+                           [(nid, k) for k in range(len(a.nodes[nid].outputs))]) for nid in order]
+            texts = {nid: fmt_outputs(a.nodes[nid]).replace(" | ", ", ") for nid in order}
+            _forward(graph, a, items, [(a.input_id, 0)], ["x"], [(a.output_id, 0)], attr, shown, texts, w)
+        return _finish(w, cls, in_shape, out_shape, attr, not_in_place)
+
+    # -- with groups: one class per set of identical groups, inner classes first ---------------
+    for sc in scopes.values():
+        sc.chain = sc.gid is not None and _is_chain_scope(sc, nodes)
+
+    def block_key(nid: str) -> tuple:
+        n, info = nodes[nid], a.nodes[nid]
+        if n.spec.module:
+            return n.type, tuple(ctor_args(nid)[1]), nid in not_in_place
+        return n.type, repr(sorted(info.resolved.items())), len(info.outputs)
+
+    keys: dict[tuple, int] = {}
+    writer: list[str] = []  # class index -> the group it is written from
+    class_names: list[str] = []
+    taken = {cls, *avoid}
+
+    def assign(gid: str | None) -> None:  # inner first: a group's key holds its children's
+        sc = scopes[gid]
+        for it in sc.items:
+            if it.kind == "g":
+                assign(it.id)
+        if gid is None:
+            return
+        ref = {v: ("i", k) for k, v in enumerate(sc.inputs)}
+        parts = []
+        for j, it in enumerate(sc.items):
+            what = block_key(it.id) if it.kind == "n" else ("group", scopes[it.id].key)
+            parts.append((it.kind, what, tuple(ref[v] for v in it.reads), len(it.makes)))
+            for k, v in enumerate(it.makes):
+                ref[v] = ("v", j, k)
+        sig = (tuple(parts), tuple(ref[v] for v in sc.outputs), len(sc.inputs))
+        if sig not in keys:
+            keys[sig] = len(writer)
+            writer.append(gid)
+            g = groups[gid]
+            base = class_identifier(g.cls or g.name)
+            name = _unique_class(base, taken)
+            taken.add(name)
+            class_names.append(name)
+        sc.key = keys[sig]
+
+    assign(None)
+
+    # Attribute names in each class, from the group it is written from (the top level: its own).
+    local_attr: dict[tuple[str, str], str] = {}  # ("n"|"g", id) of a written item -> attribute or index
+    shown_g = {gid: display_name(local_name(g.name, groups[g.parent].name) if g.parent else g.name) or gid
+               for gid, g in groups.items()}
+    for gid in [None, *writer]:
+        sc = scopes[gid]
+        used: set[str] = set()
+        for i, it in enumerate(sc.items):
+            if sc.chain:
+                name = str(i)
+            elif it.kind == "n":
+                n = nodes[it.id]
+                name = _unique(identifier(local[it.id] or n.spec.short, n.spec.short), used)
+            else:
+                name = _unique(identifier(shown_g[it.id], "block"), used)
+            used.add(name)
+            local_attr[(it.kind, it.id)] = name
+
+    # The shapes each line shows: every group a class is written for, merged.
+    instances: dict[int, list[_Scope]] = {}
+    for sc in scopes.values():
+        if sc.gid is not None:
+            instances.setdefault(sc.key, []).append(sc)
+
+    def text(it: _Item, seq: bool) -> str:
+        if it.kind == "n":
+            info = a.nodes[it.id]
+            return fmt_shape(info.shape) if seq else fmt_outputs(info).replace(" | ", ", ")
+        return ", ".join(fmt_shape(a.nodes[b].outputs[p]) for b, p in it.makes)
+
+    for key, gid in enumerate(writer):
+        sc = scopes[gid]
+        texts = [_merged([text(inst.items[j], sc.chain) for inst in instances[key]]) for j in range(len(sc.items))]
+        _write_class(w, class_names[key], sc, texts, graph, a, local_attr, shown, shown_g, not_in_place, ctor_args,
+                     {g: class_names[scopes[g].key] for g in scopes if g is not None})
+    top = scopes[None]
+    _write_class(w, cls, top, [text(it, False) for it in top.items], graph, a, local_attr, shown, shown_g,
+                 not_in_place, ctor_args, {g: class_names[scopes[g].key] for g in scopes if g is not None})
+
+    # Every block and group to the one written for it, then full paths from the model down.
+    home: dict[tuple[str, str], tuple[str, str]] = {}
+    for sc in scopes.values():
+        model = sc if sc.gid is None else scopes[writer[sc.key]]
+        for it, same in zip(sc.items, model.items, strict=True):
+            home[(it.kind, it.id)] = (same.kind, same.id)
+    prefix: dict[str | None, str] = {None: ""}
+
+    def prefix_of(gid: str | None) -> str:
+        if gid not in prefix:
+            prefix[gid] = prefix_of(groups[gid].parent) + local_attr[home[("g", gid)]] + "."
+        return prefix[gid]
+
+    attr = {nid: prefix_of(nodes[nid].group) + local_attr[home[("n", nid)]] for nid in order}
+    gen = _finish(w, cls, in_shape, out_shape, attr, not_in_place, home)
+    gen.class_of = {g: class_names[scopes[g].key] for g in scopes if g is not None}
+    gen.attr_of_group = {g: prefix_of(g)[:-1] for g in scopes if g is not None}
+    return gen
+
+
+def _unique_class(base: str, taken: set[str]) -> str:
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    return name
+
+
+def _class_header(w: _Writer, name: str, base: str) -> None:
+    w.emit("")
+    w.emit("")
+    w.emit(f"class {name}({base}):")
+    w.emit("    def __init__(self) -> None:")
+
+
+def _write_class(w: _Writer, name: str, sc: _Scope, texts: list[str], graph: Graph, a: Analysis,
+                 local_attr: dict, shown: dict, shown_g: dict, not_in_place: dict, ctor_args, class_of: dict) -> None:
+    nodes = graph._nodes
+    if sc.chain:
+        _class_header(w, name, "nn.Sequential")
+        w.emit("        super().__init__(")
+        for it, shape in zip(sc.items, texts, strict=True):
+            if it.kind == "n":
+                if it.id in not_in_place:
+                    w.emit(f"            # not in place: {not_in_place[it.id]}", it.id)
+                head, args = ctor_args(it.id)
+                w.statement(12, head, args, "),", f"{shown[it.id]}: {shape}", it.id)
+            else:
+                w.statement(12, f"{class_of[it.id]}(", [], "),", f"{shown_g[it.id]}: {shape}", ("g", it.id))
+        w.emit("        )")
+        return
+    _class_header(w, name, "nn.Module")
+    w.emit("        super().__init__()")
+    attr = {}
+    for it in sc.items:
+        own = local_attr[(it.kind, it.id)]
+        attr[it.id] = own
+        if it.kind == "g":
+            comment = f"group {shown_g[it.id]}" if shown_g[it.id] != own else ""
+            w.statement(8, f"self.{own} = {class_of[it.id]}(", [], ")", comment, ("g", it.id))
+        elif nodes[it.id].spec.module:
+            if it.id in not_in_place:
+                w.emit(f"        # not in place: {not_in_place[it.id]}", it.id)
+            head, args = ctor_args(it.id)
+            comment = f"block {shown[it.id]}" if shown[it.id] != own else ""
+            w.statement(8, f"self.{own} = {head}", args, ")", comment, it.id)
+    w.emit("")
+    args = ["x"] if len(sc.inputs) == 1 else [f"x{k}" for k in range(1, len(sc.inputs) + 1)]
+    returns = "torch.Tensor" if len(sc.outputs) == 1 else "tuple[torch.Tensor, ...]"
+    w.statement(4, "def forward(", ["self", *(f"{x}: torch.Tensor" for x in args)], f") -> {returns}:")
+    _forward(graph, a, sc.items, sc.inputs, args, sc.outputs, attr, {**shown, **shown_g},
+             dict(zip((it.id for it in sc.items), texts, strict=True)), w)
+
+
+def _finish(w: _Writer, cls: str, in_shape, out_shape, attr: dict[str, str], not_in_place: dict[str, str],
+            home: dict | None = None) -> Generated:
+    w.emit("")
+    w.emit("")
+    w.emit('if __name__ == "__main__":')
+    w.emit(f"    model = {cls}()")
+    w.emit(f"    x = torch.randn(1, {', '.join(str(d) for d in in_shape)})")
+    w.emit(f"    print(model(x).shape)  # torch.Size([1, {', '.join(str(d) for d in out_shape)}])")
     code = "\n".join(w.lines) + "\n"
-    lines_of: dict[str, list[int]] = {}
-    for ln, nid in sorted(w.owner.items()):
-        lines_of.setdefault(nid, []).append(ln)
-    return Generated(code, cls, attr, lines_of, not_in_place)
+    written: dict[Any, list[int]] = {}
+    for ln, owner in sorted(w.owner.items()):
+        written.setdefault(owner, []).append(ln)
+    gen = Generated(code, cls, attr, {})
+    if home is None:
+        gen.lines_of = {k: v for k, v in written.items() if isinstance(k, str)}
+    else:  # a block of a group whose class was written for another: the lines of its twin there
+        for (kind, xid), (_, mid) in home.items():
+            lines = written.get(mid if kind == "n" else ("g", mid))
+            if lines:
+                (gen.lines_of if kind == "n" else gen.group_lines)[xid] = lines
+    gen.not_in_place = not_in_place
+    return gen
 
 
-def _forward(graph: Graph, a: Analysis, order: list[str], attr: dict[str, str], named, w: _Writer) -> None:
-    """The forward of a graph with branches: one line per block. A value's variable is reused
-    once its last reader has run; otherwise the value gets a name of its own. Values are keyed by
-    (block, output port): a Split's parts are separate values, unpacked from one call."""
-    inputs, ports = graph._inputs, graph._ports
-    var = {(a.input_id, 0): "x"}
-    last_use: dict[tuple[str, int], int] = {}
-    for i, nid in enumerate(order):
-        for src in inputs[nid]:
-            last_use[(src, ports[(src, nid)])] = i
-    live: set[str] = {"x"}
-    for i, nid in enumerate(order):
-        n, info = graph._nodes[nid], a.nodes[nid]
-        reads = [(s, ports[(s, nid)]) for s in inputs[nid]]
-        args = [var[r] for r in reads]
-        dying = [var[r] for r in reads if last_use[r] == i]
+def _forward(graph: Graph, a: Analysis, items: list[_Item], inputs: list[Value], arg_names: list[str],
+             outputs: list[Value], attr: dict[str, str], shown: dict[str, str], texts: dict[str, str],
+             w: _Writer) -> None:
+    """A forward with one line per item (block or group). A value's variable is reused once its
+    last reader has run; otherwise the value gets a name of its own. Values are keyed by (block,
+    output port): a Split's parts are separate values, unpacked from one call, and so are a
+    group's outputs."""
+    nodes = graph._nodes
+    var = dict(zip(inputs, arg_names, strict=True))
+    last_use: dict[Value, int] = {}
+    for i, it in enumerate(items):
+        for v in it.reads:
+            last_use[v] = i
+    for v in outputs:  # returned at the end: never overwritten before
+        last_use[v] = len(items)
+    live: set[str] = set(arg_names)
+
+    def named(xid: str, text: str) -> str:
+        """The user's name in front of a comment where the code does not show it as written."""
+        return f"{shown[xid]}: {text}" if shown[xid] != attr[xid] else text
+
+    for i, it in enumerate(items):
+        args = [var[r] for r in it.reads]
+        dying = [var[r] for r in it.reads if last_use[r] == i]
         live.difference_update(dying)
-        free = ["x"] if "x" in dying else dying[:1]  # a name the block's result may take over
+        free = ["x"] if "x" in dying else dying[:1]  # a name the item's result may take over
         targets = []
-        for k in range(len(info.outputs)):
-            if (nid, k) not in last_use and nid != a.output_id:
+        for k, v in enumerate(it.makes):
+            if v not in last_use:
                 targets.append("_")  # a part nothing reads
                 continue
             if free:
                 target = free.pop()
             else:
-                base = attr[nid] if len(info.outputs) == 1 else f"{attr[nid]}_{k}"
+                base = attr[it.id] if len(it.makes) == 1 else f"{attr[it.id]}_{k}"
                 target = base if base not in live and base not in RESERVED else _unique(f"{base}_out", live)
             live.add(target)
-            var[(nid, k)] = target
+            var[v] = target
             targets.append(target)
         target = ", ".join(targets)
-        comment = fmt_outputs(info).replace(" | ", ", ")
-        if n.type in ("Add", "Mul"):
-            w.statement(8, f"{target} = ", args, "", named(nid, comment), nid, op="+" if n.type == "Add" else "*")
+        comment = texts[it.id]
+        owner = it.id if it.kind == "n" else ("g", it.id)
+        call = f"self.{attr[it.id]}(" if it.kind == "g" else f"torch.{nodes[it.id].type.lower()}("
+        if len(targets) > 1 and _width(f"        {target} = {call}") > LINE:
+            # ruff's layout when even `a, b = call(` does not fit: the targets exploded first
+            w.emit("        (", owner)
+            for t in targets:
+                w.emit(f"            {t},", owner)
+            target = ")"
+        n = nodes[it.id] if it.kind == "n" else None
+        info = a.nodes[it.id] if n is not None else None
+        if n is None:
+            w.statement(8, f"{target} = self.{attr[it.id]}(", args, ")", named(it.id, comment), owner)
+        elif n.type in ("Add", "Mul"):
+            w.statement(8, f"{target} = ", args, "", named(it.id, comment), owner, op="+" if n.type == "Add" else "*")
         elif n.type == "Concat":
             dim = info.resolved["dim"]
             listed = f"[{', '.join(args)}]"
             if _width(f"            {listed},") <= LINE:
-                w.statement(8, f"{target} = torch.cat(", [listed, f"dim={dim}"], ")",
-                            named(nid, comment), nid)
+                w.statement(8, f"{target} = torch.cat(", [listed, f"dim={dim}"], ")", named(it.id, comment), owner)
             else:  # ruff's layout of a call whose list does not fit: both exploded, trailing commas
-                w.emit(f"        {target} = torch.cat(", nid)
-                w.emit("            [", nid)
+                w.emit(f"        {target} = torch.cat(", owner)
+                w.emit("            [", owner)
                 for arg in args:
-                    w.emit(f"                {arg},", nid)
-                w.emit("            ],", nid)
-                w.emit(f"            dim={dim},", nid)
-                w.emit(f"        )  # {named(nid, comment)}", nid)
+                    w.emit(f"                {arg},", owner)
+                w.emit("            ],", owner)
+                w.emit(f"            dim={dim},", owner)
+                w.emit(f"        )  # {named(it.id, comment)}", owner)
         elif n.type in ("Split", "Chunk"):
             how = info.resolved["split_size_or_sections" if n.type == "Split" else "chunks"]
             call = f"torch.{n.type.lower()}("
             w.statement(8, f"{target} = {call}", [args[0], literal(how, SIZES), f"dim={info.resolved['dim']}"], ")",
-                        named(nid, comment), nid)
+                        named(it.id, comment), owner)
         else:
-            w.statement(8, f"{target} = self.{attr[nid]}(", args, ")", comment, nid)
-    w.emit(f"        return {var[(a.output_id, 0)]}")
+            w.statement(8, f"{target} = self.{attr[it.id]}(", args, ")", comment, owner)
+    w.statement(8, "return ", [var[v] for v in outputs], "")
 
 
 def _is_chain(graph: Graph, a: Analysis) -> bool:
@@ -435,11 +745,11 @@ def instantiate(gen: Generated):
 
     # RESERVED is checked against the torch the tests ran with; a newer torch may have taken a name since.
     taken = set(dir(nn.Module)) | set(vars(nn.Module()))
-    for nid, path in gen.attr_of.items():
-        top = path.split(".")[0]
-        if top in taken:
-            raise CodegenError(problem=Problem(f"its layer name '{top}' is taken by torch.nn.Module in this torch "
-                                               "version: rename the block", nid))
+    for nid, path in gen.attr_of.items():  # every name on the path: a group's class has attributes too
+        for part in path.split("."):
+            if part in taken:
+                raise CodegenError(problem=Problem(f"its layer name '{part}' is taken by torch.nn.Module in this "
+                                                   "torch version: rename the block (or its group)", nid))
     namespace: dict[str, Any] = {"__name__": "cnnbuilder_generated"}
     exec(compile(gen.code, f"<cnnbuilder:{gen.class_name}>", "exec"), namespace)
     return namespace[gen.class_name]()

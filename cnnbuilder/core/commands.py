@@ -253,13 +253,14 @@ class Ungroup(Command):
         self._saved: tuple | None = None
 
     def redo(self, graph: Graph) -> None:
-        group, nodes, groups = graph.remove_group(self.group_id)
-        self._saved = (group, nodes, groups)
+        listed = [g.id for g in graph.groups]
+        group, nodes, groups = graph.remove_group(self.group_id)  # refuses an unknown id
+        self._saved = (group, nodes, groups, listed.index(self.group_id))
 
     def undo(self, graph: Graph) -> None:
-        group, nodes, groups = self._saved
+        group, nodes, groups, index = self._saved
         made = graph.add_group(group.name, nodes, groups, parent=group.parent, group_id=group.id, pos=group.pos,
-                               cls=group.cls)
+                               cls=group.cls, index=index)  # where it was listed: the file reads the same
         assert made.parent == group.parent
 
 

@@ -593,9 +593,11 @@ class Graph:
         return None
 
     def add_group(self, name: str, nodes: list[str] = (), groups: list[str] = (), parent: str | None = None,
-                  group_id: str | None = None, pos: tuple[float, float] | None = None, cls: str = "") -> Group:
+                  group_id: str | None = None, pos: tuple[float, float] | None = None, cls: str = "",
+                  index: int | None = None) -> Group:
         """A new group holding these blocks and groups (they move into it from the scope they share,
-        which becomes its parent); without members, an empty group inside `parent`."""
+        which becomes its parent); without members, an empty group inside `parent`. `index`: its
+        place in the list of groups (what undoing an Ungroup restores; the end by default)."""
         nodes, groups = list(dict.fromkeys(nodes)), list(dict.fromkeys(groups))
         if nodes or groups:
             problem = self.grouping_problem(nodes, groups)
@@ -619,6 +621,10 @@ class Graph:
             pos = (min(p[0] for p in spots), min(p[1] for p in spots)) if spots else (0.0, 0.0)
         group = Group(group_id, clean_name(name) or group_id, parent, check_pos(pos), cls)
         self._groups[group_id] = group
+        if index is not None and index < len(self._groups) - 1:
+            items = list(self._groups.items())
+            items.insert(index, items.pop())
+            self._groups = dict(items)
         self.group_changed.emit(group_id, "added")
         self._regroup(nodes, groups, group_id)
         return group

@@ -14,6 +14,8 @@ Pure Python on the Graph: no Qt, easy to test, and fast for thousands of blocks.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from .graph import CycleError, Graph
 
 DX = 200.0
@@ -132,3 +134,92 @@ def _place(wanted: list[float], gap: float) -> list[float]:
     for s, c in blocks:
         out.extend([s / c] * int(c))
     return [v + i * gap for i, v in enumerate(out)]
+
+
+class _Items:
+    """One group's view (or the top level's) as layered_layout reads a graph: its blocks ("n:" and
+    the id; layered_layout takes tuples for its own dummies) and the groups directly inside it
+    ("g:" and the id) as nodes, the values passing between them as edges."""
+
+    def __init__(self, graph: Graph, ids: list[str], edges: list[tuple[str, str, int]],
+                 outs: dict[str, int]):
+        self.ids, self.edges_with_ports = ids, edges
+        self._graph, self._outs = graph, outs
+        self._in: dict[str, list[str]] = {i: [] for i in ids}
+        self._out: dict[str, list[str]] = {i: [] for i in ids}
+        for s, d, _ in edges:
+            self._in[d].append(s)
+            self._out[s].append(d)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self):
+        return (SimpleNamespace(id=i) for i in self.ids)
+
+    def inputs(self, item: str) -> list[str]:
+        return self._in[item]
+
+    def node(self, item: str):
+        if item[0] == "n":
+            return self._graph.node(item[2:])
+        k = self._outs.get(item[2:], 1)  # a group with several outputs spreads them like a Split
+        spec = SimpleNamespace(multi_output=k > 1, output_count=lambda _resolved: k, resolve=lambda _params: {})
+        return SimpleNamespace(spec=spec, params={})
+
+    def topo_order(self) -> list[str]:
+        indeg = {i: len(self._in[i]) for i in self.ids}
+        ready = [i for i in reversed(self.ids) if not indeg[i]]
+        order = []
+        while ready:
+            i = ready.pop()
+            order.append(i)
+            for d in reversed(self._out[i]):
+                indeg[d] -= 1
+                if not indeg[d]:
+                    ready.append(d)
+        if len(order) != len(self.ids):
+            raise CycleError("cycle")
+        return order
+
+
+def layout_by_group(graph: Graph, dx: float = DX, dy: float = DY) -> tuple[dict[str, tuple[float, float]],
+                                                                              dict[str, tuple[float, float]]]:
+    """Positions for a graph with groups: each group's view (and the top level) laid out on its
+    own, a group standing as one block in its parent's view. Returns (block positions, group
+    positions); a block's position is where it sits in its own group's view."""
+    from .groups import interfaces, paths
+
+    path_of = paths(graph)
+    faces = interfaces(graph)
+    found: dict[str | None, list[str]] = {None: []}
+    seen: set[str] = set()
+    for n in graph:
+        p = path_of[n.group]
+        for d in range(len(p) + 1):
+            key = f"g:{p[d]}" if d < len(p) else f"n:{n.id}"
+            if key not in seen:
+                seen.add(key)
+                found.setdefault(p[d - 1] if d else None, []).append(key)
+    for g in graph.groups:  # empty groups too, so each gets a place
+        if f"g:{g.id}" not in seen:
+            found.setdefault(g.parent, []).append(f"g:{g.id}")
+    edges: dict[str | None, dict[tuple[str, str], int]] = {}
+    for src, dst, port in graph.edges_with_ports:
+        p, q = path_of[graph.node(dst).group], path_of[graph.node(src).group]
+        c = 0
+        while c < len(p) and c < len(q) and p[c] == q[c]:
+            c += 1
+        mine = f"g:{p[c]}" if c < len(p) else f"n:{dst}"
+        theirs = f"g:{q[c]}" if c < len(q) else f"n:{src}"
+        if mine != theirs:
+            out_port = port if theirs[0] == "n" else faces[theirs[2:]][1].index((src, port))
+            edges.setdefault(p[c - 1] if c else None, {}).setdefault((theirs, mine), out_port)
+    blocks: dict[str, tuple[float, float]] = {}
+    groups: dict[str, tuple[float, float]] = {}
+    outs = {gid: len(face[1]) for gid, face in faces.items()}
+    for scope, ids in found.items():
+        view = _Items(graph, ids, [(s, d, k) for (s, d), k in edges.get(scope, {}).items()], outs)
+        for key, pos in layered_layout(view, dx, dy).items():  # type: ignore[arg-type]
+            (blocks if key[0] == "n" else groups)[key[2:]] = pos
+    return blocks, groups

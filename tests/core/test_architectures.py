@@ -208,8 +208,14 @@ def test_every_template_is_reproducible_named_described_and_laid_out(arch):
         assert [n.id for n in g] == [f"n{i}" for i in range(1, len(g) + 1)]
         names = [n.name for n in g]
         assert len(set(names)) == len(names) and all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in names)
-        pos = [n.pos for n in g]
-        assert len(set(pos)) == len(pos)  # no two blocks on one spot
+        # No two blocks (or collapsed groups) on one spot in any view: each group's view is laid out on its own.
+        views: dict = {}
+        for n in g:
+            views.setdefault(n.group, []).append(n.pos)
+        for grp in g.groups:
+            views.setdefault(grp.parent, []).append(grp.pos)
+        for spots in views.values():
+            assert len(set(spots)) == len(spots)
         # The note: one paragraph with the year, and the figures of this very variant.
         a = analyze(g)
         note = first.description
@@ -245,3 +251,20 @@ def test_an_architecture_the_user_saved_loads_back(tmp_path):
     again = load_project(tmp_path / "shuffle.json")
     assert again.description == project.description
     assert generate(again.graph).code == generate(project.graph).code
+
+
+@pytest.mark.parametrize("key", ["alexnet", "vgg16", "resnet18", "resnet50"])
+def test_grouped_templates_name_their_modules_as_torchvision_does(key):
+    """Drawn with groups where torchvision has modules (features and classifier, layer1..4 of
+    BasicBlock or Bottleneck with their downsample), the generated model's module paths are
+    torchvision's: its own state_dict loads as it is."""
+    arch = ARCHITECTURES[key]
+    built = arch.build()
+    gen = generate(built.graph)
+    assert {nid: gen.attr_of[nid] for nid in built.torch_names} == built.torch_names
+    with torch.device("meta"):
+        model, reference = instantiate(gen), torchvision_model(arch, IMAGENET)
+    assert list(model.state_dict()) == list(reference.state_dict())
+    if key.startswith("resnet"):
+        block = "BasicBlock" if key == "resnet18" else "Bottleneck2"  # ResNet-50's layer1.0 has a downsample
+        assert type(model.layer1[-1]).__name__ == type(model.layer1[-2]).__name__ == block  # identical: one class

@@ -9,12 +9,13 @@ in the app's format. `script_parts` returns the parts separately for the noteboo
 
 from __future__ import annotations
 
+import ast
 import pprint
 import re
 from dataclasses import dataclass
 
 from ... import __version__
-from ..codegen import CodegenError, generate
+from ..codegen import CodegenError, class_identifier, generate
 from ..project import Project, graph_to_dict
 from ..shapes import analyze
 from ..training import augment, checkpoint, data, engine, synthetic
@@ -83,15 +84,29 @@ def _literal(name: str, value, comment: str = "") -> str:
     return "\n".join(lines)
 
 
-def _model_class(project: Project, analysis) -> tuple[str, str]:
-    try:
-        gen = generate(project.graph, class_name=MODEL_CLASS, title=project.name, analysis=analysis)
+def _top_level_names(code: str) -> set[str]:
+    """What a piece of the script defines or imports at its top level."""
+    names: set[str] = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def _model_class(project: Project, analysis, avoid: set[str]) -> str:
+    try:  # a group's class must not take a name the script uses (a group named "Run" or "Data")
+        gen = generate(project.graph, class_name=MODEL_CLASS, title=project.name, analysis=analysis, avoid=avoid)
     except CodegenError as exc:
         raise ExportError(str(exc)) from None
     lines = gen.code.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("class "))
     end = next(i for i, line in enumerate(lines) if line.startswith('if __name__ == "__main__":'))
-    return "\n".join(lines[start:end]).rstrip() + "\n", gen.class_name
+    return "\n".join(lines[start:end]).rstrip() + "\n"
 
 
 def _title(project: Project) -> str:
@@ -114,7 +129,7 @@ def script_parts(project: Project, config: TrainConfig | None = None, filename: 
     if not analysis.total_params:
         raise ExportError("the model has no trainable parameters (add a Conv2d or Linear block)")
     classes = _check_fit(project, cfg, analysis)
-    model_code, cls = _model_class(project, analysis)
+    cls = class_identifier(MODEL_CLASS)
     title, stem = _title(project), _stem(project)
     settings = cfg.to_dict()  # all of them: the script's checkpoints carry the app's whole config
     conv = any(n.type in ("Conv2d", "ConvTranspose2d") for n in project.graph)
@@ -167,12 +182,6 @@ from checkpoint...") and a line of --out/metrics.csv; at the end the test accura
         shared, _template.DATA, reader, "# -- augmentation (each image its own random parameters) " + "-" * 42,
         kernels, _template.AUGMENT,
     ])
-    model = _join([
-        "# -- the model, as cnnbuilder generates it " + "-" * 57,
-        f"# Input: N×{'×'.join(map(str, analysis.input_shape))}. Output: N×"
-        f"{'×'.join(map(str, analysis.output_shape))}. Trainable parameters: {analysis.total_params:,}.",
-        model_code, _template.BUILD_MODEL.format(cls=cls),
-    ])
     train = _join([
         "# -- training " + "-" * 86,
         _source.definitions(engine, ["batches_per_epoch"]), _template.TRAIN,
@@ -181,6 +190,15 @@ from checkpoint...") and a line of --out/metrics.csv; at the end the test accura
         _source.definitions(checkpoint, ["CHECKSUM", "digest", "_feed", "rng_state", "set_rng_state"]),
         _literal("GRAPH", graph_to_dict(project.graph),
                  "The cnnbuilder graph the model was generated from, stored in every checkpoint."),
+    ])
+    avoid = set().union(*(_top_level_names(c) for c in (setup, data_code, train, _template.MAIN,
+                                                         _template.BUILD_MODEL.format(cls=MODEL_CLASS))))
+    model_code = _model_class(project, analysis, avoid)
+    model = _join([
+        "# -- the model, as cnnbuilder generates it " + "-" * 57,
+        f"# Input: N×{'×'.join(map(str, analysis.input_shape))}. Output: N×"
+        f"{'×'.join(map(str, analysis.output_shape))}. Trainable parameters: {analysis.total_params:,}.",
+        model_code, _template.BUILD_MODEL.format(cls=cls),
     ])
     return [Part("doc", "About", doc),
             Part("setup", "Setup: imports, settings and command-line options", setup),
