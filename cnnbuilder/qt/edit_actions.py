@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+import shiboken6
+
 from PySide6.QtCore import QMimeData, QObject
 from PySide6.QtGui import QCursor, QGuiApplication, QKeySequence
 
@@ -91,6 +93,8 @@ class EditActions(QObject):
         for a in (self.copy_action, self.cut_action, self.duplicate_action, self.delete_reconnect_action):
             a.setEnabled(has_nodes)
         scene = self.window.scene
+        if not shiboken6.isValid(scene):
+            return  # the scene deselects its items while it is being destroyed
         groups = scene.selected_group_ids()
         can_delete = has_nodes or bool(groups) or bool(scene.selected_edges())
         self.delete_action.setEnabled(can_delete)
