@@ -73,6 +73,11 @@ def assert_canvas_matches(window) -> None:
                 else:
                     assert seen is scene.nodes[end]
     assert set(scene.edges) == expected
+    for gid, item in scene.groups.items():  # one pass for all of them gives what the core gives per group
+        ins, outs = g.group_interface(gid)
+        view = scene._views[gid]
+        assert (view.inputs, view.outputs, view.blocks) == (tuple(ins), tuple(outs), len(g.group_nodes(gid)))
+        assert len(item.in_ports) == max(1, len(ins)) and len(item.out_ports) == max(1, len(outs))
     crumbs = [name for _, name in scene.scope_path()]
     assert window.breadcrumb.texts() == crumbs
 

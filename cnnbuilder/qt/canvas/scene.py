@@ -37,7 +37,7 @@ from ...core.commands import (
     splice_refusal,
 )
 from ...core.graph import Graph, GraphError, Node
-from ...core.groups_view import GroupView, group_entry, group_view
+from ...core.groups_view import GroupView, group_entry, group_views
 from ...core.placement import block_above
 from ...core.shapes import NodeInfo, fmt_outputs
 from ..document import Document
@@ -146,6 +146,7 @@ class GraphScene(QGraphicsScene):
         self._trail: list[str] = []  # the open group's path, to fall back on if it is removed
         self._stale = False  # a change touched groups: rebuild the scope once the edit is done
         self._views: dict[str, GroupView] = {}
+        self._views_rev = -1  # the graph revision _views were computed at
         self._press_groups: dict[str, QPointF] = {}
         self._graph: Graph | None = None
         self._syncing = False
@@ -253,7 +254,8 @@ class GraphScene(QGraphicsScene):
             node_ids, group_ids = g.members(self.scope)
             for nid in node_ids:
                 self._add_node_item(g.node(nid), a.nodes.get(nid))  # refresh() below adds the warnings
-            self._views = {gid: group_view(g, a, gid) for gid in group_ids}
+            self._views = group_views(g, a, group_ids)
+            self._views_rev = g.revision
             for gid in group_ids:
                 item = GroupItem(gid, group_state(g, gid, self._views[gid]))
                 item.setPos(QPointF(*g.group(gid).pos))
@@ -485,8 +487,9 @@ class GraphScene(QGraphicsScene):
                 if labels_changed:
                     for edge in item.edges:
                         edge.setToolTip(edge.describe())
-        if self.groups:
-            self._views = {gid: group_view(g, a, gid) for gid in self.groups}
+        if self.groups and self._views_rev != g.revision:  # a new name bumps the revision too
+            self._views = group_views(g, a, list(self.groups))
+            self._views_rev = g.revision
             for gid, item in self.groups.items():
                 item.set_state(group_state(g, gid, self._views[gid]))
 
