@@ -218,7 +218,7 @@ def split_block(window) -> None:
 
 def groups_shots(window) -> None:
     """The ResNet example with its two residual blocks grouped, then the second one opened."""
-    from cnnbuilder.core.commands import GroupBlocks, Move, MoveGroups
+    from cnnbuilder.core.commands import GroupBlocks
 
     project = load_project(ROOT / "resources" / "examples" / "resnet_small.json")
     project.path = Path(_tmp.name) / "resnet_small.json"
@@ -227,10 +227,9 @@ def groups_shots(window) -> None:
     ids = {n.name: n.id for n in g}
     for name, first, last in (("block1", 5, 11), ("block2", 12, 19)):
         doc.push(GroupBlocks([f"n{k}" for k in range(first, last + 1)], name=name))
-    # The top level reads as a short chain once the blocks are collapsed.
+    # The top level reads as a short chain once the blocks are collapsed: Auto-layout (Ctrl+L).
     block1, block2 = (grp.id for grp in g.groups)
-    doc.push(MoveGroups({block1: (0.0, 440.0), block2: (0.0, 570.0)}))
-    doc.push(Move({ids["gap1"]: (0.0, 700.0), ids["flatten1"]: (0.0, 810.0), ids["fc1"]: (0.0, 920.0)}))
+    window.edit_actions.auto_layout()
     window.scene.select_group(block2)
     window.view.fit(max_zoom=1.0)
     settle()
@@ -443,7 +442,8 @@ def main() -> int:
     window.document._extra_dirty = False
     window.close()
     for name in ("arithmetic.png", "main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png",
-                 "split-block.png", "groups.png", "group-open.png", "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
+                 "split-block.png", "groups.png", "group-open.png",
+                 "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
                  "train-1280.png", "feature-maps.png", "evaluation.png", "look-inside.png", *INSPECT_SHOTS):
         print(OUT / name)
     QApplication.processEvents()

@@ -95,3 +95,31 @@ def group_entry(graph: Graph, group_id: str) -> str | None:
             if limit is None or len(graph.inputs(nid)) < limit:
                 return nid
     return None
+
+
+def scope_layout(graph: Graph, scope: str | None) -> tuple[dict[str, tuple[float, float]],
+                                                           dict[str, tuple[float, float]]]:
+    """Auto-layout of what one scope shows: its blocks and its collapsed groups (each laid out as
+    one block), the edges between them as the canvas draws them. Returns new positions for the
+    blocks and for the groups."""
+    from .layout import layered_layout
+
+    nodes, groups = graph.members(scope)
+    scratch = Graph()
+    ids: dict[str, str] = {}
+    with scratch.batch():
+        for nid in nodes:
+            n = graph.node(nid)
+            ids[nid] = scratch.add_node(n.type, dict(n.params), node_id=f"v{len(ids)}").id
+        for gid in groups:  # a block that takes any number of inputs stands for the group
+            ids[gid] = scratch.add_node("Concat", node_id=f"v{len(ids)}").id
+        edges: dict[tuple[str, str], int] = {}
+        for src, dst, port in graph.edges_with_ports:
+            a, b = graph.scope_of(src, scope), graph.scope_of(dst, scope)
+            if a is not None and b is not None and a != b and (ids[a], ids[b]) not in edges:
+                edges[(ids[a], ids[b])] = port if a in nodes else 0
+        scratch.connect_all([(a, b, None, p) for (a, b), p in edges.items()])
+    placed = layered_layout(scratch)
+    back = {v: k for k, v in ids.items()}
+    blocks = {back[v]: pos for v, pos in placed.items() if back[v] not in groups}
+    return blocks, {back[v]: pos for v, pos in placed.items() if back[v] in groups}

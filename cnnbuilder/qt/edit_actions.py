@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import shiboken6
-
 from PySide6.QtCore import QMimeData, QObject
 from PySide6.QtGui import QCursor, QGuiApplication, QKeySequence
 
@@ -24,6 +23,7 @@ from ..core.commands import (
     Connect,
     Macro,
     Move,
+    MoveGroups,
     clip_of,
     delete_and_reconnect,
     duplicate,
@@ -31,6 +31,7 @@ from ..core.commands import (
     paste,
 )
 from ..core.graph import GraphError
+from ..core.groups_view import scope_layout
 from ..core.placement import centre_on, free_shift
 from .canvas.items import NODE_H, NODE_W
 from .canvas.layout import DX, DY, layered_layout
@@ -242,13 +243,20 @@ class EditActions(QObject):
         return new_id
 
     def auto_layout(self) -> bool:
+        """Lay out what the canvas shows: the whole graph, or with groups the open scope's blocks
+        and collapsed groups."""
         g = self.document.graph
-        target = layered_layout(g)
+        scene = self.window.scene
+        if scene.scope is None and not g.groups:
+            target, group_target = layered_layout(g), {}
+        else:
+            target, group_target = scope_layout(g, scene.scope)
         moves = {nid: pos for nid, pos in target.items() if g.node(nid).pos != pos}
-        if not moves:
+        group_moves = {gid: pos for gid, pos in group_target.items() if g.group(gid).pos != pos}
+        if not moves and not group_moves:
             self._status("The layout is already tidy")
             return False
-        cmd = Move(moves)
+        cmd = Macro("Auto-layout", [Move(moves), MoveGroups(group_moves)]) if group_moves else Move(moves)
         cmd.text = "Auto-layout"
         self.document.push(cmd)
         self.window.view.fit()

@@ -442,3 +442,28 @@ def test_random_group_actions_keep_the_canvas_equal_to_the_model(make_window, se
         doc.undo_stack.undo()
         assert_canvas_matches(window)
     assert not g.groups and scene.scope is None
+
+
+def test_auto_layout_arranges_the_scope_shown(make_window):
+    window = make_window("resnet_small")
+    doc, scene = window.document, window.scene
+    g = doc.graph
+    gid = group_by_keys(window, BLOCK1)
+    outside = {n: g.node(n).pos for n in g.group_nodes(gid)}
+    assert window.edit_actions.auto_layout()
+    # The top level is one chain: blocks and the collapsed group in one column, top to bottom,
+    # in the order data flows; the blocks inside the group are not moved.
+    spots = [(g.node(n).pos if n in scene.nodes else g.group(n).pos) for n in
+             ids(g, ["input", "conv1", "bn1", "relu1"]) + [gid] + ids(g, BLOCK2[:1])]
+    assert len({x for x, _ in spots[:5]}) == 1 and [y for _, y in spots[:5]] == sorted(y for _, y in spots[:5])
+    assert {n: g.node(n).pos for n in g.group_nodes(gid)} == outside
+    assert scene.groups[gid].pos() == QPointF(*g.group(gid).pos)
+    assert doc.undo_stack.undoText() == "Auto-layout"
+    doc.undo_stack.undo()
+    assert doc.undo_stack.undoText() == "Group"
+    # Inside the group: only its blocks move.
+    scene.set_scope(gid)
+    top = {n: g.node(n).pos for n in ids(g, ["input", "conv1"])}
+    window.edit_actions.auto_layout()
+    assert {n: g.node(n).pos for n in ids(g, ["input", "conv1"])} == top
+    assert_canvas_matches(window)
