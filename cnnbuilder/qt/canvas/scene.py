@@ -1110,12 +1110,12 @@ class GraphScene(QGraphicsScene):
         try:
             for it in selected:
                 it.setSelected(False)
-            for it in self.nodes.values():
+            for it in [*self.nodes.values(), *self.groups.values(), *self.stubs.values()]:
                 it.setCacheMode(QGraphicsItem.NoCache)
             painter.fillRect(target, QColor(self.colors.background))
             self.render(painter, target, source)
         finally:
-            for it in self.nodes.values():
+            for it in [*self.nodes.values(), *self.groups.values(), *self.stubs.values()]:
                 it.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             for it in selected:
                 it.setSelected(True)
