@@ -284,6 +284,11 @@ def test_moving_and_deleting_a_group_are_undoable(make_window):
     assert doc.undo_stack.undoText() == "Move"
     doc.undo_stack.undo()
     assert g.group(gid).pos == before and item.pos() == QPointF(*before)
+    # Arrow keys nudge a selected group too.
+    scene.select_group(gid)
+    QTest.keyClick(view.viewport(), Qt.Key_Right)
+    assert g.group(gid).pos == (before[0] + 10, before[1]) and item.pos() == QPointF(before[0] + 10, before[1])
+    doc.undo_stack.undo()
     # Delete the selected group: its blocks go, in one undo step, and come back with undo.
     scene.select_group(gid)
     n_nodes, n_edges = len(g), len(g.edges)

@@ -710,17 +710,21 @@ class GraphScene(QGraphicsScene):
         return self._push(Connect(src, dst, port=port))
 
     def nudge_selection(self, dx: float, dy: float) -> bool:
-        """Move the selected blocks by (dx, dy); repeated nudges are one undo step."""
-        ids = self.selected_node_ids()
-        if not ids:
+        """Move the selected blocks (and collapsed groups) by (dx, dy); repeated nudges of blocks
+        are one undo step."""
+        ids, groups = self.selected_node_ids(), self.selected_group_ids()
+        if not ids and not groups:
             return False
-        moves = {}
-        for nid in ids:
-            x, y = self.graph.node(nid).pos
-            moves[nid] = self.snapped(x + dx, y + dy)
-        if all(moves[n] == tuple(self.graph.node(n).pos) for n in ids):
+        g = self.graph
+        moves = {nid: self.snapped(g.node(nid).pos[0] + dx, g.node(nid).pos[1] + dy) for nid in ids}
+        group_moves = {gid: self.snapped(g.group(gid).pos[0] + dx, g.group(gid).pos[1] + dy) for gid in groups}
+        if all(moves[n] == tuple(g.node(n).pos) for n in ids) and \
+                all(group_moves[x] == tuple(g.group(x).pos) for x in groups):
             return True
-        return self._push(Move(moves, nudge=True)) is None
+        if not groups:
+            return self._push(Move(moves, nudge=True)) is None
+        cmd = MoveGroups(group_moves) if not ids else Macro("Move", [Move(moves), MoveGroups(group_moves)])
+        return self._push(cmd) is None
 
     def delete_selection(self) -> bool:
         nodes = self.selected_node_ids()
