@@ -17,7 +17,7 @@ from PySide6.QtTest import QTest
 from cnnbuilder.core.commands import AddNode, GroupBlocks, SetParam
 from cnnbuilder.core.groups_view import group_entry, group_view
 from cnnbuilder.core.project import load_project
-from cnnbuilder.qt.canvas.items import NODE_H, NODE_W, GroupItem, StubItem
+from cnnbuilder.qt.canvas.items import NODE_H, NODE_W, EdgeItem, GroupItem, StubItem
 from tests.fuzz import fuzz_settings
 
 from .helpers import EXAMPLES, drop_block, mouse_drag, node_by_name, send_mouse
@@ -146,6 +146,18 @@ def test_collapsed_group_shows_ports_shape_params_and_an_error_badge(make_window
                 (node_by_name(g, "block2_out"), gap)):
         assert key in scene.edges
     assert scene.edges[(out1, node_by_name(g, "block2_conv1"))].dst is item
+    # block1_out feeds two blocks inside: one line into the group's input stands for both, and
+    # deleting it removes both.
+    line = scene.edges[(out1, node_by_name(g, "block2_conv1"))]
+    assert scene.edges[(out1, node_by_name(g, "block2_down"))] is line and len(line.keys) == 2
+    assert sum(isinstance(it, EdgeItem) for it in scene.items()) == len({id(e) for e in scene.edges.values()})
+    scene.clearSelection()
+    line.setSelected(True)
+    assert scene.delete_selection() and g.outputs(out1) == []
+    assert_canvas_matches(window)
+    doc.undo_stack.undo()
+    item = scene.groups[gid]
+    assert len(g.outputs(out1)) == 2
     assert not item.badge.isVisible()
     # A mistake inside: the collapsed block turns red and says which block fails.
     doc.push(SetParam(node_by_name(g, "block2_conv2"), "out_channels", 24))

@@ -669,6 +669,7 @@ class EdgeItem(QGraphicsItem):
         # `port` is src's visible output and `slot` dst's visible input (None: by dst's input order).
         self.src, self.dst, self.port, self.slot = src, dst, port, slot
         self.key: tuple[str, str] = key or (src.node_id, dst.node_id)
+        self.keys: list[tuple[str, str]] = [self.key]  # more where one line stands for several edges
         self.highlight = False  # a palette block or a free block is dragged over it (drop inserts there)
         self._path = QPainterPath()
         self._arrow = QPolygonF()

@@ -308,8 +308,15 @@ class GraphScene(QGraphicsScene):
                 b, slot = self.nodes[vd], None
             pending.append((a, b, out, (src, dst), slot))
         self._place_stubs()
+        drawn: dict[tuple, EdgeItem] = {}
         for a, b, out, key, slot in pending:
-            edge = EdgeItem(a, b, out, key=key, slot=slot)
+            same = (id(a), out, id(b), slot)  # e.g. one value read by two blocks in a collapsed group
+            edge = drawn.get(same) if slot is not None else None
+            if edge is not None:  # drawn once: the one line stands for all of them
+                edge.keys.append(key)
+                self.edges[key] = edge
+                continue
+            edge = drawn[same] = EdgeItem(a, b, out, key=key, slot=slot)
             a.edges.add(edge)
             b.edges.add(edge)
             self.addItem(edge)
@@ -440,7 +447,8 @@ class GraphScene(QGraphicsScene):
         self.removeItem(item)
 
     def _drop_edge_item(self, edge: EdgeItem) -> None:
-        self.edges.pop(edge.key, None)
+        for key in edge.keys:
+            self.edges.pop(key, None)
         edge.src.edges.discard(edge)
         edge.dst.edges.discard(edge)
         if edge is self._drop_edge:
@@ -563,7 +571,7 @@ class GraphScene(QGraphicsScene):
         return [n.id for n in self.graph if n.id in chosen]
 
     def selected_edges(self) -> list[tuple[str, str]]:
-        return [it.key for it in self.selectedItems() if isinstance(it, EdgeItem)]
+        return [key for it in self.selectedItems() if isinstance(it, EdgeItem) for key in it.keys]
 
     def selected_group_ids(self) -> list[str]:
         chosen = {it.group_id for it in self.selectedItems() if isinstance(it, GroupItem)}
