@@ -16,6 +16,11 @@ Then makes one deliberate error (block2_conv2 gives 24 channels, so the Add afte
                          ResNet-18 picked at its CIFAR-10 size: figures, size choice and note
   split-block.png        a ShuffleNet unit with squeeze-excite: a Chunk's two numbered outputs feeding
                          a branch and a Concat, then ChannelShuffle and a Hardsigmoid gate into Mul
+  groups.png             the ResNet example with each residual block grouped (Ctrl+G): two collapsed
+                         blocks with their ports, output shape and parameters; one selected in the
+                         inspector
+  group-open.png         the second group opened (double-click): its blocks, the values from and to
+                         outside as stubs, and the breadcrumb bar above the canvas
 Then trains the MNIST tutorial CNN on the built-in shapes data (F5: the Train workspace) and saves:
   train-1600.png         the Train workspace at 1600×1000: curves, canvas and settings on the left
   train-dark.png         the same in the dark theme
@@ -211,6 +216,30 @@ def split_block(window) -> None:
     window.view.grab().save(str(OUT / "split-block.png"))
 
 
+def groups_shots(window) -> None:
+    """The ResNet example with its two residual blocks grouped, then the second one opened."""
+    from cnnbuilder.core.commands import GroupBlocks
+
+    project = load_project(ROOT / "resources" / "examples" / "resnet_small.json")
+    project.path = Path(_tmp.name) / "resnet_small.json"
+    window.document.set_project(project)
+    doc, g = window.document, window.document.graph
+    ids = {n.name: n.id for n in g}
+    for name, first, last in (("block1", 5, 11), ("block2", 12, 19)):
+        doc.push(GroupBlocks([f"n{k}" for k in range(first, last + 1)], name=name))
+    # The top level reads as a short chain once the blocks are collapsed: Auto-layout (Ctrl+L).
+    block1, block2 = (grp.id for grp in g.groups)
+    window.edit_actions.auto_layout()
+    window.scene.select_group(block2)
+    window.view.fit(max_zoom=1.0)
+    settle()
+    window.grab().save(str(OUT / "groups.png"))
+    window.scene.set_scope(block2)
+    doc.set_selection([ids["block2_down"]])
+    settle()
+    window.grab().save(str(OUT / "group-open.png"))
+
+
 def arithmetic_shot(app, window, node_id: str) -> QImage:
     """The inspector dock showing the block's arithmetic, and beside it the block on the canvas with
     the tooltip a user sees when pointing at it."""
@@ -328,6 +357,9 @@ def main() -> int:
         if "split-block" in only:
             split_block(window)
             print(OUT / "split-block.png")
+        if "groups" in only:
+            groups_shots(window)
+            print(OUT / "groups.png", OUT / "group-open.png")
         if "new-project" in only:
             new_project_shot(window)
             print(OUT / "new-project.png")
@@ -376,6 +408,7 @@ def main() -> int:
 
     new_project_shot(window)
     split_block(window)
+    groups_shots(window)
 
     panel = train_mnist(window)
     window.grab().save(str(OUT / "train-1600.png"))
@@ -409,7 +442,8 @@ def main() -> int:
     window.document._extra_dirty = False
     window.close()
     for name in ("arithmetic.png", "main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png",
-                 "split-block.png", "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
+                 "split-block.png", "groups.png", "group-open.png",
+                 "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
                  "train-1280.png", "feature-maps.png", "evaluation.png", "look-inside.png", *INSPECT_SHOTS):
         print(OUT / name)
     QApplication.processEvents()

@@ -1,6 +1,7 @@
-"""Edit ▸ Cut, Copy, Paste, Duplicate, Delete, Delete and Reconnect, Select All, Rename; the
-palette's append (double-click a block type) and View ▸ Auto-Layout: the canvas edits that are
-not gestures, each one undo step through `Document.push`.
+"""Edit ▸ Cut, Copy, Paste, Duplicate, Delete, Delete and Reconnect, Select All, Rename, Group,
+Ungroup, Open Group, Up One Level; the palette's append (double-click a block type) and View ▸
+Auto-Layout: the canvas edits that are not gestures, each one undo step through `Document.push`.
+New blocks land in the group open on the canvas (scene.scope).
 
 The window provides `document`, `scene`, `view`, `show_status`, `rename_selected` and `_action`
 (which makes a QAction with its shortcuts and themed icon); the window's menus, toolbar and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+import shiboken6
 from PySide6.QtCore import QMimeData, QObject
 from PySide6.QtGui import QCursor, QGuiApplication, QKeySequence
 
@@ -21,6 +23,7 @@ from ..core.commands import (
     Connect,
     Macro,
     Move,
+    MoveGroups,
     clip_of,
     delete_and_reconnect,
     duplicate,
@@ -28,6 +31,7 @@ from ..core.commands import (
     paste,
 )
 from ..core.graph import GraphError
+from ..core.groups_view import scope_layout
 from ..core.placement import centre_on, free_shift
 from .canvas.items import NODE_H, NODE_W
 from .canvas.layout import DX, DY, layered_layout
@@ -54,11 +58,24 @@ class EditActions(QObject):
         self.rename_action = A("&Rename Block", window.rename_selected, "F2", None, "Rename the selected block")
         self.layout_action = A("Auto-&Layout", self.auto_layout, "Ctrl+L", "layout",
                                "Arrange all blocks in layers, top to bottom (undoable)")
+        scene = window.scene
+        self.group_action = A("&Group", lambda: scene.group_selection(), "Ctrl+G", None,
+                              "Show the selected blocks as one collapsible block")
+        self.ungroup_action = A("U&ngroup", scene.ungroup_selection, "Ctrl+Shift+G", None,
+                                "Put the selected group's blocks back in place of it")
+        self.open_group_action = A("&Open Group", self.open_group, None, None,
+                                   "Show the inside of the selected group (or double-click it)")
+        self.up_action = A("&Up One Level", scene.go_up, "Alt+Up", None,
+                           "Close the open group and show the level holding it")
+        # Backspace also deletes: it goes up only while nothing is selected (its action is then
+        # the only enabled one with that key, so the shortcut is not ambiguous).
+        self.up_back_action = A("Up One Level (Backspace)", scene.go_up, "Backspace", None, None)
 
         d = window.document
         d.selection_changed.connect(self.update)
         d.undo_stack.indexChanged.connect(self.update)
         window.scene.selectionChanged.connect(self.update)  # edges are selectable too
+        window.scene.scope_changed.connect(self.update)
         QGuiApplication.clipboard().dataChanged.connect(self.update_paste)
         self.update()
         self.update_paste()
@@ -76,8 +93,22 @@ class EditActions(QObject):
         has_nodes = bool(sel)
         for a in (self.copy_action, self.cut_action, self.duplicate_action, self.delete_reconnect_action):
             a.setEnabled(has_nodes)
-        self.delete_action.setEnabled(has_nodes or bool(self.window.scene.selected_edges()))
-        self.rename_action.setEnabled(len(sel) == 1)
+        scene = self.window.scene
+        if not shiboken6.isValid(scene):
+            return  # the scene deselects its items while it is being destroyed
+        groups = scene.selected_group_ids()
+        can_delete = has_nodes or bool(groups) or bool(scene.selected_edges())
+        self.delete_action.setEnabled(can_delete)
+        self.rename_action.setEnabled(len(sel) + len(groups) == 1)
+        self.group_action.setEnabled(has_nodes or bool(groups))
+        self.ungroup_action.setEnabled(bool(groups))
+        self.open_group_action.setEnabled(len(groups) == 1)
+        self.up_action.setEnabled(scene.scope is not None)
+        self.up_back_action.setEnabled(scene.scope is not None and not can_delete)
+
+    def open_group(self) -> bool:
+        groups = self.window.scene.selected_group_ids()
+        return len(groups) == 1 and self.window.scene.set_scope(groups[0])
 
     def update_paste(self) -> None:
         # Only the clipboard decides, so this parses it when it changes, not on every click.
@@ -111,7 +142,7 @@ class EditActions(QObject):
             return []
         try:
             offset = self._paste_offset(clip)
-            cmd = paste(self.document.graph, clip, offset)
+            cmd = paste(self.document.graph, clip, offset, group=self.window.scene.scope)
         except ClipError as exc:
             self._status(f"Cannot paste: {exc}")
             return []
@@ -130,7 +161,7 @@ class EditActions(QObject):
         size = (NODE_W, NODE_H)
         dx, dy = centre_on(group, size, self._paste_anchor())
         moved = [(x + dx, y + dy) for x, y in group]
-        sx, sy = free_shift((n.pos for n in self.document.graph), moved, size, (DX, 0.0))
+        sx, sy = free_shift(self.window.scene.visible_positions(), moved, size, (DX, 0.0))
         return (round(dx + sx, 1), round(dy + sy, 1))
 
     def _paste_anchor(self) -> tuple[float, float]:
@@ -148,7 +179,7 @@ class EditActions(QObject):
             return []
         g = self.document.graph
         moved = [(g.node(n).pos[0] + 40.0, g.node(n).pos[1] + 40.0) for n in ids]
-        sx, sy = free_shift((n.pos for n in g), moved, (NODE_W, NODE_H), (DX, 0.0))
+        sx, sy = free_shift(self.window.scene.visible_positions(), moved, (NODE_W, NODE_H), (DX, 0.0))
         cmd = duplicate(g, ids, (40.0 + sx, 40.0 + sy))
         cmd.text = "Duplicate"
         problem = self.document.push(cmd)
@@ -176,11 +207,14 @@ class EditActions(QObject):
         return True
 
     def select_all(self) -> None:
-        self.document.set_selection([n.id for n in self.document.graph])
+        """Every block and group in view (the open group's, not the blocks outside it)."""
+        scene = self.window.scene
+        self.document.set_selection(list(scene.nodes))
+        scene.select_groups(list(scene.groups), keep=True)
 
     def _free_spot(self, x: float, y: float) -> tuple[float, float]:
         """(x, y) moved right until no block is in the way."""
-        sx, sy = free_shift((n.pos for n in self.document.graph), [(x, y)], (NODE_W, NODE_H), (DX, 0.0))
+        sx, sy = free_shift(self.window.scene.visible_positions(), [(x, y)], (NODE_W, NODE_H), (DX, 0.0))
         return (x + sx, y + sy)
 
     def append_block(self, type_name: str) -> str | None:
@@ -192,13 +226,13 @@ class EditActions(QObject):
             src = g.node(sel[-1])
             pos = self._free_spot(src.pos[0], src.pos[1] + DY)
             new_id = g.new_id()
-            cmd = Macro(f"Append {type_name}", [AddNode(type_name, pos=pos, node_id=new_id),
+            cmd = Macro(f"Append {type_name}", [AddNode(type_name, pos=pos, node_id=new_id, group=src.group),
                                                 Connect(src.id, new_id, port=g.free_port(src.id) or 0)])
         else:
             view = self.window.view
             c = view.mapToScene(view.viewport().rect().center())
             pos = self._free_spot(round(c.x() - NODE_W / 2, 1), round(c.y() - NODE_H / 2, 1))
-            cmd = AddNode(type_name, pos=pos)
+            cmd = AddNode(type_name, pos=pos, group=self.window.scene.scope)
             new_id = None
         problem = self.document.push(cmd)
         if problem:
@@ -209,13 +243,20 @@ class EditActions(QObject):
         return new_id
 
     def auto_layout(self) -> bool:
+        """Lay out what the canvas shows: the whole graph, or with groups the open scope's blocks
+        and collapsed groups."""
         g = self.document.graph
-        target = layered_layout(g)
+        scene = self.window.scene
+        if scene.scope is None and not g.groups:
+            target, group_target = layered_layout(g), {}
+        else:
+            target, group_target = scope_layout(g, scene.scope)
         moves = {nid: pos for nid, pos in target.items() if g.node(nid).pos != pos}
-        if not moves:
+        group_moves = {gid: pos for gid, pos in group_target.items() if g.group(gid).pos != pos}
+        if not moves and not group_moves:
             self._status("The layout is already tidy")
             return False
-        cmd = Move(moves)
+        cmd = Macro("Auto-layout", [Move(moves), MoveGroups(group_moves)]) if group_moves else Move(moves)
         cmd.text = "Auto-layout"
         self.document.push(cmd)
         self.window.view.fit()

@@ -32,8 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.blocks import ParamError
-from ..core.commands import Rename, SetParam
+from ..core.commands import Rename, RenameGroup, SetParam
 from ..core.graph import UNSET
+from ..core.groups_view import group_view
 from ..core.shapes import fmt_outputs
 from ..core.stats import human, human_bytes
 from .arithmetic_view import FIELD_HELP, LETTERS, arithmetic_html, detail_html, plain_text
@@ -48,6 +49,9 @@ class InspectorPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.node_id: str | None = None
+        self.group_id: str | None = None  # a collapsed group selected on the canvas
+        self.group_name: QLineEdit | None = None
+        self.group_info = QLabel()
         self._type: str | None = None
         self.editors: dict[str, Editor] = {}
 
@@ -89,7 +93,8 @@ class InspectorPanel(QWidget):
 
     # -- building ---------------------------------------------------------------------
     def _show_empty(self, text: str | None = None) -> None:
-        self.node_id = self._type = None
+        self.node_id = self._type = self.group_id = None
+        self.group_name = None
         self.arith_timer.stop()
         self.editors = {}
         self.name_edit = None
@@ -117,6 +122,12 @@ class InspectorPanel(QWidget):
                              "input port (top).")
 
     def _on_graph_changed(self) -> None:
+        if self.group_id is not None:
+            if any(grp.id == self.group_id for grp in self.document.graph.groups):
+                self._refresh_group()
+            else:
+                self._show_empty()
+            return
         if self.node_id is None:
             return
         g = self.document.graph
@@ -127,7 +138,96 @@ class InspectorPanel(QWidget):
         else:
             self.refresh()
 
+    # -- a selected group -------------------------------------------------------------
+    def show_group(self, group_id: str) -> None:
+        """A collapsed group: its name (editable), size, parameters, outputs and blocks."""
+        if self.scroll.widget() is self.empty:
+            self.scroll.takeWidget()
+        self.node_id = self._type = None
+        self.editors = {}
+        self.name_edit = None
+        self.arith_timer.stop()
+        self.group_id = group_id
+        host = QWidget()
+        host.setObjectName("inspectorForm")
+        lay = QVBoxLayout(host)
+        lay.setContentsMargins(10, 10, 10, 10)
+        lay.setSpacing(8)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<span style='font-size:13pt; font-weight:600'>Group</span>"))
+        head.addStretch(1)
+        chip = QLabel("Group")
+        chip.setStyleSheet(f"background:{CATEGORY_COLORS['Group']}; color:white; border-radius:8px; padding:1px 8px;")
+        head.addWidget(chip)
+        lay.addLayout(head)
+        hint = QLabel("Blocks shown as one. Double-click it on the canvas to open it; Ctrl+Shift+G ungroups.")
+        hint.setWordWrap(True)
+        hint.setEnabled(False)
+        lay.addWidget(hint)
+        form = QFormLayout()
+        self.group_name = QLineEdit()
+        self.group_name.setMaxLength(80)
+        self.group_name.setToolTip("The group's name, shown on the canvas and in the breadcrumb")
+        self.group_name.editingFinished.connect(self._rename_group)
+        form.addRow("name", self.group_name)
+        lay.addLayout(form)
+        self.group_info = QLabel()
+        self.group_info.setWordWrap(True)
+        self.group_info.setTextFormat(Qt.RichText)
+        self.group_info.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.group_info)
+        self.refusal = QLabel()
+        self.refusal.setWordWrap(True)
+        self.refusal.setObjectName("inspectorRefusal")
+        self.refusal.hide()
+        self.restyle()
+        lay.addWidget(self.refusal)
+        lay.addStretch(1)
+        old = self.scroll.takeWidget()
+        if old is not None and old is not self.empty:
+            old.deleteLater()
+        self.scroll.setWidget(host)
+        self.form_host = host
+        self._refresh_group()
+
+    def _refresh_group(self) -> None:
+        g = self.document.graph
+        group = g.group(self.group_id)
+        view = group_view(g, self.document.analysis, self.group_id)
+        if self.group_name is not None and not self.group_name.hasFocus() and self.group_name.text() != group.name:
+            self.group_name.setText(group.name)
+        lines = [f"<b>{view.blocks}</b> block{'s' if view.blocks != 1 else ''} · {view.params:,} parameters"]
+        if view.error:
+            lines.append(f"<span style='color:{ERROR}'>✗ {_esc(view.error)}</span>")
+        elif any(view.output_shapes):
+            lines.append("<b>Output</b> " + " | ".join(s or "?" for s in view.output_shapes))
+        names = [_esc(f"{g.node(n).label} ({g.node(n).type})") for n in g.group_nodes(self.group_id)]
+        shown = names[:40]
+        more = f"<br>… and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+        lines.append("<b>Blocks</b><br>" + "<br>".join(shown) + more)
+        self.group_info.setText("<br>".join(lines))
+
+    def _rename_group(self) -> None:
+        if self.group_id is None or self.group_name is None:
+            return
+        text = self.group_name.text()
+        if text.strip() == self.document.graph.group(self.group_id).name:
+            return
+        problem = self.document.push(RenameGroup(self.group_id, text))
+        if problem:
+            self.refusal.setText(f"Not applied: {problem}")
+            self.refusal.show()
+        else:
+            self.refusal.hide()
+
+    def focus_group_name(self) -> None:
+        if self.group_name is not None:
+            self.group_name.setFocus(Qt.ShortcutFocusReason)
+            self.group_name.selectAll()
+
     def _build(self, node_id: str) -> None:
+        self.group_id = None
+        self.group_name = None
         if self.scroll.widget() is self.empty:
             self.scroll.takeWidget()  # keep the placeholder alive for later
         node = self.document.graph.node(node_id)
@@ -362,6 +462,8 @@ class InspectorPanel(QWidget):
         top-level widget); the next form is built in the new palette."""
         if self.node_id is not None:
             self._build(self.node_id)
+        elif self.group_id is not None:
+            self.show_group(self.group_id)
 
     def restyle(self) -> None:
         """Style sheets freeze the palette they were polished with: set them again on theme changes."""

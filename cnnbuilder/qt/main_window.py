@@ -65,7 +65,8 @@ from ..core.project import Project, ProjectError
 from ..core.stats import human
 from . import onnx_export
 from .autosave import Autosave
-from .canvas.items import NODE_H, NODE_W, EdgeItem, NodeItem
+from .canvas.breadcrumb import BreadcrumbBar
+from .canvas.items import NODE_H, NODE_W, EdgeItem, GroupItem, NodeItem
 from .canvas.scene import GraphScene
 from .canvas.view import GRID, GraphView
 from .code_view import CLASS_NAME, CodePanel
@@ -113,7 +114,14 @@ class MainWindow(QMainWindow):
 
         self.scene = GraphScene(self.document, self)
         self.view = GraphView(self.scene, self)
-        self.setCentralWidget(self.view)
+        self.breadcrumb = BreadcrumbBar(self.scene)
+        canvas = QWidget()
+        column = QVBoxLayout(canvas)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.breadcrumb)
+        column.addWidget(self.view, 1)
+        self.setCentralWidget(canvas)
         self.palette_panel = PalettePanel()
         self.inspector = InspectorPanel(self.document)
         self.code_panel = CodePanel(self.document)
@@ -164,6 +172,8 @@ class MainWindow(QMainWindow):
         d.verdict_changed.connect(self._update_totals)
         self.scene.message.connect(self.show_status)
         self.scene.node_activated.connect(self._node_activated)
+        self.scene.groups_selected.connect(self._groups_selected)
+        self.scene.scope_changed.connect(self._scope_changed)
         self.scene.context_menu_requested.connect(self._context_menu)
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.palette_panel.block_activated.connect(self.edit_actions.append_block)
@@ -524,6 +534,9 @@ class MainWindow(QMainWindow):
                       self.act_delete_reconnect])
         m.addSeparator()
         m.addActions([self.act_select_all, self.act_rename, self.act_find])
+        m.addSeparator()
+        e = self.edit_actions
+        m.addActions([e.group_action, e.ungroup_action, e.open_group_action, e.up_action])
         m = mb.addMenu("&View")
         m.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_zoom_reset])
         m.addSeparator()
@@ -842,6 +855,13 @@ class MainWindow(QMainWindow):
 
     # -- editing (the edits themselves are in edit_actions.py) ----------------------------
     def rename_selected(self) -> None:
+        groups = self.scene.selected_group_ids()
+        if len(groups) == 1 and not self.document.selection:
+            self.inspector.show_group(groups[0])
+            self.docks["inspector_dock"].show()
+            self.docks["inspector_dock"].raise_()
+            self.inspector.focus_group_name()
+            return
         if len(self.document.selection) == 1:
             self.docks["inspector_dock"].show()
             self.docks["inspector_dock"].raise_()
@@ -858,10 +878,29 @@ class MainWindow(QMainWindow):
         self.docks["inspector_dock"].raise_()
         self.inspector.focus_first_editor()
 
+    def _groups_selected(self, groups: list[str]) -> None:
+        if len(groups) == 1 and not self.document.selection:
+            self.inspector.show_group(groups[0])
+        elif self.inspector.group_id is not None:
+            self.inspector._on_selection()
+
+    def _scope_changed(self, scope) -> None:
+        self.view.fit(max_zoom=1.0)  # the open group's blocks (or the whole level) in view
+        if scope is not None:
+            name = self.document.graph.group(scope).name
+            self.show_status(f"Inside {name}: new blocks land in this group; Alt+Up or the bar above goes back")
+
     def _context_menu(self, screen_pos, item) -> None:
         menu = QMenu(self)
-        if isinstance(item, NodeItem):
+        e = self.edit_actions
+        if isinstance(item, GroupItem):
+            menu.addActions([e.open_group_action, self.act_rename, e.ungroup_action, e.group_action])
+            menu.addSeparator()
+            menu.addAction(self.act_delete)
+        elif isinstance(item, NodeItem):
             menu.addActions([self.act_rename, self.act_duplicate, self.act_copy, self.act_cut])
+            menu.addSeparator()
+            menu.addAction(e.group_action)
             menu.addSeparator()
             menu.addActions([self.act_delete, self.act_delete_reconnect])
         elif isinstance(item, EdgeItem):
@@ -870,6 +909,8 @@ class MainWindow(QMainWindow):
             menu.addActions([self.act_paste, self.act_select_all])
             menu.addSeparator()
             menu.addActions([self.act_layout, self.act_fit])
+            if self.scene.scope is not None:
+                menu.addAction(e.up_action)
         self.edit_actions.update()
         self.edit_actions.update_paste()
         menu.exec(screen_pos)
@@ -1035,7 +1076,8 @@ class MainWindow(QMainWindow):
                  ("Connect", "Drag from an output port (bottom) to an input port (top)"),
                  ("Select several", "Rubber-band drag on empty canvas, or Ctrl+click"),
                  ("Move selected blocks", "Arrow keys (10 px; Shift: 1 px; with Snap to Grid: one cell)"),
-                 ("Re-route a connection", "Drag it off its input port; drop on empty canvas to remove it")]
+                 ("Re-route a connection", "Drag it off its input port; drop on empty canvas to remove it"),
+                 ("Open a group", "Double-click it; the bar above the canvas (or Alt+Up, Backspace) goes back")]
         table = QTableWidget(len(rows), 2, dialog)
         table.setHorizontalHeaderLabels(["Action", "Shortcut"])
         table.verticalHeader().hide()

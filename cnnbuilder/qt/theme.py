@@ -20,6 +20,7 @@ CATEGORY_COLORS = {
     "Linear": "#16915c",
     "Merge": "#c2418a",
     "Utility": "#5b6676",
+    "Group": "#3d5a80",  # a collapsed group of blocks
 }
 ACCENT = "#2f81f7"
 ERROR = "#e5484d"

@@ -429,13 +429,247 @@ class BadgeItem(QGraphicsItem):
             painter.drawText(text_rect, Qt.AlignCenter, "!")
 
 
+STACK = 4.0  # how far the cards behind a collapsed group stick out
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """What a collapsed group shows: its name, size, output shape(s), parameter total, and the
+    first failing block inside (a red badge)."""
+
+    label: str
+    summary: str
+    shape: str
+    params: str
+    error: str | None
+    waiting: bool
+    in_tips: tuple[str, ...] = ("",)  # one per input port: where the value comes from
+    port_shapes: tuple[str, ...] = ("",)  # one per output port
+    category: str = "Group"
+
+
+class GroupItem(QGraphicsItem):
+    """A collapsed group: one movable block drawn as a stack of cards with a double border, one
+    input port per value it reads from outside and one output port per value read outside."""
+
+    node_id = None  # not a block: edges to it carry their graph edge as `key`
+
+    def __init__(self, group_id: str, state: GroupState):
+        super().__init__()
+        self.group_id = group_id
+        self.state = state
+        self.edges: set[EdgeItem] = set()
+        self.in_ports: list[PortItem] = []
+        self.out_ports: list[PortItem] = []
+        self._text: tuple[str, str, str, str] = ("", "", "", "")
+        self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.badge = BadgeItem(self)
+        self.set_state(state, force=True)
+
+    def _ports(self, ports: list[PortItem], kind: str, count: int) -> None:
+        while len(ports) > count:
+            port = ports.pop()
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        while len(ports) < count:
+            ports.append(PortItem(self, kind, index=len(ports)))
+        for k, port in enumerate(ports):
+            port.setPos(self._x(k, count), 0.0 if kind == "in" else NODE_H)
+            if port.count != count:
+                port.prepareGeometryChange()
+                port.count = count
+
+    @staticmethod
+    def _x(k: int, n: int) -> float:
+        return NODE_W / 2 if n <= 1 else NODE_W * (min(k, n - 1) + 1) / (n + 1)
+
+    def set_state(self, state: GroupState, force: bool = False) -> None:
+        old = None if force else self.state
+        if state == old:
+            return
+        self.state = state
+        self._ports(self.in_ports, "in", max(1, len(state.in_tips)))
+        self._ports(self.out_ports, "out", max(1, len(state.port_shapes)))
+        for k, port in enumerate(self.in_ports):
+            tip = state.in_tips[k] if k < len(state.in_tips) else ""
+            port.setToolTip(f"Input {k}{': ' + tip if tip else ''} — drop a connection here to connect to the "
+                            "first block inside that takes one")
+        for k, port in enumerate(self.out_ports):
+            port.set_shape(state.port_shapes[k] if k < len(state.port_shapes) else "")
+        for edge in self.edges:
+            edge.adjust()
+        f = _Fonts.get()
+        room = NODE_W - 20
+        failed = bool(state.error) and not state.waiting
+        params_w = f.small_m.horizontalAdvance(state.params) + 8 if state.params and not state.error else 0
+        third = state.error if state.error else (f"→ {state.shape}" if state.shape else "")
+        self._text = (
+            f.title_m.elidedText(state.label, Qt.ElideRight, room - (14 if failed else 0)),
+            f.body_m.elidedText(state.summary, Qt.ElideRight, room),
+            f.small_m.elidedText(third, Qt.ElideRight, room - params_w),
+            state.params if params_w else "",
+        )
+        tip = f"<b>{_esc(state.label)}</b> (group: {_esc(state.summary)})<br>Double-click to open it"
+        if state.error:
+            tip += f"<br><span style='color:{ERROR}'>{_esc(state.error)}</span>"
+        elif state.shape:
+            tip += f"<br>Output: {_esc(state.shape)}"
+        self.setToolTip(tip)
+        self.badge.level = "error"
+        self.badge.setVisible(failed)
+        self.badge.setToolTip(_tip(f"<b style='color:{ERROR}'>✗ Error inside:</b> ", state.error) if failed else "")
+        self.badge.update()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -2, NODE_W + 2 * STACK + 4, NODE_H + 2 * STACK + 4)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(0, 0, NODE_W + 2 * STACK, NODE_H + 2 * STACK), RADIUS, RADIUS)
+        return path
+
+    def center(self) -> QPointF:
+        return self.pos() + QPointF(NODE_W / 2, NODE_H / 2)
+
+    def out_anchor(self, port: int = 0) -> QPointF:
+        return self.pos() + QPointF(self._x(port, len(self.out_ports)), NODE_H + PORT_R)
+
+    def in_anchor_at(self, slot: int) -> QPointF:
+        return self.pos() + QPointF(self._x(slot, len(self.in_ports)), -PORT_R)
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionChange:
+            scene = self.scene()
+            if scene is not None and hasattr(scene, "drag_position"):
+                return scene.drag_position(value)
+        elif change == QGraphicsItem.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.adjust()
+        elif change == QGraphicsItem.ItemSelectedHasChanged:
+            self.setZValue(1.0 if value else 0.0)
+        return super().itemChange(change, value)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        c = _colors(self)
+        st = self.state
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        cat = category_color(st.category)
+        selected = self.isSelected()
+        failed = st.error is not None and not st.waiting
+        rect = QRectF(0, 0, NODE_W, NODE_H)
+        border = c.accent if selected else (c.error if failed else cat)
+        if lod < LOD_TEXT:
+            fill = QColor(cat)
+            fill.setAlpha(200)
+            painter.setBrush(fill)
+            pen = QPen(border, 3 if (selected or failed) else 1)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawRect(rect.translated(STACK, STACK))
+            painter.drawRect(rect)
+            return
+        painter.setRenderHint(QPainter.Antialiasing)
+        for k in (2, 1):  # the cards behind: a stack, so it reads as "several blocks in one"
+            painter.setPen(QPen(cat, 1.2))
+            painter.setBrush(c.node_fill)
+            painter.drawRoundedRect(rect.translated(k * STACK, k * STACK), RADIUS, RADIUS)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(c.node_fill)
+        painter.drawRoundedRect(rect, RADIUS, RADIUS)
+        painter.setBrush(cat)
+        painter.drawRoundedRect(QRectF(0, 0, NODE_W, HEADER_H), RADIUS, RADIUS)
+        painter.drawRect(QRectF(0, HEADER_H - RADIUS, NODE_W, RADIUS))
+        painter.setBrush(Qt.NoBrush)
+        painter.setPen(QPen(border, 2.5 if selected or failed else 1.4))
+        painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
+        painter.setPen(QPen(border, 1.0))  # the double border
+        painter.drawRoundedRect(rect.adjusted(3.5, 3.5, -3.5, -3.5), RADIUS - 2, RADIUS - 2)
+
+        f = _Fonts.get()
+        title, summary, third, params = self._text
+        painter.setFont(f.title)
+        painter.setPen(c.header_text)
+        painter.drawText(QRectF(10, 0, NODE_W - 20, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft, title)
+        painter.setFont(f.body)
+        painter.setPen(c.text)
+        painter.drawText(QRectF(10, HEADER_H + 3, NODE_W - 20, 22), Qt.AlignVCenter | Qt.AlignLeft, summary)
+        painter.setFont(f.small)
+        painter.setPen(c.error if failed else c.muted)
+        painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignLeft, third)
+        if params:
+            painter.setPen(c.muted)
+            painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignRight, params)
+
+
+STUB_W, STUB_H = 150.0, 26.0
+
+
+@dataclass(frozen=True)
+class StubState:
+    label: str  # the block outside the open group
+    category: str = "Utility"
+
+
+class StubItem(QGraphicsItem):
+    """Inside an open group: a read-only marker for a value that comes from a block outside
+    ("from conv1", above) or goes to one ("to fc", below), so the group's interface stays visible."""
+
+    node_id = None
+    out_ports: list = []
+
+    def __init__(self, kind: str, label: str):
+        super().__init__()
+        self.kind = kind  # "in": a value from outside; "out": read outside
+        self.state = StubState(label)
+        self.edges: set[EdgeItem] = set()
+        self.text = f"from {label}" if kind == "in" else f"to {label}"
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setToolTip(f"{'Comes from' if kind == 'in' else 'Goes to'} {_esc(label)}, outside this group "
+                        "(go up to edit it)")
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-1, -1, STUB_W + 2, STUB_H + 2)
+
+    def out_anchor(self, port: int = 0) -> QPointF:
+        return self.pos() + QPointF(STUB_W / 2, STUB_H)
+
+    def in_anchor(self, src_id: str = "") -> QPointF:
+        return self.pos() + QPointF(STUB_W / 2, 0)
+
+    def in_anchor_at(self, slot: int) -> QPointF:
+        return self.in_anchor()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        c = _colors(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(c.muted, 1.2, Qt.DashLine))
+        painter.setBrush(c.background)
+        painter.drawRoundedRect(QRectF(0, 0, STUB_W, STUB_H), STUB_H / 2, STUB_H / 2)
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < LOD_TEXT:
+            return
+        f = _Fonts.get()
+        painter.setFont(f.small)
+        painter.setPen(c.muted)
+        painter.drawText(QRectF(10, 0, STUB_W - 20, STUB_H), Qt.AlignCenter,
+                         f.small_m.elidedText(self.text, Qt.ElideMiddle, STUB_W - 20))
+
+
 class EdgeItem(QGraphicsItem):
     """A tensor flowing from src's output port (`port`, for a block with several) to dst's input
     port (a vertical S-curve)."""
 
-    def __init__(self, src: NodeItem, dst: NodeItem, port: int = 0):
+    def __init__(self, src, dst, port: int = 0, key: tuple[str, str] | None = None, slot: int | None = None):
         super().__init__()
-        self.src, self.dst, self.port = src, dst, port
+        # src/dst are the visible items (a block, a collapsed group, or a stub for a value from or to
+        # outside the open group); `key` is the block-to-block edge of the graph it stands for;
+        # `port` is src's visible output and `slot` dst's visible input (None: by dst's input order).
+        self.src, self.dst, self.port, self.slot = src, dst, port, slot
+        self.key: tuple[str, str] = key or (src.node_id, dst.node_id)
+        self.keys: list[tuple[str, str]] = [self.key]  # more where one line stands for several edges
         self.highlight = False  # a palette block or a free block is dragged over it (drop inserts there)
         self._path = QPainterPath()
         self._arrow = QPolygonF()
@@ -450,13 +684,9 @@ class EdgeItem(QGraphicsItem):
         out = f" (output {self.port})" if len(self.src.out_ports) > 1 or self.port else ""
         return f"{self.src.state.label}{out} → {self.dst.state.label}"
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.src.node_id, self.dst.node_id)
-
     def adjust(self) -> None:
         p1 = self.src.out_anchor(self.port)
-        p2 = self.dst.in_anchor(self.src.node_id)
+        p2 = self.dst.in_anchor(self.key[0]) if self.slot is None else self.dst.in_anchor_at(self.slot)
         dy = max(30.0, abs(p2.y() - p1.y()) * 0.5)
         if p2.y() < p1.y():  # a backward edge loops around instead of cutting through blocks
             dy = max(80.0, dy)

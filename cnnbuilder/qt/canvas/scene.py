@@ -1,9 +1,14 @@
 """GraphScene: mirrors the document's graph as items and turns gestures into core commands.
 
+It shows one scope at a time: the top level (scope None) or an open group. The blocks directly in
+the scope are items, each group directly inside it is one collapsed GroupItem, and inside an open
+group values from and to outside appear as read-only stubs. Every edge of the flat graph is drawn
+between what stands for its two blocks in the scope (graph.scope_of).
+
 It observes the graph's signals (node_added, edge_removed, ...) and adds or removes single
-items; after each edit it compares every block's displayed state with the new analysis and
-repaints only blocks whose label, summary, shape or error changed. All edits go through
-Document.push.
+items; a change that touches groups marks the scope for one rebuild when the edit is done. After
+each edit it compares every block's displayed state with the new analysis and repaints only blocks
+whose label, summary, shape or error changed. All edits go through Document.push.
 """
 
 from __future__ import annotations
@@ -20,19 +25,37 @@ from ...core.commands import (
     AddNode,
     Connect,
     Disconnect,
+    GroupBlocks,
     Macro,
     Move,
+    MoveGroups,
+    Ungroup,
     insert_on_edge,
+    remove_group,
     remove_nodes,
     splice_into_edge,
     splice_refusal,
 )
 from ...core.graph import Graph, GraphError, Node
+from ...core.groups_view import GroupView, group_entry, group_views
 from ...core.placement import block_above
 from ...core.shapes import NodeInfo, fmt_outputs
 from ..document import Document
 from ..theme import canvas_colors
-from .items import NODE_H, NODE_W, ConnectionPreview, EdgeItem, NodeItem, NodeState, PortItem
+from .items import (
+    NODE_H,
+    NODE_W,
+    STUB_H,
+    STUB_W,
+    ConnectionPreview,
+    EdgeItem,
+    GroupItem,
+    GroupState,
+    NodeItem,
+    NodeState,
+    PortItem,
+    StubItem,
+)
 
 BLOCK_MIME = "application/x-cnnbuilder-block"
 CLIP_MIME = "application/x-cnnbuilder-clip"
@@ -70,6 +93,25 @@ def node_state(node: Node, info: NodeInfo | None, warning: str | None = None,
     )
 
 
+def group_state(graph: Graph, group_id: str, view: GroupView) -> GroupState:
+    group = graph.group(group_id)
+    n = view.blocks
+    summary = f"{n} block{'s' if n != 1 else ''}" + (f" · {group.cls}" if group.cls and group.cls != group.name else "")
+    labels = {}
+    for src, port in view.inputs:
+        labels[(src, port)] = graph.node(src).label + (f" (output {port})" if port else "")
+    return GroupState(
+        label=group.name,
+        summary=summary,
+        shape=" | ".join(s for s in view.output_shapes if s) if all(view.output_shapes) else "",
+        params=f"{_compact(view.params)} params" if view.params and not view.error else "",
+        error=view.error,
+        waiting=view.waiting,
+        in_tips=tuple(f"from {labels[i]}" for i in view.inputs) or ("",),
+        port_shapes=view.output_shapes or ("",),
+    )
+
+
 def _port_count(spec, resolved: dict) -> int:
     try:
         return max(1, min(spec.output_count(resolved), MAX_PARTS))
@@ -89,13 +131,23 @@ class GraphScene(QGraphicsScene):
     message = Signal(str)  # a refusal or hint for the status bar
     node_activated = Signal(str)  # a block was double-clicked
     context_menu_requested = Signal(object, object)  # screen QPoint, the item under the mouse or None
+    scope_changed = Signal(object)  # the group now shown (None: the top level)
+    groups_selected = Signal(list)  # ids of the collapsed groups selected on the canvas
 
     def __init__(self, document: Document, parent=None):
         super().__init__(parent)
         self.document = document
         self.colors = canvas_colors()
-        self.nodes: dict[str, NodeItem] = {}
-        self.edges: dict[tuple[str, str], EdgeItem] = {}
+        self.nodes: dict[str, NodeItem] = {}  # the blocks directly in the scope
+        self.groups: dict[str, GroupItem] = {}  # the groups directly in the scope, collapsed
+        self.stubs: dict[tuple, StubItem] = {}  # inside a group: ("in", block, port) / ("out", block) outside
+        self.edges: dict[tuple[str, str], EdgeItem] = {}  # graph edges shown, by (src, dst) block ids
+        self.scope: str | None = None
+        self._trail: list[str] = []  # the open group's path, to fall back on if it is removed
+        self._stale = False  # a change touched groups: rebuild the scope once the edit is done
+        self._views: dict[str, GroupView] = {}
+        self._views_rev = -1  # the graph revision _views were computed at
+        self._press_groups: dict[str, QPointF] = {}
         self._graph: Graph | None = None
         self._syncing = False
         self._press_pos: dict[str, QPointF] | None = None
@@ -126,7 +178,7 @@ class GraphScene(QGraphicsScene):
     def _hooks(self, g: Graph):
         return ((g.node_added, self._on_node_added), (g.node_removed, self._on_node_removed),
                 (g.edge_added, self._on_edge_added), (g.edge_removed, self._on_edge_removed),
-                (g.node_changed, self._on_node_changed))
+                (g.node_changed, self._on_node_changed), (g.group_changed, self._on_group_changed))
 
     def detach(self) -> None:
         """Stop following the graph (the scene is being thrown away)."""
@@ -136,28 +188,180 @@ class GraphScene(QGraphicsScene):
             self._graph = None
 
     def rebuild(self) -> None:
+        """A new project: follow its graph, from the top level."""
         self._attach(self.document.graph)
+        was = self.scope
+        self.scope, self._trail = None, []
+        self._build_scope()
+        if was is not None:
+            self.scope_changed.emit(None)
+
+    def set_scope(self, group_id: str | None) -> bool:
+        """Show the inside of a group (None: the top level). False (nothing done) for no such group."""
+        if group_id is not None and group_id not in self._group_ids():
+            return False
+        changed = group_id != self.scope
+        self.scope = group_id
+        self._build_scope()
+        if changed:
+            self.scope_changed.emit(group_id)
+        return True
+
+    def go_up(self) -> bool:
+        """Back to the scope holding the open group; False at the top level."""
+        if self.scope is None:
+            return False
+        inner = self.scope
+        self.set_scope(self.graph.group(inner).parent)
+        item = self.groups.get(inner)
+        if item is not None:
+            self.clearSelection()
+            item.setSelected(True)
+        return True
+
+    def scope_path(self) -> list[tuple[str | None, str]]:
+        """(group id, name) from the top level (None, "Model") down to the open group: the breadcrumb."""
+        g = self.graph
+        if self.scope is not None and self.scope not in self._group_ids():
+            return [(None, "Model")]  # mid-edit: the scope falls back once the edit is done
+        return [(None, "Model")] + [(gid, g.group(gid).name) for gid in g.group_path(self.scope)]
+
+    def _group_ids(self) -> set[str]:
+        return {grp.id for grp in self.graph.groups}
+
+    def _build_scope(self) -> None:
+        """Make the scope's items from the graph: linear in the graph's blocks and edges, so
+        opening a group of a 428-block model or undoing a Group stays quick."""
+        g = self.graph
+        known = self._group_ids()
+        fell_back = self.scope is not None and self.scope not in known
+        if fell_back:  # e.g. Group undone while inside it: the nearest scope that still exists
+            self.scope = next((s for s in reversed(self._trail) if s in known), None)
+        self._trail = g.group_path(self.scope)
+        self._stale = False
         self._syncing = True
         try:
             self.clear()
             self.nodes.clear()
+            self.groups.clear()
+            self.stubs.clear()
             self.edges.clear()
             self._conn_port = self._conn_preview = self._conn_target = self._drop_edge = None
             self._reroute = None
             self._press_pos = None
-            g = self.graph
-            infos = self.document.analysis.nodes
-            for node in g:
-                self._add_node_item(node, infos.get(node.id))  # refresh() below adds the warnings
-            for src, dst in g.edges:
-                self._add_edge_item(src, dst)
+            self._press_groups = {}
+            a = self.document.analysis
+            node_ids, group_ids = g.members(self.scope)
+            for nid in node_ids:
+                self._add_node_item(g.node(nid), a.nodes.get(nid))  # refresh() below adds the warnings
+            self._views = group_views(g, a, group_ids)
+            self._views_rev = g.revision
+            for gid in group_ids:
+                item = GroupItem(gid, group_state(g, gid, self._views[gid]))
+                item.setPos(QPointF(*g.group(gid).pos))
+                self.addItem(item)
+                self.groups[gid] = item
+            if not group_ids and self.scope is None:
+                for src, dst in g.edges:  # no groups: every edge joins two blocks in view
+                    self._add_edge_item(src, dst)
+            else:
+                self._add_scope_edges()
             for nid, item in self.nodes.items():
                 item.input_order = g.inputs(nid)
         finally:
             self._syncing = False
         self.refresh()
         self.setSceneRect(self._content_rect())
-        self._select_from_document(self.document.selection)
+        self._apply_selection(self.document.selection)
+        if fell_back:
+            self.scope_changed.emit(self.scope)
+
+    def _add_scope_edges(self) -> None:
+        g = self.graph
+        scope = self.scope
+        ins = {gid: {v: k for k, v in enumerate(view.inputs)} for gid, view in self._views.items()}
+        outs = {gid: {v: k for k, v in enumerate(view.outputs)} for gid, view in self._views.items()}
+        seen: dict[str, str | None] = {}
+
+        def shown(nid: str) -> str | None:
+            if nid not in seen:
+                seen[nid] = g.scope_of(nid, scope)
+            return seen[nid]
+
+        pending = []
+        for src, dst, port in g.edges_with_ports:
+            vs, vd = shown(src), shown(dst)
+            if vs == vd:  # inside one collapsed group, or both outside the open one
+                continue
+            if vs is None:
+                a = self._stub("in", (src, port), g.node(src).label + (f" (output {port})" if port else ""))
+                out = 0
+            elif vs in self.groups:
+                a, out = self.groups[vs], outs[vs].get((src, port), 0)
+            else:
+                a, out = self.nodes[vs], port
+            if vd is None:
+                b, slot = self._stub("out", (dst,), g.node(dst).label), 0
+            elif vd in self.groups:
+                b, slot = self.groups[vd], ins[vd].get((src, port), 0)
+            else:
+                b, slot = self.nodes[vd], None
+            pending.append((a, b, out, (src, dst), slot))
+        self._place_stubs()
+        drawn: dict[tuple, EdgeItem] = {}
+        for a, b, out, key, slot in pending:
+            same = (id(a), out, id(b), slot)  # e.g. one value read by two blocks in a collapsed group
+            edge = drawn.get(same) if slot is not None else None
+            if edge is not None:  # drawn once: the one line stands for all of them
+                edge.keys.append(key)
+                self.edges[key] = edge
+                continue
+            edge = drawn[same] = EdgeItem(a, b, out, key=key, slot=slot)
+            a.edges.add(edge)
+            b.edges.add(edge)
+            self.addItem(edge)
+            self.edges[key] = edge
+
+    def _stub(self, kind: str, key: tuple, label: str) -> StubItem:
+        stub = self.stubs.get((kind, *key))
+        if stub is None:
+            stub = self.stubs[(kind, *key)] = StubItem(kind, label)
+            self.addItem(stub)
+        return stub
+
+    def _place_stubs(self) -> None:
+        """Values from outside in a row above the group's blocks, values going outside in a row
+        below, each over (or under) the first block that uses it, never overlapping."""
+        if not self.stubs:
+            return
+        items = [*self.nodes.values(), *self.groups.values()]
+        if items:
+            top = min(it.pos().y() for it in items) - STUB_H - 60
+            bottom = max(it.pos().y() for it in items) + NODE_H + 60
+            mid = sum(it.pos().x() for it in items) / len(items)
+        else:
+            top, bottom, mid = 0.0, 200.0, 0.0
+        g = self.graph
+        for kind, y in (("in", top), ("out", bottom)):
+            row = []
+            for key, stub in self.stubs.items():
+                if key[0] != kind:
+                    continue
+                xs = []
+                ends = g.outputs(key[1]) if kind == "in" else g.inputs(key[1])
+                for nid in ends:
+                    v = g.scope_of(nid, self.scope)
+                    it = self.nodes.get(v) or self.groups.get(v) if v is not None else None
+                    if it is not None:
+                        xs.append(it.pos().x())
+                x = (min(xs) if xs else mid) + (NODE_W - STUB_W) / 2
+                row.append((x, stub))
+            row.sort(key=lambda r: r[0])
+            last = -1e18
+            for x, stub in row:
+                x = max(x, last + STUB_W + 16)
+                stub.setPos(QPointF(x, y))
+                last = x
 
     def _add_node_item(self, node: Node, info: NodeInfo | None = None) -> NodeItem:
         # Mid-edit (node_added) the analysis is not current: the block shows its final state in
@@ -179,9 +383,19 @@ class GraphScene(QGraphicsScene):
         self.addItem(edge)
         self.edges[(src, dst)] = edge
 
+    def _grouped(self) -> bool:
+        """Whether the view holds anything but plain blocks (then edits touching it rebuild the scope)."""
+        return self.scope is not None or bool(self.groups)
+
     def _on_node_added(self, nid: str) -> None:
-        self._add_node_item(self.graph.node(nid))
-        self._grow_scene_rect(self.nodes[nid])
+        if self._stale:
+            return
+        node = self.graph.node(nid)
+        if node.group == self.scope:
+            self._add_node_item(node)
+            self._grow_scene_rect(self.nodes[nid])
+        elif self.graph.scope_of(nid, self.scope) is not None:
+            self._stale = True  # a collapsed group in view gained a block
 
     def _on_node_removed(self, nid: str) -> None:
         item = self.nodes.pop(nid, None)
@@ -189,20 +403,52 @@ class GraphScene(QGraphicsScene):
             for edge in list(item.edges):
                 self._drop_edge_item(edge)
             self.removeItem(item)
+        if self._grouped():
+            self._stale = True  # it may have fed a group or a stub, or sat inside a collapsed group
 
     def _on_edge_added(self, src: str, dst: str) -> None:
-        self._add_edge_item(src, dst)
-        self._reslot(dst)
+        if self._stale:
+            return
+        if src in self.nodes and dst in self.nodes:
+            self._add_edge_item(src, dst)
+            self._reslot(dst)
+        elif self._grouped():
+            self._stale = True
 
     def _on_edge_removed(self, src: str, dst: str) -> None:
         edge = self.edges.get((src, dst))
         if edge is not None:
             self._drop_edge_item(edge)
+        if self._grouped() and not (src in self.nodes and dst in self.nodes):
+            self._stale = True  # a group's interface may have changed
         if dst in self.graph:
             self._reslot(dst)
 
+    def _on_group_changed(self, gid: str, what: str) -> None:
+        item = self.groups.get(gid)
+        if what == "pos":
+            if item is not None:
+                pos = QPointF(*self.graph.group(gid).pos)
+                if item.pos() != pos:
+                    item.setPos(pos)
+                    self._grow_scene_rect(item)
+        elif what == "removed":
+            if item is not None:
+                self._drop_group_item(gid)
+            self._stale = True
+        elif what in ("added", "members"):
+            self._stale = True
+        # a new name is painted by refresh(), once per edit
+
+    def _drop_group_item(self, gid: str) -> None:
+        item = self.groups.pop(gid)
+        for edge in list(item.edges):
+            self._drop_edge_item(edge)
+        self.removeItem(item)
+
     def _drop_edge_item(self, edge: EdgeItem) -> None:
-        self.edges.pop(edge.key, None)
+        for key in edge.keys:
+            self.edges.pop(key, None)
         edge.src.edges.discard(edge)
         edge.dst.edges.discard(edge)
         if edge is self._drop_edge:
@@ -219,6 +465,9 @@ class GraphScene(QGraphicsScene):
                 edge.adjust()
 
     def _on_node_changed(self, nid: str, what: str) -> None:
+        if what == "group":
+            self._stale = True
+            return
         item = self.nodes.get(nid)
         if item is None:
             return
@@ -230,7 +479,11 @@ class GraphScene(QGraphicsScene):
         # params and names are repainted by refresh(), once per edit, with the new analysis
 
     def refresh(self) -> None:
-        """Repaint only the blocks whose displayed state changed."""
+        """Repaint only the blocks whose displayed state changed (after a change that touched
+        groups, rebuild the scope first)."""
+        if self._stale:
+            self._build_scope()
+            return
         v = self.document.verdict
         a, warnings, details = v.analysis, v.node_warnings(), v.error_details()
         g = self.graph
@@ -242,6 +495,11 @@ class GraphScene(QGraphicsScene):
                 if labels_changed:
                     for edge in item.edges:
                         edge.setToolTip(edge.describe())
+        if self.groups and self._views_rev != g.revision:  # a new name bumps the revision too
+            self._views = group_views(g, a, list(self.groups))
+            self._views_rev = g.revision
+            for gid, item in self.groups.items():
+                item.set_state(group_state(g, gid, self._views[gid]))
 
     def set_colors(self, colors) -> None:
         self.colors = colors
@@ -262,11 +520,22 @@ class GraphScene(QGraphicsScene):
             self.setSceneRect(self.sceneRect().united(r))
 
     def blocks_rect(self) -> QRectF:
-        """The bounding box of all blocks (for fit-to-view and image export)."""
+        """The bounding box of everything in the scope (for fit-to-view and image export)."""
         r = QRectF()
-        for item in self.nodes.values():
-            r = r.united(item.sceneBoundingRect())
+        for items in (self.nodes, self.groups, self.stubs):
+            for item in items.values():
+                r = r.united(item.sceneBoundingRect())
         return r
+
+    def group_at(self, pos: QPointF) -> GroupItem | None:
+        for it in self.items(pos):
+            if isinstance(it, GroupItem):
+                return it
+            if isinstance(it.parentItem(), GroupItem):
+                return it.parentItem()
+            if isinstance(it, NodeItem) or isinstance(it.parentItem(), NodeItem):
+                return None
+        return None
 
     def node_at(self, pos: QPointF) -> NodeItem | None:
         for it in self.items(pos):
@@ -274,6 +543,8 @@ class GraphScene(QGraphicsScene):
                 return it
             if it.parentItem() is not None and isinstance(it.parentItem(), NodeItem):
                 return it.parentItem()
+            if isinstance(it, GroupItem) or isinstance(it.parentItem(), GroupItem):
+                return None  # a collapsed group above the block
         return None
 
     def edge_at(self, pos: QPointF, ignore: NodeItem | None = None) -> EdgeItem | None:
@@ -283,7 +554,8 @@ class GraphScene(QGraphicsScene):
                 return it
             if it is ignore or (ignore is not None and it.parentItem() is ignore):
                 continue
-            if isinstance(it, (NodeItem, PortItem)) or isinstance(it.parentItem(), NodeItem):
+            if isinstance(it, (NodeItem, GroupItem, PortItem, StubItem)) \
+                    or isinstance(it.parentItem(), (NodeItem, GroupItem)):
                 return None  # a block above the edge wins
         return None
 
@@ -299,7 +571,27 @@ class GraphScene(QGraphicsScene):
         return [n.id for n in self.graph if n.id in chosen]
 
     def selected_edges(self) -> list[tuple[str, str]]:
-        return [it.key for it in self.selectedItems() if isinstance(it, EdgeItem)]
+        return [key for it in self.selectedItems() if isinstance(it, EdgeItem) for key in it.keys]
+
+    def selected_group_ids(self) -> list[str]:
+        chosen = {it.group_id for it in self.selectedItems() if isinstance(it, GroupItem)}
+        return [gid for gid in self.groups if gid in chosen]
+
+    def select_group(self, group_id: str) -> None:
+        self.select_groups([group_id])
+
+    def select_groups(self, group_ids: list[str], keep: bool = False) -> None:
+        if not keep:
+            self.clearSelection()
+        for gid in group_ids:
+            item = self.groups.get(gid)
+            if item is not None:
+                item.setSelected(True)
+
+    def visible_positions(self) -> list[tuple[float, float]]:
+        """Where the blocks and groups in view sit (what a new block must not cover)."""
+        g = self.graph
+        return [g.node(n).pos for n in self.nodes] + [g.group(x).pos for x in self.groups]
 
     def _selection_to_document(self) -> None:
         if self._syncing:
@@ -309,8 +601,19 @@ class GraphScene(QGraphicsScene):
             self.document.set_selection(self.selected_node_ids())
         finally:
             self._syncing = False
+        self.groups_selected.emit(self.selected_group_ids())
 
     def _select_from_document(self, ids: list[str]) -> None:
+        if self._syncing:
+            return
+        g = self.graph
+        if ids and not any(n in self.nodes for n in ids) and ids[0] in g:
+            # Picked elsewhere (the summary table) inside a closed group, or outside the open one.
+            if self.set_scope(g.node(ids[0]).group):
+                return  # the rebuild selected it
+        self._apply_selection(ids)
+
+    def _apply_selection(self, ids: list[str]) -> None:
         if self._syncing:
             return
         self._syncing = True
@@ -348,7 +651,7 @@ class GraphScene(QGraphicsScene):
 
     def add_block(self, type_name: str, center: QPointF) -> str | None:
         pos = self.snapped(center.x() - NODE_W / 2, center.y() - NODE_H / 2)
-        cmd = AddNode(type_name, pos=pos)
+        cmd = AddNode(type_name, pos=pos, group=self.scope)
         if self._push(cmd):
             return None
         self.document.set_selection([cmd.node_id])
@@ -360,12 +663,13 @@ class GraphScene(QGraphicsScene):
         if get_spec(type_name).max_inputs == 0:
             return None
         pos = self.snapped(center.x() - NODE_W / 2, center.y() - NODE_H / 2)
-        free = ((n.id, n.pos) for n in self.graph if self.graph.free_port(n.id) is not None)
+        g = self.graph
+        free = ((nid, g.node(nid).pos) for nid in self.nodes if g.free_port(nid) is not None)
         src = block_above(free, pos, (NODE_W, NODE_H))
         if src is None:
             return None
         new_id = self.graph.new_id()
-        cmd = Macro(f"Add {type_name}", [AddNode(type_name, pos=pos, node_id=new_id),
+        cmd = Macro(f"Add {type_name}", [AddNode(type_name, pos=pos, node_id=new_id, group=self.scope),
                                          Connect(src, new_id, port=self.graph.free_port(src) or 0)])
         if self.document.push(cmd):
             return None  # e.g. the block above takes no more outputs: add it unconnected instead
@@ -395,6 +699,7 @@ class GraphScene(QGraphicsScene):
         except GraphError as exc:
             self.message.emit(str(exc))
             return None
+        cmd.children[1].group = self.scope  # the new block lands in the open group
         problem = self.document.push(cmd)
         if problem:
             self.message.emit(f"Cannot insert {type_name} here: {problem}")
@@ -413,32 +718,90 @@ class GraphScene(QGraphicsScene):
         return self._push(Connect(src, dst, port=port))
 
     def nudge_selection(self, dx: float, dy: float) -> bool:
-        """Move the selected blocks by (dx, dy); repeated nudges are one undo step."""
-        ids = self.selected_node_ids()
-        if not ids:
+        """Move the selected blocks (and collapsed groups) by (dx, dy); repeated nudges of blocks
+        are one undo step."""
+        ids, groups = self.selected_node_ids(), self.selected_group_ids()
+        if not ids and not groups:
             return False
-        moves = {}
-        for nid in ids:
-            x, y = self.graph.node(nid).pos
-            moves[nid] = self.snapped(x + dx, y + dy)
-        if all(moves[n] == tuple(self.graph.node(n).pos) for n in ids):
+        g = self.graph
+        moves = {nid: self.snapped(g.node(nid).pos[0] + dx, g.node(nid).pos[1] + dy) for nid in ids}
+        group_moves = {gid: self.snapped(g.group(gid).pos[0] + dx, g.group(gid).pos[1] + dy) for gid in groups}
+        if all(moves[n] == tuple(g.node(n).pos) for n in ids) and \
+                all(group_moves[x] == tuple(g.group(x).pos) for x in groups):
             return True
-        return self._push(Move(moves, nudge=True)) is None
+        if not groups:
+            return self._push(Move(moves, nudge=True)) is None
+        cmd = MoveGroups(group_moves) if not ids else Macro("Move", [Move(moves), MoveGroups(group_moves)])
+        return self._push(cmd) is None
 
     def delete_selection(self) -> bool:
         nodes = self.selected_node_ids()
+        groups = self.selected_group_ids()
         gone = set(nodes)
+        for gid in groups:
+            gone.update(self.graph.group_nodes(gid))
         edges = [e for e in self.selected_edges() if e[0] not in gone and e[1] not in gone]
-        if not nodes and not edges:
+        if not nodes and not edges and not groups:
             return False
         children = [Disconnect(s, d) for s, d in edges]
         if nodes:
             children.append(remove_nodes(self.graph, nodes))
-        text = "Delete connection" if not nodes and len(edges) == 1 else "Delete"
+        children += [remove_group(self.graph, gid) for gid in groups]
+        text = "Delete connection" if not nodes and not groups and len(edges) == 1 else "Delete"
         cmd = children[0] if len(children) == 1 else Macro(text, children)
-        if not nodes:
+        if not nodes and not groups:
             cmd.text = text
         return self._push(cmd) is None
+
+    # -- groups -----------------------------------------------------------------------
+    def group_selection(self, name: str = "group") -> str | None:
+        """Group the selected blocks and groups into one (Ctrl+G); returns its id, or None with
+        the core's reason on the status bar."""
+        nodes, groups = self.selected_node_ids(), self.selected_group_ids()
+        problem = self.graph.grouping_problem(nodes, groups)
+        if problem:
+            self.message.emit(f"Cannot group: {problem}")
+            return None
+        cmd = GroupBlocks(nodes, groups, name=self._fresh_group_name(name))
+        if self._push(cmd):
+            return None
+        self.document.set_selection([])
+        self.select_group(cmd.group_id)
+        n = len(nodes) + len(groups)
+        self.message.emit(f"Grouped {n} item{'s' if n != 1 else ''} into {cmd.name} "
+                          "(double-click it to open it; Ctrl+Shift+G ungroups)")
+        return cmd.group_id
+
+    def _fresh_group_name(self, stem: str) -> str:
+        taken = {grp.name for grp in self.graph.groups}
+        k = 1
+        while f"{stem}{k}" in taken:
+            k += 1
+        return f"{stem}{k}"
+
+    def ungroup_selection(self) -> bool:
+        groups = self.selected_group_ids()
+        if not groups:
+            self.message.emit("Select a group to ungroup")
+            return False
+        inside = {gid: self.graph.members(gid) for gid in groups}
+        cmd = Ungroup(groups[0]) if len(groups) == 1 else Macro("Ungroup", [Ungroup(g) for g in groups])
+        if self._push(cmd):
+            return False
+        self.refresh()  # the blocks are in view now: select them
+        self._syncing = True
+        try:
+            for nodes, subgroups in inside.values():
+                for it in [*(self.nodes.get(n) for n in nodes), *(self.groups.get(x) for x in subgroups)]:
+                    if it is not None:
+                        it.setSelected(True)
+        finally:
+            self._syncing = False
+        self._selection_to_document()
+        return True
+
+    def open_group(self, group_id: str) -> bool:
+        return self.set_scope(group_id)
 
     # -- mouse: connections and moves -------------------------------------------------
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
@@ -455,6 +818,7 @@ class GraphScene(QGraphicsScene):
         super().mousePressEvent(event)
         if event.button() == Qt.LeftButton:
             self._press_pos = {it.node_id: it.pos() for it in self.selectedItems() if isinstance(it, NodeItem)}
+            self._press_groups = {it.group_id: it.pos() for it in self.selectedItems() if isinstance(it, GroupItem)}
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._conn_port is not None:
@@ -467,7 +831,7 @@ class GraphScene(QGraphicsScene):
 
     def _splice_target(self, pos: QPointF) -> EdgeItem | None:
         """The connection a single dragged, unconnected block would be inserted into if dropped now."""
-        if len(self._press_pos) != 1:
+        if len(self._press_pos) != 1 or self._press_groups:
             return None
         nid = next(iter(self._press_pos))
         item = self.nodes.get(nid)
@@ -481,14 +845,24 @@ class GraphScene(QGraphicsScene):
             event.accept()
             return
         super().mouseReleaseEvent(event)
-        if event.button() == Qt.LeftButton and self._press_pos:
+        if event.button() == Qt.LeftButton and (self._press_pos or self._press_groups):
             old, moved = {}, {}
-            for nid, start in self._press_pos.items():
+            for nid, start in (self._press_pos or {}).items():
                 item = self.nodes.get(nid)
                 if item is not None and item.pos() != start:
                     old[nid] = (start.x(), start.y())
                     moved[nid] = (round(item.x(), 1), round(item.y(), 1))
-            self._press_pos = None
+            group_moves = {}
+            for gid, start in self._press_groups.items():
+                item = self.groups.get(gid)
+                if item is not None and item.pos() != start:
+                    group_moves[gid] = (round(item.x(), 1), round(item.y(), 1))
+            self._press_pos, self._press_groups = None, {}
+            if group_moves:  # blocks and groups dragged together: one undo step
+                cmd = MoveGroups(group_moves) if not moved else Macro("Move", [Move(moved, old),
+                                                                               MoveGroups(group_moves)])
+                self._push(cmd)
+                return
             edge, self._drop_edge = self._drop_edge, None
             if edge is not None:
                 edge.set_highlight(False)
@@ -506,6 +880,12 @@ class GraphScene(QGraphicsScene):
                 self._push(Move(moved, old))  # one command for the whole drag
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() == Qt.LeftButton:
+            group = self.group_at(event.scenePos())
+            if group is not None:
+                self.set_scope(group.group_id)
+                event.accept()
+                return
         item = self.node_at(event.scenePos())
         if item is not None and event.button() == Qt.LeftButton:
             self.node_activated.emit(item.node_id)
@@ -514,7 +894,7 @@ class GraphScene(QGraphicsScene):
         super().mouseDoubleClickEvent(event)
 
     def contextMenuEvent(self, event) -> None:
-        item = self.node_at(event.scenePos()) or self.edge_at(event.scenePos())
+        item = self.group_at(event.scenePos()) or self.node_at(event.scenePos()) or self.edge_at(event.scenePos())
         if item is not None and not item.isSelected():
             self.clearSelection()
             item.setSelected(True)
@@ -530,24 +910,49 @@ class GraphScene(QGraphicsScene):
                           else "Drop on an output port to connect")
 
     def _connection_to_pick_up(self, port: PortItem) -> tuple[str, str] | None:
-        """Pressing a full input port (one that takes no more connections) picks up its connection."""
-        if port.kind != "in":
+        """Pressing a full input port (one that takes no more connections) picks up its connection
+        (when its source is in view: a block or a collapsed group, not a value from outside)."""
+        if port.kind != "in" or not isinstance(port.node, NodeItem):
             return None
         dst = port.node.node_id
         ins = self.graph.inputs(dst)
         limit = self.graph.node(dst).spec.max_inputs
         if not ins or limit is None or len(ins) < limit:
             return None
+        edge = self.edges.get((ins[-1], dst))
+        if edge is None or not edge.src.out_ports:
+            return None
         return ins[-1], dst
 
     def _pick_up(self, src: str, dst: str) -> None:
         self._reroute = (src, dst)
-        edge = self.edges.get((src, dst))
-        if edge is not None:
-            edge.setVisible(False)
-        ports = self.nodes[src].out_ports
-        self._start_connection(ports[min(self.graph.port(src, dst), len(ports) - 1)])  # it keeps its output
+        edge = self.edges[(src, dst)]
+        edge.setVisible(False)
+        ports = edge.src.out_ports
+        self._start_connection(ports[min(edge.port, len(ports) - 1)])  # it keeps its output
         self.message.emit("Drop on another input port to re-route the connection, or on empty canvas to remove it")
+
+    def _source(self, item, k: int | None) -> tuple[str | None, int, str | None]:
+        """(block, its output port, refusal) for a connection leaving `item`'s output k (None: the
+        first free one); a collapsed group's output k is the block inside that produces it."""
+        if isinstance(item, GroupItem):
+            outs = self._views[item.group_id].outputs
+            if not outs:
+                return None, 0, (f"Cannot connect: {item.state.label} has no output yet; "
+                                 "open the group to connect inside")
+            return *outs[min(k or 0, len(outs) - 1)], None
+        return item.node_id, self._free_port(item) if k is None else k, None
+
+    def _sink(self, item) -> tuple[str | None, str | None]:
+        """(block, refusal) for a connection dropped on `item`: a collapsed group passes it to its
+        first block that still takes an input."""
+        if isinstance(item, GroupItem):
+            entry = group_entry(self.graph, item.group_id)
+            if entry is None:
+                return None, (f"Cannot connect: no block inside {item.state.label} takes another input; "
+                              "open the group to choose the block inside")
+            return entry, None
+        return item.node_id, None
 
     def _ends_for(self, target) -> tuple[str | None, str | None, int, str | None]:
         """(src, dst, src's output port, refusal) for dropping the dragged connection on `target`."""
@@ -559,15 +964,17 @@ class GraphScene(QGraphicsScene):
                 what = "an output to another output" if start.kind == "out" else "an input to another input"
                 return None, None, 0, (f"Cannot connect {what}: drag from an output port (bottom) to an input port "
                                        "(top)")
-            other = target.node.node_id
+            other, k = target.node, target.index
         else:
-            other = target.node_id
-        mine = start.node.node_id
+            other, k = target, None
         if start.kind == "out":
-            src, dst, port = mine, other, start.index
+            src, port, why = self._source(start.node, start.index)
+            dst, why2 = self._sink(other)
         else:
-            src, dst = other, mine
-            port = target.index if isinstance(target, PortItem) else self._free_port(target)
+            dst, why = self._sink(start.node)
+            src, port, why2 = self._source(other, k)
+        if why or why2:
+            return None, None, 0, why or why2
         if (src, dst) == self._reroute:
             return src, dst, port, None  # back where it came from
         problem = self.graph.connection_problem(src, dst, port)
@@ -581,7 +988,7 @@ class GraphScene(QGraphicsScene):
         port = self.port_at(pos)
         if port is not None and port.node is not self._conn_port.node:
             return port
-        node = self.node_at(pos)
+        node = self.group_at(pos) or self.node_at(pos)
         if node is not None and node is not self._conn_port.node:
             return node
         return port if port is not None and port is not self._conn_port else None
@@ -594,6 +1001,8 @@ class GraphScene(QGraphicsScene):
             hot_port = target
         elif isinstance(target, NodeItem):
             hot_port = target.in_port if self._conn_port.kind == "out" else target.out_ports[port]
+        elif isinstance(target, GroupItem):
+            hot_port = target.in_ports[0] if self._conn_port.kind == "out" else target.out_ports[0]
         if self._conn_target is not None and self._conn_target is not hot_port:
             self._conn_target.set_hot(None)
         self._conn_target = hot_port
@@ -713,12 +1122,12 @@ class GraphScene(QGraphicsScene):
         try:
             for it in selected:
                 it.setSelected(False)
-            for it in self.nodes.values():
+            for it in [*self.nodes.values(), *self.groups.values(), *self.stubs.values()]:
                 it.setCacheMode(QGraphicsItem.NoCache)
             painter.fillRect(target, QColor(self.colors.background))
             self.render(painter, target, source)
         finally:
-            for it in self.nodes.values():
+            for it in [*self.nodes.values(), *self.groups.values(), *self.stubs.values()]:
                 it.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             for it in selected:
                 it.setSelected(True)
