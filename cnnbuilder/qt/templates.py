@@ -143,12 +143,12 @@ def thumbnail(project: Project, size: QSize = THUMB, showcase: str = "") -> QPix
     img.fill(QColor(scene.colors.background))
     rect = scene.blocks_rect().adjusted(-20, -20, 20, 20)
     start = project.graph.find(showcase) if showcase else None
-    if start is not None:
+    if start is not None and start.id in scene.nodes:  # inside a collapsed group it is not drawn
         rect.setTop(start.pos[1] - 20)
     if rect.height() > WINDOW:
         rect.setHeight(WINDOW)
         shown = [item.sceneBoundingRect() for item in scene.nodes.values()
-                 if item.sceneBoundingRect().intersects(rect)]
+                 if item.sceneBoundingRect().intersects(rect)] or [rect]
         rect.setLeft(min(r.left() for r in shown) - 20)  # centred on the blocks in the window
         rect.setRight(max(r.right() for r in shown) + 20)
     painter = QPainter(img)
