@@ -62,6 +62,9 @@ def parse_args_text(text: str) -> dict[str, Any]:
     return value
 
 
+_SHAPE_TEXT = re.compile(r"[0-9]+(?:(?:\s*[x×X*,;]\s*|\s+)[0-9]+)*\Z")  # ASCII digits: int("²") fails
+
+
 def parse_input_text(text: str) -> tuple[int, ...] | None:
     """The input shape of one sample, "3x224x224" (× , and spaces work too); "" means the importer's
     default. Bounds are the Input block's own."""
@@ -70,8 +73,8 @@ def parse_input_text(text: str) -> tuple[int, ...] | None:
     text = (text or "").strip()
     if not text:
         return None
-    parts = [t for t in re.split(r"[\s,;×xX*]+", text) if t]
-    if not parts or not all(p.isdigit() and len(p) < 12 for p in parts):
+    parts = re.findall(r"[0-9]+", text)
+    if not _SHAPE_TEXT.match(text) or any(len(p) > 11 for p in parts):
         raise OptionError(f"input shape: expected sizes like 3x224x224 (channels × height × width), got {text[:40]!r}")
     try:
         return tuple(REGISTRY["Input"].check_param("shape", [int(p) for p in parts]))
@@ -106,7 +109,8 @@ def module_classes(path: str | os.PathLike) -> list[ModuleClass]:
     try:
         tree = ast.parse(source, filename=where)
     except SyntaxError as exc:
-        raise OptionError(f"{where}, line {exc.lineno}: syntax error: {exc.msg}") from None
+        line = f", line {exc.lineno}" if exc.lineno else ""
+        raise OptionError(f"{where}{line}: syntax error: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
         raise OptionError(f"{where}: not Python source that can be read ({type(exc).__name__})") from None
 
