@@ -135,7 +135,7 @@ class ImportDialog(QDialog):
         self.tv_box = QWidget()
         tl = QFormLayout(self.tv_box)
         tl.setContentsMargins(24, 0, 0, 0)
-        tl.addRow("Model", self.tv_combo)
+        tl.addRow("Name", self.tv_combo)
         sl.addWidget(self.file_radio)
         sl.addWidget(self.file_box)
         sl.addWidget(self.tv_radio)
@@ -199,7 +199,7 @@ class ImportDialog(QDialog):
         lay.addWidget(self.busy)
         lay.addWidget(self.message, 1)
         lay.addWidget(self.buttons)
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(640)
 
         self._restore()
         self._source_changed()
