@@ -249,9 +249,10 @@ class MainWindow(QMainWindow):
     def ask_import(self):
         """File ▸ Import ▸ PyTorch module…: the ImportResult, or None when cancelled."""
         dialog = ImportDialog(self, folder=self._last_dir())
-        if dialog.exec() == QDialog.Accepted:
-            return dialog.imported
-        return None
+        accepted = dialog.exec() == QDialog.Accepted
+        result = dialog.imported if accepted else None
+        dialog.deleteLater()  # a child of the window: it would stay until the window closes
+        return result
 
     # -- actions -----------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
