@@ -339,3 +339,30 @@ def test_the_editor_process_stays_without_torch():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
+
+
+def test_the_menu_entry_runs_the_modal_dialog(make_window, importer, qtbot, tmp_path):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    w = make_window("mnist_cnn")
+    assert w.act_import in w.import_menu.actions() and w.act_import.text() == "&PyTorch Module…"
+    seen = []
+
+    def drive():
+        d = QApplication.activeModalWidget()
+        seen.append(d)
+        if isinstance(d, ImportDialog):
+            choose_torchvision(d, "alexnet", "", "3x64x64")
+            d.carry.setChecked(False)
+            d.start()
+        QTimer.singleShot(10_000, lambda: d.isVisible() and d.reject())  # never hang the suite
+
+    QTimer.singleShot(0, drive)
+    w.act_import.trigger()
+    assert isinstance(seen[0], ImportDialog)
+    assert importer.calls[0]["source"] == "torchvision:alexnet" and importer.calls[0]["weights_to"] is None
+    assert w.document.project.name == "ResNet" and w.document.graph.node(
+        w.document.analysis.input_id).params["shape"] == (3, 64, 64)
+    assert "init_weights" not in w.document.project.training
+    seen[0].thread.join(10)
