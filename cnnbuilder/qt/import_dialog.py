@@ -48,6 +48,7 @@ from .theme import ERROR
 
 IMPORTER = "cnnbuilder.core.importer"
 PYTHON_FILTER = "Python files (*.py);;All files (*)"
+STATE_DICT_FILTER = "PyTorch weights (*.pth *.pt);;All files (*)"
 WEIGHTS_FILTER = "Weights files (*.pt);;All files (*)"
 DEFAULT_INPUT = "3x224x224"
 DEFAULT_TORCHVISION = "resnet18"
@@ -158,6 +159,17 @@ class ImportDialog(QDialog):
         # -- weights ------------------------------------------------------------------------------
         weights = QGroupBox("Weights")
         wl = QVBoxLayout(weights)
+        self.state_edit = QLineEdit()
+        self.state_edit.setPlaceholderText("none: the module's own initial values")
+        self.state_edit.setToolTip("A state_dict file loaded into the module before it is imported, e.g. "
+                                   "torchvision's resnet18-f37072fd.pth from ~/.cache/torch/hub/checkpoints")
+        self.browse_state = QPushButton("Browse…")
+        self.browse_state.clicked.connect(self._browse_state)
+        state_row = QHBoxLayout()
+        state_row.addWidget(QLabel("Load a state_dict"))
+        state_row.addWidget(self.state_edit, 1)
+        state_row.addWidget(self.browse_state)
+        wl.addLayout(state_row)
         self.carry = QCheckBox("Carry weights over for fine-tuning")
         self.carry.setToolTip("Save the module's weights (as constructed) into a file the project refers to: "
                               "training then starts from them instead of random values")
@@ -228,6 +240,11 @@ class ImportDialog(QDialog):
         shape = parse_input_text(self.input_edit.text())
         out: dict[str, Any] = {"source": self.source(), "args": args or None, "input_shape": shape,
                                "weights_to": None, "timeout": TIMEOUT_S}
+        state = self.state_edit.text().strip()
+        if state:  # passed only when given: an importer without pretrained loading still serves the rest
+            if not Path(state).expanduser().is_file():
+                raise OptionError(f"weights to load: {state}: no such file")
+            out["state_dict"] = str(Path(state).expanduser().absolute())
         if self.carry.isChecked():
             text = self.weights_edit.text().strip()
             if not text:
@@ -295,6 +312,11 @@ class ImportDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, "Python file with the model", self._file_start(), PYTHON_FILTER)
         return path
 
+    def ask_state_dict(self) -> str:
+        path, _ = QFileDialog.getOpenFileName(self, "state_dict to load into the module",
+                                              self.state_edit.text() or str(self.folder), STATE_DICT_FILTER)
+        return path
+
     def ask_weights_path(self) -> str:
         path, _ = QFileDialog.getSaveFileName(self, "Save the weights as", self.weights_edit.text() or
                                               str(self.folder), WEIGHTS_FILTER)
@@ -359,7 +381,8 @@ class ImportDialog(QDialog):
         for w in (self.file_edit, self.browse_file, self.class_combo, self.class_hint):
             w.setEnabled(from_file and not running)
         self.tv_combo.setEnabled(not from_file and not running)
-        for w in (self.file_radio, self.tv_radio, self.args_edit, self.input_edit, self.carry):
+        for w in (self.file_radio, self.tv_radio, self.args_edit, self.input_edit, self.carry, self.state_edit,
+                  self.browse_state):
             w.setEnabled(not running)
         for w in (self.weights_edit, self.browse_weights):
             w.setEnabled(self.carry.isChecked() and not running)
@@ -378,6 +401,11 @@ class ImportDialog(QDialog):
         if path:
             self.file_edit.setText(path)
             self.scan_file()
+
+    def _browse_state(self) -> None:
+        path = self.ask_state_dict()
+        if path:
+            self.state_edit.setText(path)
 
     def _browse_weights(self) -> None:
         path = self.ask_weights_path()

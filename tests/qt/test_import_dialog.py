@@ -63,10 +63,10 @@ def importer(monkeypatch):
 
     mod.answer = answer
 
-    def import_model(source, *, args=None, input_shape=None, weights_to=None, timeout=60.0):
+    def import_model(source, *, args=None, input_shape=None, weights_to=None, timeout=60.0, **more):
         mod.threads.append(threading.current_thread())
         mod.calls.append({"source": source, "args": args, "input_shape": input_shape, "weights_to": weights_to,
-                          "timeout": timeout})
+                          "timeout": timeout, **more})
         if mod.gate is not None:
             mod.gate.wait(30)
         out = mod.answer(source, args, input_shape, weights_to, timeout)
@@ -366,3 +366,16 @@ def test_the_menu_entry_runs_the_modal_dialog(make_window, importer, qtbot, tmp_
         w.document.analysis.input_id).params["shape"] == (3, 64, 64)
     assert "init_weights" not in w.document.project.training
     seen[0].thread.join(10)
+
+
+def test_a_state_dict_on_disk_is_passed_on_only_when_given(dialog, importer, qtbot, tmp_path):
+    choose_torchvision(dialog)
+    dialog.state_edit.setText(str(tmp_path / "none.pth"))
+    assert not dialog.start()
+    assert dialog.message.text() == f"Weights to load: {tmp_path / 'none.pth'}: no such file" and not importer.calls
+    (tmp_path / "resnet18.pth").write_bytes(b"x")
+    dialog.ask_state_dict = lambda: str(tmp_path / "resnet18.pth")
+    dialog.browse_state.click()
+    assert dialog.start()
+    finish(qtbot, dialog)
+    assert importer.calls[0]["state_dict"] == str(tmp_path / "resnet18.pth")
