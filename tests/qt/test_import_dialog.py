@@ -379,3 +379,53 @@ def test_a_state_dict_on_disk_is_passed_on_only_when_given(dialog, importer, qtb
     assert dialog.start()
     finish(qtbot, dialog)
     assert importer.calls[0]["state_dict"] == str(tmp_path / "resnet18.pth")
+
+
+TINY_MODEL = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).relu().flatten(1))
+"""
+
+
+def test_a_real_import_with_weights_keeps_torch_out_of_the_editor(tmp_path):
+    """With the real core/importer (skipped where it is not built in): the dialog imports a module
+    and carries its weights over while the editor's process never loads torch."""
+    import importlib.util
+
+    if importlib.util.find_spec(IMPORTER) is None:
+        pytest.skip("core/importer is not part of this build")
+    (tmp_path / "tiny.py").write_text(TINY_MODEL)
+    code = f"""
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from cnnbuilder.qt.import_dialog import ImportDialog
+d = ImportDialog(folder={str(tmp_path)!r})
+d.file_radio.setChecked(True)
+d.file_edit.setText({str(tmp_path / "tiny.py")!r})
+d.scan_file()
+d.input_edit.setText("1x8x8")
+d.carry.setChecked(True)
+assert d.start(), d.message.text()
+while d.is_running():
+    app.processEvents()
+    d.thread.join(0.05)
+app.processEvents()
+assert d.imported is not None, d.message.text()
+print(len(d.imported.project.graph), d.imported.weights is not None, "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    blocks, weights, torch_loaded = out.stdout.split()
+    assert int(blocks) >= 4 and weights == "True"
+    assert torch_loaded == "False", "the import loaded torch in the editor's process"
