@@ -95,6 +95,7 @@ class ImportDialog(QDialog):
         self.thread: threading.Thread | None = None  # the running import (tests join it)
         self._job = 0  # the import whose answer is awaited; 0: none
         self._weights_chosen = False  # the user picked the weights file (the default follows the source)
+        self._weights_asked = False  # ... in the save dialog, which has asked about replacing it
         self._scanned: str | None = None  # the file the class list was read from
         _the_relay().finished.connect(self._finished)
 
@@ -272,7 +273,7 @@ class ImportDialog(QDialog):
             self._say(text[:1].upper() + text[1:], error=True)
             return False
         target = request["weights_to"]
-        if target and Path(target).exists() and not self._weights_chosen and not self.ask_overwrite(Path(target)):
+        if target and Path(target).exists() and not self._weights_asked and not self.ask_overwrite(Path(target)):
             return False
         self._job = next(_jobs)
         self._set_running(True)
@@ -395,6 +396,7 @@ class ImportDialog(QDialog):
 
     def _weights_typed(self, _text: str) -> None:
         self._weights_chosen = True
+        self._weights_asked = False
 
     def _browse_file(self) -> None:
         path = self.ask_python_file()
@@ -411,7 +413,7 @@ class ImportDialog(QDialog):
         path = self.ask_weights_path()
         if path:
             self.weights_edit.setText(path)
-            self._weights_chosen = True  # the save dialog already asked about replacing it
+            self._weights_chosen = self._weights_asked = True  # the save dialog asked about replacing it
 
     def _default_weights(self) -> Path:
         """<folder>/<model>-weights.pt, numbered past files that exist."""

@@ -429,3 +429,20 @@ print(len(d.imported.project.graph), d.imported.weights is not None, "torch" in 
     blocks, weights, torch_loaded = out.stdout.split()
     assert int(blocks) >= 4 and weights == "True"
     assert torch_loaded == "False", "the import loaded torch in the editor's process"
+
+
+def test_an_existing_weights_file_is_replaced_only_when_the_user_agrees(dialog, importer, qtbot, tmp_path):
+    choose_torchvision(dialog)
+    dialog.carry.setChecked(True)
+    old = tmp_path / "mine.pt"
+    old.write_bytes(b"keep me")
+    dialog.weights_edit.setText(str(old))
+    dialog.weights_edit.textEdited.emit(str(old))  # typed
+    asked = []
+    dialog.ask_overwrite = lambda path: asked.append(path) or False
+    assert not dialog.start() and asked == [old] and not importer.calls and old.read_bytes() == b"keep me"
+    dialog.ask_weights_path = lambda: str(old)  # the save dialog asks itself
+    dialog.browse_weights.click()
+    assert dialog.start() and asked == [old]
+    finish(qtbot, dialog)
+    assert importer.calls[0]["weights_to"] == str(old)
