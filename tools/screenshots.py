@@ -14,6 +14,11 @@ Then makes one deliberate error (block2_conv2 gives 24 channels, so the Add afte
                          (amber), each with its tooltip and the status bar's verdict
   new-project.png        the File ▸ New template gallery, scrolled to the famous architectures, with
                          ResNet-18 picked at its CIFAR-10 size: figures, size choice and note
+  import-dialog.png      File ▸ Import ▸ PyTorch module…: a class picked from a Python file (found by
+                         parsing it), constructor arguments, input shape, weights carried over, and a
+                         refusal as the importer words one (set directly: the shot runs no import)
+  model-notes.png        the inspector with nothing selected after opening the ResNet-18 template: its note
+  start-from.png         the Training settings' "Start from (fine-tuning)" weights file
   split-block.png        a ShuffleNet unit with squeeze-excite: a Chunk's two numbered outputs feeding
                          a branch and a Concat, then ChannelShuffle and a Hardsigmoid gate into Mul
   groups.png             the ResNet example with each residual block grouped (Ctrl+G): two collapsed
@@ -291,6 +296,64 @@ def new_project_shot(window) -> None:
     dialog.grab().save(str(OUT / "new-project.png"))
     dialog.close()
 
+IMPORT_SOURCE = """\
+import torch.nn as nn
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, channels, stride=1):
+        super().__init__()
+        ...
+
+
+class SmallResNet(nn.Module):
+    def __init__(self, num_classes=1000, width=64):
+        super().__init__()
+        ...
+"""
+
+
+def import_shots(window) -> None:
+    """The import dialog, then the template note in the inspector and the Start from setting."""
+    from cnnbuilder.qt.import_dialog import ImportDialog
+    from cnnbuilder.qt.templates import templates
+
+    folder = Path(_tmp.name) / "import"
+    folder.mkdir(exist_ok=True)
+    (folder / "small_resnet.py").write_text(IMPORT_SOURCE)
+    dialog = ImportDialog(window, folder=folder)
+    dialog.file_radio.setChecked(True)
+    dialog.file_edit.setText(str(folder / "small_resnet.py"))
+    dialog.scan_file()
+    dialog.class_combo.setCurrentText("SmallResNet")
+    dialog.args_edit.setText('{"num_classes": 10}')
+    dialog.input_edit.setText("3x32x32")
+    dialog.carry.setChecked(True)
+    dialog._say("small_resnet.py, line 21: `if x.mean() > 0:` decides on the value of a tensor: torch.fx cannot "
+                "trace Python control flow that depends on the input. Write it with torch.where, or import the "
+                "blocks before it.", error=True)
+    dialog.show()
+    settle()
+    dialog.grab().save(str(OUT / "import-dialog.png"))
+    dialog.close()
+
+    resnet = next(t for t in templates() if t.key == "resnet18")
+    before = window.document.project
+    window.document.set_project(resnet.project(1))
+    window.resize(W, H)
+    settle()
+    window.docks["inspector_dock"].grab().save(str(OUT / "model-notes.png"))
+    window.document.set_training({**window.document.project.training, "init_weights": "resnet18-weights.pt"})
+    panel = window.training_panel
+    settle()
+    box = panel.settings_form.boxes["Start from (fine-tuning)"]
+    panel.settings_scroll.ensureWidgetVisible(box)
+    settle(200)
+    box.grab().save(str(OUT / "start-from.png"))
+    window.document.set_project(before)
+    settle()
+
+
 INSPECT_SHOTS = ("mistakes.png", "augment-preview.png", "activations.png")
 
 
@@ -363,6 +426,10 @@ def main() -> int:
         if "new-project" in only:
             new_project_shot(window)
             print(OUT / "new-project.png")
+        if only & {"import-dialog", "model-notes", "start-from"}:
+            import_shots(window)
+            for name in ("import-dialog", "model-notes", "start-from"):
+                print(OUT / f"{name}.png")
         if "look-inside" in only:
             train_mnist(window)
             look_inside(window)
@@ -407,6 +474,7 @@ def main() -> int:
     settle(200)
 
     new_project_shot(window)
+    import_shots(window)
     split_block(window)
     groups_shots(window)
 
@@ -442,8 +510,8 @@ def main() -> int:
     window.document._extra_dirty = False
     window.close()
     for name in ("arithmetic.png", "main-window.png", "main-window-dark.png", "error-badge.png", "new-project.png",
-                 "split-block.png", "groups.png", "group-open.png",
-                 "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
+                 "import-dialog.png", "model-notes.png", "start-from.png", "split-block.png", "groups.png",
+                 "group-open.png", "train-1600.png", "train-dark.png", "design-1600.png", "design-1280.png",
                  "train-1280.png", "feature-maps.png", "evaluation.png", "look-inside.png", *INSPECT_SHOTS):
         print(OUT / name)
     QApplication.processEvents()

@@ -27,6 +27,7 @@ from ..core.inspect.formulas import BlockArithmetic, block_arithmetic
 from ..core.inspect.receptive import Field, receptive_fields
 from ..core.project import Project, ProjectError, dumps, load_project
 from ..core.shapes import Analysis, analyze
+from ..core.training.config import rebase_paths
 from ..core.verdict import MetaCache, Verdict, judge
 
 _MERGE_IDS: dict[tuple, int] = {}
@@ -236,13 +237,20 @@ class Document(QObject):
         untitled = self._project.name == "Untitled"
         if untitled:  # the first save names the project after its file (the code's docstring says so)
             self._project.name = target.stem
+        # Files the settings name (a weights file to start from) keep naming the same files from the new folder.
+        training = self._project.training
+        self._project.training = rebase_paths(training, self.path, target)
         try:
             atomic_write_text(target, dumps(self._project), force=force)
         except BaseException:
             if untitled:
                 self._project.name = "Untitled"
+            self._project.training = training
             raise
         self._project.path = target
+        if self._project.training != training:
+            self._training_rev += 1
+            self.training_changed.emit()
         self._extra_dirty = False
         self.undo_stack.setClean()
         self.path_changed.emit()

@@ -62,10 +62,10 @@ class InspectorPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
 
-        self.empty = QLabel("Select a block on the canvas to edit its parameters.\n\n"
-                            "Drag blocks from the palette, connect an output port (bottom) to an "
-                            "input port (top).")
+        self.empty = QLabel()
         self.empty.setWordWrap(True)
+        self.empty.setTextFormat(Qt.RichText)
+        self.empty.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.empty.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.empty.setMargin(12)
         self.empty.setObjectName("inspectorEmpty")
@@ -84,7 +84,7 @@ class InspectorPanel(QWidget):
         self.arith_timer.setSingleShot(True)
         self.arith_timer.setInterval(DEBOUNCE_MS)
         self.arith_timer.timeout.connect(self.show_arithmetic)
-        self._show_empty()
+        self._show_empty(self._nothing_selected())
 
         document.selection_changed.connect(self._on_selection)
         document.graph_changed.connect(self._on_graph_changed)
@@ -92,6 +92,17 @@ class InspectorPanel(QWidget):
         document.verdict_changed.connect(self._show_problem)  # e.g. the chosen data changed
 
     # -- building ---------------------------------------------------------------------
+    def _nothing_selected(self) -> str:
+        """The hint, after the project's description when it has one (a template's note about the
+        model, an import's notes): what a user reads first after opening it."""
+        hint = ("<p>Select a block on the canvas to edit its parameters.</p><p>Drag blocks from the palette, "
+                "connect an output port (bottom) to an input port (top).</p>")
+        project = self.document.project
+        if not project.description.strip():
+            return hint
+        return (f"<p><b>Model notes</b> — {html.escape(project.name)}</p><p>{html.escape(project.description)}</p>"
+                f"<hr>{hint}")
+
     def _show_empty(self, text: str | None = None) -> None:
         self.node_id = self._type = self.group_id = None
         self.group_name = None
@@ -114,12 +125,10 @@ class InspectorPanel(QWidget):
             else:
                 self._build(ids[0])
         elif len(ids) > 1:
-            self._show_empty(f"{len(ids)} blocks selected.\n\nSelect a single block to edit its parameters; "
-                             "Delete, Copy and Duplicate act on all of them.")
+            self._show_empty(f"<p>{len(ids)} blocks selected.</p><p>Select a single block to edit its parameters; "
+                             "Delete, Copy and Duplicate act on all of them.</p>")
         else:
-            self._show_empty("Select a block on the canvas to edit its parameters.\n\n"
-                             "Drag blocks from the palette, connect an output port (bottom) to an "
-                             "input port (top).")
+            self._show_empty(self._nothing_selected())
 
     def _on_graph_changed(self) -> None:
         if self.group_id is not None:

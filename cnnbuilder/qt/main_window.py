@@ -7,7 +7,8 @@ show, the training settings below it). Each remembers its own arrangement; the c
 remembered across starts.
 
 Every dialog goes through a small method (ask_save_changes, ask_open_path, ask_save_path,
-ask_overwrite_read_only, show_error, ask_restore_autosave, choose_template) so tests can replace it.
+ask_overwrite_read_only, show_error, ask_restore_autosave, choose_template, ask_import) so tests can
+replace it.
 
 Every file this window writes goes through `_write`: whatever fails (a full disk, a folder as the
 target, text that cannot be encoded, a bug in a serializer), the user gets a dialog naming the file
@@ -74,11 +75,12 @@ from .document import Document
 from .edit_actions import EditActions
 from .export_actions import ExportActions
 from .icons import app_icon, icon
+from .import_dialog import ImportDialog
 from .inspector import InspectorPanel
 from .palette import PalettePanel
 from .settings import add_recent_file, app_settings, clear_recent_files, recent_files
 from .summary_view import SummaryPanel, summary_csv, summary_markdown
-from .templates import TemplateDialog, default_project, empty_project
+from .templates import TemplateDialog, default_project, empty_project, ready_to_train
 from .theme import THEMES, apply_theme, canvas_colors, is_dark, verdict_html
 from .training.panel import TrainingPanel
 
@@ -254,6 +256,14 @@ class MainWindow(QMainWindow):
             return dialog.selected_project()
         return None
 
+    def ask_import(self):
+        """File ▸ Import ▸ PyTorch module…: the ImportResult, or None when cancelled."""
+        dialog = ImportDialog(self, folder=self._last_dir())
+        accepted = dialog.exec() == QDialog.Accepted
+        result = dialog.imported if accepted else None
+        dialog.deleteLater()  # a child of the window: it would stay until the window closes
+        return result
+
     # -- actions -----------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
                 checkable: bool = False) -> QAction:
@@ -283,6 +293,8 @@ class MainWindow(QMainWindow):
         A, K = self._action, QKeySequence
         self.act_new = A("&New…", self.new_project, K.New, "new", "New project from a template")
         self.act_open = A("&Open…", self.open_dialog, K.Open, "open", "Open a project file")
+        self.act_import = A("&PyTorch Module…", self.import_module, None, None,
+                            "Bring a model in from PyTorch code or torchvision, with its weights if wanted")
         self.act_save = A("&Save", self.save, K.Save, "save", "Save the project")
         self.act_save_as = A("Save &As…", self.save_as, K.SaveAs, None, "Save the project under a new name")
         self.act_export_code = A("Export PyTorch &Code…", self.export_code_dialog, "Ctrl+E", "code",
@@ -517,6 +529,8 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_new, self.act_open])
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.import_menu = m.addMenu("&Import")
+        self.import_menu.addAction(self.act_import)
         m.addSeparator()
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
@@ -678,6 +692,30 @@ class MainWindow(QMainWindow):
         self.document.set_project(project)
         self.show_status(f"New project: {project.name}")
         return True
+
+    def import_module(self) -> bool:
+        """File ▸ Import ▸ PyTorch module…: the imported model opens as a new, untitled project (as New
+        does); a refused or cancelled import changes nothing."""
+        if not self.maybe_save():
+            return False
+        result = self.ask_import()
+        if result is None:
+            return False
+        self.open_imported(result)
+        return True
+
+    def open_imported(self, result) -> None:
+        project = ready_to_train(result.project)
+        if result.notes:  # what the importer wants the user to know stays with the model (Model notes)
+            notes = "; ".join(n.strip().rstrip(".") for n in result.notes)  # a description is one paragraph
+            project.description = (project.description + " " if project.description else "") + \
+                f"Import notes: {notes}."
+        self.document.set_project(project)
+        if self.isVisible():
+            self.view.fit()  # the whole imported graph, however small its blocks come out
+        n = len(project.graph)
+        self.show_status(f"Imported {project.name}: {n} block{'s' if n != 1 else ''}" +
+                         (f"; training starts from {result.weights}" if result.weights else ""))
 
     def open_dialog(self) -> bool:
         if not self.maybe_save():

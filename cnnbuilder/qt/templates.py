@@ -61,11 +61,7 @@ class Template:
 
     def project(self, choice: int = 0) -> Project:
         """A fresh, untitled copy (saving asks for a file name; the template stays untouched)."""
-        project = self.choices[choice].load()
-        project.path = None
-        # Opens ready to train on the built-in data: shapes drawn at the Input's size and channels.
-        project.training = shapes_fitting(analyze(project.graph).input_shape, project.training)
-        return project
+        return ready_to_train(self.choices[choice].load())
 
     def describe(self, choice: int = 0) -> str:
         """One line of figures: blocks, parameters, MACs, input → output."""
@@ -87,6 +83,14 @@ class Template:
                         f"{human(a.total_macs)} MACs · {shapes}")
                 self._facts[choice] = (line, p.description)
         return self._facts[choice]
+
+
+def ready_to_train(project: Project) -> Project:
+    """`project` as a new, untitled document (saving asks for a file name) that opens ready to train
+    on the built-in data: shapes drawn at the Input's size and channels. New and Import both use it."""
+    project.path = None
+    project.training = shapes_fitting(analyze(project.graph).input_shape, project.training)
+    return project
 
 
 def empty_project() -> Project:

@@ -91,3 +91,37 @@ def test_invalid_project_file_in_a_real_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cnnbuilder.cli", "train", str(bad)], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "nodes" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _weights_file(project_path: Path, path: Path) -> None:
+    """A per-block weights file for the project's model (as File ▸ Import writes one)."""
+    from cnnbuilder.core.codegen import generate, instantiate
+    from cnnbuilder.core.training import node_weights
+
+    gen = generate(load_project(project_path).graph)
+    model = instantiate(gen)
+    node_weights.save(path, {nid: model.get_submodule(a).state_dict() for nid, a in gen.attr_of.items()
+                             if model.get_submodule(a).state_dict()})
+
+
+def test_init_weights_from_the_project_or_the_option(small_project, tmp_path, capsys, monkeypatch):
+    _weights_file(small_project, tmp_path / "w.pt")
+    project = load_project(small_project)
+    project.training = {**project.training, "init_weights": "w.pt"}  # relative to the project's folder
+    save_project(project, small_project)
+    monkeypatch.chdir(tmp_path.parent)  # not the project's folder
+    rc = main(["train", str(small_project), "--train-limit", "100"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "note: started from w.pt: loaded 6 of 6 weight tensors" in err
+
+    # On the command line a relative path is the working folder's; '' trains from scratch.
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    rc = main(["train", str(small_project), "--train-limit", "100", "--init-weights", "w.pt"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and f"cnnbuilder train: {tmp_path / 'sub' / 'w.pt'}: no such file" in err
+    assert "Traceback" not in err and "training " not in out
+    rc = main(["train", str(small_project), "--train-limit", "100", "--init-weights", ""])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "started from" not in err

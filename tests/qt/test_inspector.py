@@ -238,3 +238,25 @@ def test_sizes_and_four_sided_padding_are_typed_as_lists(window):
     padding.edit.setText("2")
     padding.edit.editingFinished.emit()
     assert g.node(pad.node_id).params["padding"] == (2, 2, 2, 2) and padding.edit.text() == "2"
+
+
+def test_a_templates_note_is_shown_after_opening_it_while_nothing_is_selected(window):
+    from cnnbuilder.qt.templates import templates
+
+    resnet = next(t for t in templates() if t.key == "resnet18")
+    window.answers["template"] = resnet.project(1)
+    assert window.new_project()
+    ins = window.inspector
+    text = ins.empty.text()
+    assert ins.scroll.widget() is ins.empty
+    assert text.startswith("<p><b>Model notes</b> — ResNet-18 (CIFAR-10 size)</p><p>ResNet (2015")
+    assert "Select a block on the canvas" in text
+    first = next(iter(window.document.graph)).id
+    window.document.set_selection([first])
+    assert ins.scroll.widget() is not ins.empty  # the block's form
+    window.document.set_selection([])
+    assert ins.scroll.widget() is ins.empty and ins.empty.text() == text
+    # A project without a description shows the hint alone.
+    window.answers["template"] = next(t for t in templates() if t.key == "mnist_cnn").project()
+    assert window.new_project()
+    assert "Model notes" not in ins.empty.text() and "Select a block on the canvas" in ins.empty.text()

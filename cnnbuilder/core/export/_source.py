@@ -37,13 +37,15 @@ def _definitions(module, names: tuple[str, ...]) -> str:
         if name in wanted:
             wanted.discard(name)
             # top-level statements start at column 0 and end at the end of their last line
-            parts.append((name, "".join(lines[node.lineno - 1:node.end_lineno]).rstrip("\n")))
+            # (from the first decorator: a dataclass copied without @dataclass is not one)
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            parts.append((name, "".join(lines[first - 1:node.end_lineno]).rstrip("\n")))
     if wanted:  # a renamed function in the app must fail the export tests, not ship a broken script
         raise LookupError(f"{module.__name__} has no {', '.join(sorted(wanted))}")
     out: list[str] = []
     previous_def = False
     for _name, seg in parts:
-        is_def = seg.startswith(("def ", "class "))
+        is_def = seg.startswith(("def ", "class ", "@"))
         if out:
             out.append("\n\n\n" if (is_def or previous_def) else "\n")
         out.append(seg)

@@ -720,6 +720,44 @@ def restore(run: Run, saved: dict, path: str) -> None:
     set_rng_state(saved["rng"])
 '''
 
+# Fine-tuning (only in the script of a project whose training starts from a weights file): the
+# option, where make_run applies it, and the loader (copy_blocks and Applied come from node_weights).
+INIT_ARG = '''\
+    p.add_argument("--init-weights", metavar="PATH", default=INIT_WEIGHTS,
+                   help="start from this cnnbuilder weights file (fine-tuning; not when resuming); '' "
+                        "trains from random values (default: %(default)s)")
+'''
+INIT_ARG_BEFORE = '    p.add_argument("--tensorboard",'
+
+INIT_APPLY = '''\
+    if saved is None and args.init_weights:
+        ctx.log(start_from(net, args.init_weights))
+'''
+INIT_APPLY_BEFORE = "    optimizer = make_optimizer(net, args.lr, device)\n"
+
+START_FROM = '''\
+def start_from(net: nn.Module, path: str) -> str:
+    \"\"\"Fine-tuning: the weights file's tensors copied into the fresh model block by block, as
+    cnnbuilder does; a tensor whose shape no longer fits (another number of classes) keeps its
+    random values. weights_only: a weights file never runs code.\"\"\"
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: no such weights file (--init-weights '' trains from random values)") from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises all kinds of errors for damaged files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SystemExit(f"{path}: not a weights file that can be read safely ({first})") from None
+    blocks = data.get("blocks") if isinstance(data, dict) and data.get("format") == FORMAT else None
+    if not isinstance(blocks, dict) or not all(
+            isinstance(sd, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in sd.items())
+            for sd in blocks.values()):
+        raise SystemExit(f"{path}: not a cnnbuilder weights file")
+    done = copy_blocks(net, BLOCK_MODULES, blocks)
+    if done.total and not done.loaded:
+        raise SystemExit(f"{path}: none of its weights fit this model ({done.summary()})")
+    return f"started from {Path(path).name}: {done.summary()}"
+'''
+
 MAIN = '''\
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)

@@ -2,8 +2,8 @@
 
 Settings start from the project's saved training settings; options given here override them.
 Exit codes: 0 trained, 1 invalid project or settings (or a model that does not fit the data),
-2 unreadable project, missing data, a missing or damaged checkpoint, or a checkpoint or weights
-that cannot be written, 3 training failed (diverged, out of memory,
+2 unreadable project, missing data, a missing or damaged checkpoint or initial weights file, or a
+checkpoint or weights that cannot be written, 3 training failed (diverged, out of memory,
 error), 130 stopped with Ctrl-C (a checkpoint is still written when --checkpoint is given).
 
 Under torchrun (`torchrun --nproc_per_node=N -m cnnbuilder train ...`) every process runs this
@@ -26,7 +26,7 @@ from .config import DATASETS, LOSSES, OPTIMIZERS, SCHEDULERS, ConfigError, Train
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3, 130
 _FAIL_EXIT = {"config": EXIT_INVALID, "model": EXIT_INVALID, "device": EXIT_INVALID, "data": EXIT_UNREADABLE,
-              "checkpoint": EXIT_UNREADABLE}
+              "checkpoint": EXIT_UNREADABLE, "weights": EXIT_UNREADABLE}
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +68,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="no mixed precision on CUDA")
     h.add_argument("--num-workers", type=int, metavar="N", help="loader processes for data read from disk")
     r = p.add_argument_group("files")
+    r.add_argument("--init-weights", metavar="PATH",
+                   help="fine-tune: start from this per-block weights file (as cnnbuilder import writes it); "
+                        "default: the project's setting; '' for random initialisation")
     r.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint")
     r.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here when the run ends")
     r.add_argument("--export-weights", metavar="DIR",
@@ -96,6 +99,8 @@ def build_config(args, project_training: dict) -> TrainConfig:
         _err(f"warning: project file: {note}")
     # Every option is named after its TrainConfig field; None means "not given".
     changes = {f.name: v for f in fields(TrainConfig) if (v := getattr(args, f.name, None)) is not None}
+    if changes.get("init_weights"):  # typed on the command line: relative to where the command runs
+        changes["init_weights"] = os.path.abspath(changes["init_weights"])
     tb = getattr(args, "tensorboard_dir", None)
     if tb is not None:
         changes["tensorboard"] = True
@@ -173,7 +178,8 @@ def _train(args, device: str | None = None, rank: int = 0) -> int:
     control = TrainControl()
     log_dir = cfg.log_dir or default_log_dir(args.file)
     trainer = Trainer(project.graph, cfg, control=control, resume=args.resume, log_dir=log_dir,
-                      run_name=args.run_name or run_name(project.path.stem if project.path else project.name))
+                      run_name=args.run_name or run_name(project.path.stem if project.path else project.name),
+                      project_file=args.file)
     bar = _Bar(quiet=quiet)
     previous = signal.getsignal(signal.SIGINT)
 

@@ -165,6 +165,9 @@ class TrainConfig:
     # run logs (metrics.csv always; TensorBoard event files when asked): <log_dir>/<run name>/
     tensorboard: bool = False
     log_dir: str = ""  # "" means runlog.default_log_dir: `runs` next to the project
+    # fine-tuning: a per-block weights file (node_weights) the model starts from; "" = random init.
+    # Kept relative to the project file's folder when it lies inside it (see project_relative).
+    init_weights: str = ""
     notes: list[str] = field(default_factory=list, repr=False, compare=False)  # warnings from from_dict
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,6 +255,7 @@ def _s(name: str, kind: str, label: str, group: str, lo: float | None = None, hi
 
 DATA, AUG, OPT, HW = "Data", "Augmentation (training images)", "Optimisation", "Hardware"
 LOG = "Run log (metrics.csv of every run)"
+START = "Start from (fine-tuning)"
 _shapes = lambda c: c.dataset == "shapes"  # noqa: E731
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     _s("dataset", "choice", "Dataset", DATA, choices=DATASETS),
@@ -295,6 +299,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     _s("num_workers", "int", "Data loader workers (-1: pick)", "", -1, 64),
     _s("log_interval", "float", "Seconds between batch events", "", 0.0, 60.0),
     _s("feature_interval", "float", "Seconds between feature-map frames", "", 0.0, 600.0),
+    _s("init_weights", "path", "Weights file", START, placeholder="none: random initialisation",
+       help="Start training from these weights (a weights file written by File ▸ Import with \"Carry weights "
+            "over\"); a block whose tensor no longer fits (e.g. a classifier changed to 10 classes) starts "
+            "from random values, and the training log says which"),
     _s("tensorboard", "bool", "TensorBoard event files", LOG),
     _s("log_dir", "path", "Log folder", LOG, placeholder="runs/ next to the project",
        help="Each run writes <folder>/<run name>/metrics.csv, and TensorBoard's event files when ticked: "
@@ -311,6 +319,53 @@ def default_data_root() -> str:
     from platformdirs import user_data_dir
 
     return os.path.join(user_data_dir("cnnbuilder", appauthor=False), "datasets")
+
+
+# Settings that name a file belonging with the project: stored relative to the project file's folder
+# when the file lies inside it (the two move together), and resolved against that folder for a run.
+PROJECT_PATHS = ("init_weights",)
+
+
+def project_relative(path: str | os.PathLike, project_file: str | os.PathLike | None) -> str:
+    """How a file chosen for the project is stored: relative to the project's folder when inside it,
+    else absolute (an untitled project has no folder: absolute)."""
+    path = os.fspath(path)
+    if not path:
+        return ""
+    absolute = os.path.abspath(path)
+    if project_file is None:
+        return absolute
+    folder = os.path.dirname(os.path.abspath(os.fspath(project_file)))
+    try:
+        rel = os.path.relpath(absolute, folder)
+    except ValueError:  # another drive on Windows
+        return absolute
+    return absolute if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
+def resolve_project_path(value: str, project_file: str | os.PathLike | None) -> str:
+    """The file a stored setting names: a relative value is relative to the project's folder (to the
+    working folder for a project that has no file yet)."""
+    if not value:
+        return ""
+    value = os.path.expanduser(value)
+    if os.path.isabs(value) or project_file is None:
+        return os.path.abspath(value)
+    return os.path.join(os.path.dirname(os.path.abspath(os.fspath(project_file))), value)
+
+
+def rebase_paths(settings: dict[str, Any], old_file: str | os.PathLike | None,
+                 new_file: str | os.PathLike | None) -> dict[str, Any]:
+    """`settings` for a project saved from `old_file` to `new_file`: its project paths still name the
+    same files (relative to the new folder when inside it). Other values pass through untouched."""
+    if not isinstance(settings, dict):
+        return settings
+    out = dict(settings)
+    for name in PROJECT_PATHS:
+        value = out.get(name)
+        if isinstance(value, str) and value:
+            out[name] = project_relative(resolve_project_path(value, old_file), new_file)
+    return out
 
 
 def shapes_fitting(input_shape: tuple[int, ...] | None, settings: dict[str, Any]) -> dict[str, Any]:

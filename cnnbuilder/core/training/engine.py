@@ -32,10 +32,10 @@ from ..graph import Graph
 from ..project import graph_to_dict
 from ..shapes import analyze
 from . import checkpoint as ckpt_mod
-from . import distributed, featuremaps, inspect_run
+from . import distributed, featuremaps, inspect_run, node_weights
 from .augment import BatchTransform, batch_generator, epoch_permutation
 from .checkpoint import CheckpointError, SaveError
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, resolve_project_path
 from .data import DataBundle, DataError, check_fit, load_data
 from .devices import DeviceError, amp_enabled, device_name, resolve_device
 from .distributed import DistributedError
@@ -57,6 +57,7 @@ from .events import (
     Status,
     first_line,
 )
+from .node_weights import WeightsError
 from .runlog import RunLog, RunLogError, new_run_dir, tensorboard_missing
 
 # Settings a resumed run may change; everything else comes from the checkpoint so that the data
@@ -151,11 +152,15 @@ class Trainer:
     `log_dir`: write metrics.csv (and TensorBoard event files when `config.tensorboard`) into a new
     folder `<log_dir>/<run_name>` (None: no run log).
 
-    `activations`: probe every block's activations a few times an epoch (Activations events)."""
+    `activations`: probe every block's activations a few times an epoch (Activations events).
+
+    `project_file`: the project's file, against whose folder a relative `config.init_weights` is
+    resolved (None: the working folder)."""
 
     def __init__(self, graph: Graph, config: TrainConfig | None = None, *, control: TrainControl | None = None,
                  run_id: int = 0, resume: str | Path | dict | None = None, bundle: DataBundle | None = None,
-                 log_dir: str | Path | None = None, run_name: str = "run", activations: bool = True):
+                 log_dir: str | Path | None = None, run_name: str = "run", activations: bool = True,
+                 project_file: str | Path | None = None):
         self.graph = graph.copy()  # the run never sees later edits
         self.config = config or TrainConfig()
         self.control = control or TrainControl()
@@ -184,6 +189,7 @@ class Trainer:
         self._log: RunLog | None = None
         self.rank, self.world_size = 0, 1
         self.probe_activations = activations  # send Activations events (off: only for benchmarks)
+        self.project_file = project_file
 
     # -- public ------------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
@@ -337,6 +343,8 @@ class Trainer:
         _seed_everything(cfg.seed)
         self._gen = generate(self.graph, analysis=analysis)
         model = instantiate(self._gen)
+        if cfg.init_weights and saved is None:  # a resumed run takes its weights from the checkpoint
+            yield from self._start_from_weights(model, cfg.init_weights)
         conv = any(n.type in ("Conv2d", "ConvTranspose2d") for n in self.graph)
         use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and conv and len(bundle.shape) == 3
                                                and device.type != "mps")
@@ -699,6 +707,19 @@ class Trainer:
             hist[key] = [float(v) for v in values]
         self.history = hist
 
+    def _start_from_weights(self, model, setting: str) -> Iterator[Event]:
+        """Fine-tuning: copy the weights file's tensors into the fresh model, block by block; what
+        does not fit is reported, a file that cannot be read (or fits nothing) stops the run."""
+        path = resolve_project_path(setting, self.project_file)
+        name = Path(path).name
+        yield Status(self.run_id, f"Loading the weights {name}…")
+        blocks = node_weights.load(path)
+        done = node_weights.apply(model, self.graph, self._gen.attr_of, blocks)
+        if done.total and not done.loaded:
+            raise WeightsError(f"{path}: none of its weights fit this model ({done.summary()}); choose the "
+                               "weights file made for this model, or clear \"Start from\" to train from scratch")
+        yield Notice(self.run_id, f"started from {name}: {done.summary()}")
+
     def _failure(self, exc: Exception) -> Failed:
         import torch
 
@@ -718,7 +739,8 @@ class Trainer:
             return Failed(rid, "lost contact with the other processes of this torchrun job (one of them stopped; "
                                f"its own message says why): {first_line(exc)[:300]}", "error")
         kinds = ((ConfigError, "config"), (DeviceError, "device"), (DataError, "data"), (CheckpointError, "checkpoint"),
-                 (CodegenError, "model"), (RunLogError, "config"), (DistributedError, "device"))
+                 (CodegenError, "model"), (RunLogError, "config"), (DistributedError, "device"),
+                 (WeightsError, "weights"))
         for cls, kind in kinds:
             if isinstance(exc, cls):
                 return Failed(rid, str(exc), kind)

@@ -170,7 +170,8 @@ class Finished(Event):
 @dataclass(frozen=True)
 class Failed(Event):
     message: str
-    kind: str = "error"  # config | model | data | checkpoint | device | nan | oom | crash (the process died) | error
+    # config | model | data | checkpoint | weights | device | nan | oom | crash (the process died) | error
+    kind: str = "error"
     details: str = ""  # traceback for "error"; shown on request, never instead of the message
 
 

@@ -81,19 +81,27 @@ def load(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 def apply(model, graph, attr_of: dict[str, str], blocks: dict[str, dict[str, Any]]) -> Applied:
     """Copy each block's tensors into its module in `model`; a block that is gone, or a tensor whose
     shape no longer fits (a classifier changed to 10 classes), is skipped with the reason."""
+    modules = {nid: (attr_of[nid], graph.node(nid).label, graph.node(nid).type) for nid in blocks
+               if nid in graph and nid in attr_of and graph.node(nid).spec.module}
+    return copy_blocks(model, modules, blocks)
+
+
+def copy_blocks(model, modules: dict[str, tuple[str, str, str]], blocks: dict[str, dict[str, Any]]) -> Applied:
+    """`apply` on a table of block id -> (module path in `model`, block label, block type). Needs only
+    torch: an exported training script runs this very function (export/script.py copies it)."""
     import torch
 
     done = Applied()
     for nid, sd in blocks.items():
         done.total += len(sd)
-        if nid not in graph or nid not in attr_of or not graph.node(nid).spec.module:
+        if nid not in modules:
             done.skipped.append(f"block {nid} is no longer in the model")
             continue
-        label = graph.node(nid).label
-        own = model.get_submodule(attr_of[nid]).state_dict()
+        path, label, kind = modules[nid]
+        own = model.get_submodule(path).state_dict()
         for key, tensor in sd.items():
             if key not in own:
-                done.skipped.append(f"{label}.{key} is not a tensor of its {graph.node(nid).type}")
+                done.skipped.append(f"{label}.{key} is not a tensor of its {kind}")
             elif own[key].shape != tensor.shape:
                 done.skipped.append(f"{label}.{key} has shape {tuple(own[key].shape)}, the file {tuple(tensor.shape)}")
             else:

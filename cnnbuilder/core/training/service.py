@@ -75,6 +75,7 @@ class TrainJob:
     run_key: str = ""
     run_name: str = ""
     project: str = ""
+    project_file: str | None = None  # a relative init_weights setting is relative to its folder
 
 
 @dataclass
@@ -213,7 +214,8 @@ class Service:
             graph = graph_from_dict(job.graph)
             cfg = TrainConfig.from_dict(job.config)
             trainer = Trainer(graph, cfg, control=job.control, run_id=job.run_id, resume=job.resume,
-                              bundle=self._bundle, log_dir=job.log_dir, run_name=job.log_name)
+                              bundle=self._bundle, log_dir=job.log_dir, run_name=job.log_name,
+                              project_file=job.project_file)
         except Exception as exc:  # noqa: BLE001 - a bad snapshot must not end the service
             self._event(Failed(job.run_id, f"cannot start training: {exc}", "error", traceback.format_exc()))
             return

@@ -37,7 +37,7 @@ from ...core import runs
 from ...core.inspect.look import FILTERS, PREDICT, LookRequest, LookResult
 from ...core.project import graph_to_dict
 from ...core.training.cli import format_clock
-from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig
+from ...core.training.config import DATASETS, OPTIMIZERS, TrainConfig, project_relative, resolve_project_path
 from ...core.training.events import (
     Activations,
     BatchMetrics,
@@ -70,6 +70,7 @@ from .settings_form import SettingsForm
 from .worker import FeatureRequest, RemoteControl, TrainingWorker, TrainJob
 
 CHECKPOINT_FILTER = "cnnbuilder checkpoints (*.ckpt *.pt);;All files (*)"
+WEIGHTS_FILTER = "Weights files (*.pt *.pth);;All files (*)"
 
 
 class TrainingPanel(QWidget):
@@ -204,7 +205,8 @@ class TrainingPanel(QWidget):
         self._train_requested.emit(TrainJob(run_id, graph_to_dict(self.document.graph), cfg.to_dict(), control,
                                             resume, str(cfg.log_dir or default_log_dir(path)),
                                             run_name(path.stem if path else self.document.project.name),
-                                            str(self._runs_folder), run_key, label, self.document.project.name))
+                                            str(self._runs_folder), run_key, label, self.document.project.name,
+                                            str(path) if path else None))
         return True
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
@@ -270,6 +272,12 @@ class TrainingPanel(QWidget):
                                                 self._suggest("", "data"))
         return self._remember(path, "data", folder=True)
 
+    def ask_init_weights(self) -> str | None:
+        current = self._fields["init_weights"][1]()
+        start = resolve_project_path(current, self.document.path) if current else self._suggest("", "weights")
+        path, _ = QFileDialog.getOpenFileName(self, "Start training from weights", start, WEIGHTS_FILTER)
+        return self._remember(path, "weights")
+
     def _suggest(self, name: str, kind: str) -> str:
         """Where a file dialog starts: the project's folder, else the last folder used for this kind
         of file, else the home folder."""
@@ -290,7 +298,8 @@ class TrainingPanel(QWidget):
         self.settings_form = form_box = SettingsForm()
         form_box.edited.connect(self._settings_edited)
         form_box.browse_requested.connect(
-            lambda name: self._browse_root() if name == "data_root" else self._browse_log_dir())
+            lambda name: {"data_root": self._browse_root, "init_weights": self._browse_init_weights}.get(
+                name, self._browse_log_dir)())
         self._fields = form_box.fields
         self.augment_preview = AugmentPreview(lambda: self.config().to_dict())
         form_box.add_below("crop_padding", self.augment_preview)
@@ -566,6 +575,12 @@ class TrainingPanel(QWidget):
             self.settings_form.set_values(data_root=path)
             self._settings_edited()
             self.document.refresh_data()  # chosen again: its content may have changed
+
+    def _browse_init_weights(self) -> None:
+        path = self.ask_init_weights()
+        if path:  # kept relative to the project's folder when inside it: they move together
+            self.settings_form.set_values(init_weights=project_relative(path, self.document.path))
+            self._settings_edited()
 
     def _browse_log_dir(self) -> None:
         path = self.ask_log_dir()
