@@ -202,7 +202,6 @@ def _kill(proc) -> None:
     if proc.is_alive():
         proc.kill()
     proc.join(5.0)
-    proc.close() if not proc.is_alive() else None
 
 
 def _secs(t: float) -> str:

@@ -38,6 +38,11 @@ def run(request_json: str, outdir: str) -> None:
             os.setsid()  # its own process group: a timeout kills whatever the user's code started too
         except OSError:
             pass
+    # Whatever the user's code allocates dies with this process (killed on a timeout): the caller's
+    # resource tracker is not told about it, so it never warns about "leaked" semaphores at exit.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.register = resource_tracker.unregister = lambda *args, **kwargs: None
     # The user's prints (Python or C level) go to a log, never to the caller's terminal.
     log = os.open(out / LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -211,19 +216,12 @@ def _one_line(exc: BaseException, limit: int = 200) -> str:
 
 def user_frame(tb) -> str | None:
     """`file.py:line` of the innermost frame outside torch and cnnbuilder: where the user's code was."""
-    frames = traceback.extract_tb(tb)
-    for frame in reversed(frames):
+    from .mapping import _library, _shown_file
+
+    for frame in reversed(traceback.extract_tb(tb)):
         if not _library(frame.filename):
-            return f"{Path(frame.filename).name}:{frame.lineno}"
+            return f"{_shown_file(frame.filename)}:{frame.lineno}"
     return None
-
-
-def _library(filename: str) -> bool:
-    import torch
-
-    roots = [os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    name = os.path.abspath(filename)
-    return any(name.startswith(r + os.sep) for r in roots) or filename.startswith("<")
 
 
 def describe_failure(exc: BaseException, doing: str) -> str:

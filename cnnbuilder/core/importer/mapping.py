@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import operator
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +157,7 @@ def _library(filename: str) -> bool:
     import torch
 
     roots = [str(Path(torch.__file__).parent), str(Path(__file__).resolve().parents[2])]
-    return any(filename.startswith(r) for r in roots) or filename.startswith("<")
+    return any(filename.startswith(r + os.sep) for r in roots) or filename.startswith("<")
 
 
 def origin_of(node) -> str:
@@ -192,7 +193,10 @@ def trace(model):
         raise
     except Exception as exc:
         where = user_frame(exc.__traceback__)
-        raise Refusal(f"{where + ': ' if where else ''}cannot be traced: {_clean_fx_message(str(exc))}") from None
+        at = f"{where}: " if where else ""
+        if type(exc).__module__.startswith("torch.fx") or "Proxy" in str(exc) or "symbolically traced" in str(exc):
+            raise Refusal(f"{at}cannot be traced: {_clean_fx_message(str(exc))}") from None
+        raise Refusal(f"{at}forward raised {type(exc).__name__}: {_clean_fx_message(str(exc))}") from None
     return fx.GraphModule(tracer.root, graph)
 
 
@@ -339,8 +343,11 @@ class _Builder:
         if t is operator.getitem:
             return "indexing"
         mod = getattr(t, "__module__", None) or ""
-        name = getattr(t, "__qualname__", getattr(t, "__name__", str(t)))
-        if mod.startswith("torch._C") or mod in ("", "torch._VariableFunctionsClass") or not mod:
+        name = getattr(t, "__name__", str(t))
+        if mod.startswith("torch._C._") and name.startswith(mod[len("torch._C._"):] + "_"):
+            sub = mod[len("torch._C._"):]  # torch.fft.fft2 lives in torch._C._fft as fft_fft2
+            mod, name = f"torch.{sub}", name[len(sub) + 1:]
+        elif not mod or mod.startswith("torch._"):  # torch's C functions: torch.permute, not torch._C...
             mod = "torch"
         return f"{mod}.{name}"
 
@@ -481,7 +488,7 @@ class _Builder:
             return
         tensor_out = isinstance(v, torch.Tensor) or (isinstance(v, (tuple, list)) and v
                                                      and all(isinstance(t, torch.Tensor) for t in v))
-        reads_tensor = any(self.is_tensor(a) for a in node.all_input_nodes)
+        reads_tensor = any(self.is_tensor(a) or a in self.parts for a in node.all_input_nodes)
         if not tensor_out:
             if reads_tensor:
                 name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
@@ -676,6 +683,9 @@ class _Builder:
         if not isinstance(tensors, (list, tuple)):
             self.refuse(node, f"{self.describe(node)} joins a sequence the importer cannot follow")
         first = self.tensor_in(node, tensors[0])
+        if len(tensors) == 1:  # DenseNet's first layer joins a list of one: the tensor itself
+            self.src[node] = self.src[first]
+            return
         dim = _dim(self.value(a["dim"]), self.values[first].dim())
         if dim == 0:
             self.refuse(node, f"{self.describe(node)} joins along the batch dimension; no block does")
