@@ -12,11 +12,9 @@ code forges can run here. See child.py for how tracing works and mapping.py for 
 from __future__ import annotations
 
 import json
-
 import multiprocessing
 import os
 import re
-
 import signal
 import sys
 import tempfile
@@ -64,11 +62,9 @@ class _Request:
 
 def parse_input(text: str) -> tuple[int, ...]:
     """`3x224x224` (or 3×224×224, 3,224,224, 784) -> (3, 224, 224), or ImportRefused."""
-    parts = [p for p in re.split(r"[x×,\s]+", text.strip().lower()) if p]
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        dims = ()
+    compact = re.sub(r"\s+", "", text.lower()) if isinstance(text, str) else ""
+    well_formed = re.fullmatch(r"[0-9]{1,6}([x×,][0-9]{1,6})*", compact)
+    dims = tuple(int(p) for p in re.split(r"[x×,]", compact)) if well_formed else ()
     if not dims or len(dims) > 3 or any(d < 1 or d > MAX_INPUT for d in dims):
         raise ImportRefused(f"--input {text!r}: expected channels×height×width such as 3x224x224 (1 to 3 sizes, "
                             f"each 1 to {MAX_INPUT})")

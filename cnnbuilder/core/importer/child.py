@@ -19,7 +19,6 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 from .mapping import Refusal, map_module
 
@@ -153,7 +152,8 @@ def _from_file(path: str, cls_name: str, args: dict):
     if target is None:
         classes = sorted(k for k, v in vars(module).items()
                          if inspect.isclass(v) and issubclass(v, nn.Module) and v.__module__ == spec.name)
-        listed = f" (its nn.Module classes: {', '.join(classes[:10])})" if classes else " (it defines no nn.Module class)"
+        listed = f" (its nn.Module classes: {', '.join(classes[:10])})" if classes else \
+            " (it defines no nn.Module class)"
         raise Refusal(f"{where} has no class {cls_name!r}{listed}")
     if not callable(target):
         raise Refusal(f"{where}: {cls_name} is not a class")

@@ -237,6 +237,15 @@ def map_module(model, input_shape, where: str, torchvision: bool = False) -> Map
     needed = [n for n in places if not n.args]  # placeholders with a default value are constants
     if len(needed) != 1:
         raise Refusal(f"{where}: forward takes {len(needed)} inputs; a cnnbuilder model takes one tensor")
+    for node in graph.nodes:  # modules without a block are refused before the module is run
+        if node.op == "call_module":
+            mod = gm.get_submodule(node.target)
+            t = type(mod).__name__
+            spec = REGISTRY.get(t)
+            if t not in PASSTHROUGH and (spec is None or not spec.module):
+                raise Refusal(f"{origin_of(node) or where}: {node.target} ({t}): {type(mod).__module__.split('.')[0]}."
+                              f"{'nn.' if type(mod).__module__.startswith('torch.nn') else ''}{t} has no block "
+                              "(see `cnnbuilder layers`)")
     if input_shape is None:
         input_shape = _evident_input(model, gm, needed[0], where)
     input_shape = tuple(int(d) for d in input_shape)
@@ -581,7 +590,6 @@ class _Builder:
         return bound.arguments
 
     def visit_op(self, node, op: str) -> None:
-        v = self.values[node]
         if op == "getitem":
             return self.op_getitem(node)
         if op in ("reshape", "flatten"):
@@ -760,7 +768,8 @@ class _Builder:
 
     def channel_shuffle(self, node, x, a_shape, b_shape) -> bool:
         """view(N, g, C/g, H, W) -> transpose(1, 2) -> [contiguous] -> view(N, C, H, W): ChannelShuffle(g)."""
-        if len(a_shape) != 4 or len(b_shape) != 5 or b_shape[3:] != a_shape[2:] or b_shape[1] * b_shape[2] != a_shape[1]:
+        if len(a_shape) != 4 or len(b_shape) != 5 or b_shape[3:] != a_shape[2:] \
+                or b_shape[1] * b_shape[2] != a_shape[1]:
             return False
         chain = [node]
         cur = node
