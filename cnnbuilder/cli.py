@@ -518,7 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "block can represent is refused with the file and line. See docs/import.md.")
     p.add_argument("source", help="path/to/file.py:ClassName or torchvision:NAME (e.g. torchvision:resnet18)")
     p.add_argument("-o", "--output", required=True, metavar="PROJECT", help="the project file to write (.json)")
-    p.add_argument("--args", metavar="JSON", help="constructor arguments as a JSON object, e.g. '{\"num_classes\": 10}'")
+    p.add_argument("--args", metavar="JSON",
+                   help="constructor arguments as a JSON object, e.g. '{\"num_classes\": 10}'")
     p.add_argument("--input", metavar="CxHxW", help="one sample's shape, e.g. 3x224x224 (default for torchvision; "
                                                     "otherwise needed unless the module says)")
     p.add_argument("--weights", metavar="FILE", help="also write the module's weights here, per block; the "
