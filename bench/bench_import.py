@@ -49,10 +49,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             w = Path(tmp) / "w.pt"
             result = import_model(f"torchvision:{name}", weights_to=w)
-            child = median_ms(lambda: import_model(f"torchvision:{name}", weights_to=w), args.repeat)
-            here = median_ms(lambda: import_in_process(f"torchvision:{name}", weights_to=w), args.repeat)
+            source = f"torchvision:{name}"
+            child = median_ms(lambda s=source, w=w: import_model(s, weights_to=w), args.repeat)
+            here = median_ms(lambda s=source, w=w: import_in_process(s, weights_to=w), args.repeat)
             model = torchvision.models.get_model(name, weights=None).eval()
-            trace = median_ms(lambda: json.dumps(map_module(model, (3, 224, 224), name).graph), args.repeat)
+            trace = median_ms(lambda m=model, n=name: json.dumps(map_module(m, (3, 224, 224), n).graph), args.repeat)
         g = result.project.graph
         print(f"{name:<12} {len(g):>6} {len(g.groups):>6} {child:>7.0f} ms {here:>8.0f} ms {trace:>9.0f} ms",
               flush=True)
