@@ -301,7 +301,7 @@ class _Builder:
         self.parts: dict = {}  # fx node -> block id of a Split/Chunk (its value is a tuple of tensors)
         self.skip: set = set()  # fx nodes taken care of by a pattern (channel shuffle)
         self.groups: dict[str, str] = {}  # nn_module_stack key -> group id
-        self.names: dict[tuple[str | None, str], int] = {}
+        self.names: dict[str | None, set[str]] = {}  # names taken in each group
         self.shapes: dict[str, list[list[int]]] = {}
         self.expect: dict[str, dict[str, Any]] = {}
         self.origins: dict[str, str] = {}
@@ -387,9 +387,14 @@ class _Builder:
         return gid, path
 
     def unique(self, gid: str | None, base: str) -> str:
-        k = self.names.get((gid, base), 0)
-        self.names[(gid, base)] = k + 1
-        return base if k == 0 else f"{base}_{k + 1}"
+        """`base`, else base_2, base_3, ...: one name for one block within a group (a ReLU module
+        called twice gives relu and relu_2, as the generated code would name them)."""
+        taken = self.names.setdefault(gid, set())
+        name, k = base[:80], 2
+        while name in taken:
+            name, k = f"{base[:70]}_{k}", k + 1
+        taken.add(name)
+        return name
 
     def add(self, node, type_name: str, params: dict, inputs: list, name: str | None = None,
             module_path: str | None = None, out_value=None) -> str:
@@ -400,9 +405,9 @@ class _Builder:
             name = spec.short if type_name not in ("Add", "Mul", "Concat") else type_name.lower()
             if type_name == "Concat":
                 name = "cat"
-            name = self.unique(gid, name)
         elif module_path and gpath and module_path.startswith(gpath + "."):
             name = module_path[len(gpath) + 1:]
+        name = self.unique(gid, name)
         try:
             nid = self.g.add_node(type_name, params, name=name[:80], group=gid).id
         except ParamError as exc:
