@@ -222,6 +222,7 @@ def run_concrete(gm, example) -> dict:
         where = origin_of(node) if node is not None else ""
         shape = "×".join(str(d) for d in example.shape)
         msg = str(exc).split("\n\nWhile executing")[0]
+        msg = re.sub(r"Proxy\([^)]*\)", "(a traced value)", msg)  # a message formatted while tracing
         raise Refusal(f"{where + ': ' if where else ''}the module fails on a {shape} input: "
                       f"{type(exc).__name__}: {' '.join(msg.split())[:300]}") from None
     return values
