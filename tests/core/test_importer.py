@@ -553,3 +553,35 @@ def test_fuzz_functional_forwards_round_trip(source, tmp_path_factory):
     original = scrambled(_load_class(path, "M")())
     _, diff = round_trip(original, f"{path}:M", (3, 12, 12), tmp)
     assert diff <= 1e-6, source
+
+
+def test_a_module_called_twice_becomes_two_groups_of_its_class(tmp_path):
+    path = _write(tmp_path, """
+        import torch
+        from torch import nn
+        import torch.nn.functional as F
+
+        class Act(nn.Module):
+            def forward(self, x):
+                return F.relu(x) * torch.sigmoid(x)
+
+        class Net(nn.Module):
+            input_shape = (3, 8, 8)
+
+            def __init__(self):
+                super().__init__()
+                self.act = Act()
+                self.c1 = nn.Conv2d(3, 4, 3)
+                self.c2 = nn.Conv2d(4, 4, 3)
+
+            def forward(self, x):
+                return self.act(self.c2(self.act(self.c1(x))))
+    """)
+    torch.manual_seed(0)
+    result, diff = round_trip(_load_class(path, "Net")().eval(), f"{path}:Net", (3, 8, 8), tmp_path)
+    assert diff <= 1e-6
+    g = result.project.graph
+    acts = [gr for gr in g.groups if gr.cls == "Act"]
+    assert len(acts) == 2
+    for gr in acts:
+        assert sorted(g.node(n).type for n in g.group_nodes(gr.id)) == ["Mul", "ReLU", "Sigmoid"]
