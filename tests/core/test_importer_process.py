@@ -106,3 +106,21 @@ def test_a_hung_child_and_what_it_started_are_killed(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail("the module's own child process outlived the import")
+
+
+def test_a_module_that_allocates_without_end_is_stopped(tmp_path, monkeypatch):
+    import cnnbuilder.core.importer as importer
+
+    monkeypatch.setattr(importer, "memory_limit", lambda: 3 << 30)  # a small limit: the test machine is shared
+    path = _file(tmp_path, """
+        import torch
+        from torch import nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.hoard = [torch.ones(64, 1024, 1024) for _ in range(64)]  # 16 GiB
+    """)
+    with pytest.raises(ImportRefused) as err:
+        import_model(f"{path}:Net", input_shape=(1, 8, 8))
+    assert str(err.value).startswith("building Net() raised RuntimeError")
+    assert "can't allocate memory" in str(err.value) and "at model.py:7 (out of memory" in str(err.value)

@@ -29,6 +29,17 @@ from ..project import Project
 DEFAULT_TORCHVISION_INPUT = (3, 224, 224)
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_INPUT = 4096  # per dimension: an example batch bigger than this is not an image but a typo
+MEMORY_FRACTION = 0.75  # of the machine's memory the child may allocate: the editor keeps the rest
+
+
+def memory_limit() -> int | None:
+    """Bytes the child may allocate (RLIMIT_DATA), so a module that allocates without end fails with
+    a message instead of taking the editor down with it; None where it cannot be known."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return max(2 << 30, int(total * MEMORY_FRACTION))
 
 
 class ImportRefused(Exception):
@@ -57,7 +68,7 @@ class _Request:
         return json.dumps({"source": self.source, "torchvision": self.torchvision, "path": self.path,
                            "cls": self.cls, "args": self.args,
                            "input_shape": list(self.input_shape) if self.input_shape else None,
-                           "weights": self.weights, "state_dict": self.state_dict})
+                           "weights": self.weights, "state_dict": self.state_dict, "memory_limit": memory_limit()})
 
 
 def parse_input(text: str) -> tuple[int, ...]:

@@ -37,6 +37,8 @@ def run(request_json: str, outdir: str) -> None:
             os.setsid()  # its own process group: a timeout kills whatever the user's code started too
         except OSError:
             pass
+    request = json.loads(request_json)
+    _limit_memory(request.get("memory_limit"))
     # Whatever the user's code allocates dies with this process (killed on a timeout): the caller's
     # resource tracker is not told about it, so it never warns about "leaked" semaphores at exit.
     from multiprocessing import resource_tracker
@@ -49,11 +51,26 @@ def run(request_json: str, outdir: str) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     try:
-        answer = build(json.loads(request_json), out)
+        answer = build(request, out)
     except BaseException as exc:  # noqa: BLE001 - anything the user's code raises becomes a refusal
         answer = {"ok": False, "message": describe_failure(exc, "importing the module")}
     write_answer(out, answer)
     os._exit(0)
+
+
+def _limit_memory(limit) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: no limit; the process is still separate
+        return
+    if isinstance(limit, int) and limit > 0:
+        soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def write_answer(out: Path, answer: dict) -> None:
@@ -233,7 +250,10 @@ def describe_failure(exc: BaseException, doing: str) -> str:
         return f"{doing} recursed too deeply" + (f" ({user_frame(exc.__traceback__)})"
                                                  if user_frame(exc.__traceback__) else "")
     where = user_frame(exc.__traceback__)
-    return f"{doing} raised {_one_line(exc)}" + (f" at {where}" if where else "")
+    text = f"{doing} raised {_one_line(exc)}" + (f" at {where}" if where else "")
+    if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
+        text += " (out of memory: the import may use at most 3/4 of this machine's memory)"
+    return text
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual check: python -m cnnbuilder.core.importer.child REQUEST OUT
