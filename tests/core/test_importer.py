@@ -585,3 +585,31 @@ def test_a_module_called_twice_becomes_two_groups_of_its_class(tmp_path):
     assert len(acts) == 2
     for gr in acts:
         assert sorted(g.node(n).type for n in g.group_nodes(gr.id)) == ["Mul", "ReLU", "Sigmoid"]
+
+
+def test_weights_nothing_uses_are_named(tmp_path):
+    path = _write(tmp_path, """
+        import torch
+        from torch import nn
+
+        class Head(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.temperature = nn.Parameter(torch.ones(1))  # never used by forward
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                return self.fc(x)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Linear(3, 4)
+                self.spare = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+                self.head = Head()
+
+            def forward(self, x):
+                return self.head(self.body(x))
+    """)
+    r = import_in_process(f"{path}:Net", weights_to=tmp_path / "w.pt")
+    assert r.notes == ["spare, head.temperature: not used by the forward (in evaluation), so their weights are not in the project"]

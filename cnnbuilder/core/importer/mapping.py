@@ -840,34 +840,23 @@ class _Builder:
                               "(an importer bug: please report it)")
 
     def unused_weights(self, model) -> list[str]:
+        """The outermost modules holding weights that no block carries (GoogLeNet's aux1, aux2)."""
         used = set(self.module_block)
-        out = []
-        for path, mod in model.named_modules():
-            if not path or not any(True for _ in mod.parameters(recurse=False)):
-                continue
-            if path in used:
-                continue
-            top = path
-            for p in out:
-                if path.startswith(p + "."):
-                    top = None
-                    break
-            if top is not None:
-                out.append(path)
-        # report the outermost module holding unused weights (aux1 rather than aux1.conv.weight)
-        roots: list[str] = []
-        for path in out:
+        holds_used = {""}  # every module path with a used module inside (or being one)
+        for path in used:
             parts = path.split(".")
-            root = path
-            for k in range(1, len(parts)):
-                prefix = ".".join(parts[:k])
-                sub = dict(model.named_modules()).get(prefix)
-                if sub is not None and not any(m in used for m in (prefix + "." + q for q, _ in sub.named_modules()
-                                                                  if q)):
-                    root = prefix
-                    break
-            if root not in roots:
-                roots.append(root)
+            holds_used.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+        roots: list[str] = []
+        for path, mod in model.named_modules():
+            if not path or path in used or not any(True for _ in mod.parameters(recurse=False)):
+                continue
+            parts = path.split(".")
+            root = next((".".join(parts[:k]) for k in range(1, len(parts) + 1)
+                         if ".".join(parts[:k]) not in holds_used), None)
+            # None: the module is used through its children, only its own tensors are not
+            for name in [root] if root else [f"{path}.{k}" for k, _ in mod.named_parameters(recurse=False)]:
+                if name not in roots:
+                    roots.append(name)
         return roots
 
 
