@@ -612,4 +612,5 @@ def test_weights_nothing_uses_are_named(tmp_path):
                 return self.head(self.body(x))
     """)
     r = import_in_process(f"{path}:Net", weights_to=tmp_path / "w.pt")
-    assert r.notes == ["spare, head.temperature: not used by the forward (in evaluation), so their weights are not in the project"]
+    assert r.notes == ["spare, head.temperature: not used by the forward (in evaluation), so their weights are not "
+                       "in the project"]
