@@ -197,6 +197,9 @@ def test_every_supported_operation_round_trips(tmp_path):
     # edges from the parts of a Split carry their port
     split = next(n for n in g if n.type == "Split")
     assert sorted(p for s, _, p in g.edges_with_ports if s == split.id) == [0, 1]
+    # laid out readably: the Split's branches side by side in port order, below it
+    left, right = g.find("left"), g.find("right")
+    assert left.pos[0] < right.pos[0] and left.pos[1] == right.pos[1] > split.pos[1]
 
 
 def test_weights_file_is_keyed_by_block_id(tmp_path):

@@ -329,34 +329,37 @@ def _fmt(shape) -> str:
 
 def _layout(graph) -> None:
     """Each scope (the top level and every group) laid out on its own, with its groups as single
-    blocks: what the canvas shows when a group is closed or opened."""
-    from ..graph import Graph
+    blocks: what the canvas shows when a group is closed or opened. Blocks keep their type, so the
+    parts of a Split still fan out side by side in port order."""
+    from ..graph import Graph, GraphError
     from ..layout import layered_layout
 
-    scopes: list[str | None] = [None] + [g.id for g in graph.groups]
-    edges = graph.edges
-    for scope in scopes:
+    for scope in [None] + [g.id for g in graph.groups]:
         nodes, groups = graph.members(scope)
         if not nodes and not groups:
             continue
         stand = Graph()
-        for m in nodes + groups:
-            stand.add_node("Add", {}, node_id=m, name="")
-        seen: set[tuple[str, str]] = set()
-        for src, dst in edges:
-            s, d = graph.scope_of(src, scope), graph.scope_of(dst, scope)
-            if s is None or d is None or s == d or (s, d) in seen:
-                continue
-            seen.add((s, d))
-            try:
-                stand.connect(s, d)
-            except Exception:  # noqa: BLE001 - a layout hint only; the graph itself is checked elsewhere
-                continue
+        with stand.batch():
+            for nid in nodes:
+                n = graph.node(nid)
+                stand.add_node(n.type, dict(n.params), node_id=nid, name="")
+            for gid in groups:  # a block that takes any number of inputs stands for the group
+                stand.add_node("Concat", {}, node_id=gid, name="")
+            seen: set[tuple[str, str]] = set()
+            for src, dst, port in graph.edges_with_ports:
+                s, d = graph.scope_of(src, scope), graph.scope_of(dst, scope)
+                if s is None or d is None or s == d or (s, d) in seen:
+                    continue
+                seen.add((s, d))
+                try:
+                    stand.connect(s, d, port=port if s in nodes else 0)
+                except GraphError:  # a layout hint only: the graph itself is checked elsewhere
+                    continue
         for m, (x, y) in layered_layout(stand).items():
-            if m in graph:
-                graph.move(m, (x, y))
-            else:
+            if m in groups:
                 graph.move_group(m, (x, y))
+            else:
+                graph.move(m, (x, y))
 
 
 __all__ = ["ImportRefused", "ImportResult", "import_model", "import_in_process", "parse_input"]
