@@ -153,7 +153,7 @@ class Net(nn.Module):
         c, d = y.chunk(2, dim=1)
         y = torch.cat([self.left(a), self.right(b)], dim=1)
         y = torch.mul(y, F.relu(torch.cat([d, c], dim=1)).mean([2, 3], keepdim=True).sigmoid())
-        y = F.avg_pool2d(y, kernel_size=2)
+        y = F.interpolate(F.avg_pool2d(y, kernel_size=4), scale_factor=2.0, mode="bilinear", align_corners=False)
         y = F.dropout(y, 0.3, training=self.training)
         y = y.view(y.size(0), -1)
         y = y.reshape(y.shape[0], 8, 4, 4)
@@ -186,7 +186,8 @@ def test_every_supported_operation_round_trips(tmp_path):
     g = result.project.graph
     types = {n.type for n in g}
     assert {"ReLU", "ReLU6", "Hardtanh", "Add", "Mul", "Sigmoid", "AdaptiveAvgPool2d", "MaxPool2d", "AvgPool2d",
-            "ChannelShuffle", "Split", "Chunk", "Concat", "Dropout", "Flatten", "Unflatten", "LogSoftmax"} <= types
+            "ChannelShuffle", "Split", "Chunk", "Concat", "Dropout", "Flatten", "Unflatten", "LogSoftmax",
+            "Upsample"} <= types
     # cat([d, c]) reads two outputs of one Chunk: a block reads another once, so one read goes through an Identity
     assert [n.type for n in g if n.type == "Identity"] == ["Identity"]
     shuffle = next(n for n in g if n.type == "ChannelShuffle")

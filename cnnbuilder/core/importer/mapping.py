@@ -75,6 +75,8 @@ def _sigs() -> dict[str, inspect.Signature]:
     def mean(input, dim=None, keepdim=False, dtype=None): ...
     def pad(input, pad, mode="constant", value=None): ...
     def channel_shuffle(input, groups): ...
+    def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                    recompute_scale_factor=None, antialias=False): ...
     def one(input): ...
     local = dict(locals())
     return {k: inspect.signature(v) for k, v in local.items()}
@@ -95,6 +97,7 @@ def _functions() -> dict[Any, str]:
         torch.split: "split", torch.chunk: "chunk", operator.add: "add", operator.iadd: "add", torch.add: "add",
         operator.mul: "mul", operator.imul: "mul", torch.mul: "mul", torch.transpose: "transpose",
         torch.mean: "mean", F.pad: "pad", F.channel_shuffle: "channel_shuffle", operator.getitem: "getitem",
+        F.interpolate: "interpolate",
     }
     if hasattr(torch, "concatenate"):
         table[torch.concatenate] = "cat"
@@ -116,7 +119,7 @@ SIG_OF = {**{k: "act" for k in ACTIVATIONS}, "hardtanh": "hardtanh", "leaky_relu
           "adaptive_max_pool2d": "adaptive", "max_pool2d": "max_pool2d", "avg_pool2d": "avg_pool2d",
           "dropout": "dropout", "dropout2d": "dropout", "flatten": "flatten", "cat": "cat", "split": "split",
           "chunk": "chunk", "add": "add", "add_": "add", "mul": "mul", "mul_": "mul", "mean": "mean", "pad": "pad",
-          "channel_shuffle": "channel_shuffle", "contiguous": "one"}
+          "channel_shuffle": "channel_shuffle", "contiguous": "one", "interpolate": "interpolate"}
 SYMBOLS = {operator.truediv: "/", operator.sub: "-", operator.floordiv: "//", operator.pow: "**",
            operator.matmul: "@", operator.neg: "unary -", operator.mod: "%"}
 
@@ -665,6 +668,18 @@ class _Builder:
             t, params = "ZeroPad2d", {"padding": list(pad) + [0] * (4 - len(pad))}
         elif op == "channel_shuffle":
             t, params = "ChannelShuffle", {"groups": int(self.value(a["groups"]))}
+        elif op == "interpolate":
+            scale = _plain(self.value(a["scale_factor"]))
+            if isinstance(scale, list):
+                scale = scale[0] if len(set(scale)) == 1 else scale
+            if rank != 4 or self.value(a["recompute_scale_factor"]) or self.value(a["antialias"]) \
+                    or isinstance(scale, list):
+                self.refuse(node, f"{self.describe(node)}: only resizing the height and width of C×H×W maps, by one "
+                                  "scale factor or to a size, without antialias or recomputed scales, has a block "
+                                  "(Upsample)")
+            t = "Upsample"
+            params = {"size": _plain(self.value(a["size"])), "scale_factor": scale,
+                      "mode": self.value(a["mode"]), "align_corners": self.value(a["align_corners"])}
         else:  # pragma: no cover - every op in the tables is handled above
             self.refuse(node, f"{self.describe(node)} has no block")
         self.src[node] = (self.add_checked(node, t, params, [self.src[x]]), 0)
