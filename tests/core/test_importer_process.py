@@ -83,6 +83,27 @@ def test_the_child_process_contains_the_damage(case, source, message, tmp_path):
         assert time.monotonic() - start < 30  # stopped, not waited for
 
 
+def _gone(pid: int) -> bool:
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_what_the_module_started_ends_with_the_import(tmp_path):
+    pidfile = tmp_path / "grandchild.pid"
+    path = _file(tmp_path, GOOD + f"""
+    import subprocess
+    _p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    open({str(pidfile)!r}, "w").write(str(_p.pid))
+    """)
+    import_model(f"{path}:Net", input_shape=(1, 8, 8))
+    assert _gone(int(pidfile.read_text())), "the module's own child process outlived the import"
+
+
 def test_a_hung_child_and_what_it_started_are_killed(tmp_path):
     pidfile = tmp_path / "grandchild.pid"
     path = _file(tmp_path, f"""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -55,6 +56,8 @@ def run(request_json: str, outdir: str) -> None:
     except BaseException as exc:  # noqa: BLE001 - anything the user's code raises becomes a refusal
         answer = {"ok": False, "message": describe_failure(exc, "importing the module")}
     write_answer(out, answer)
+    if hasattr(os, "killpg") and os.getpgrp() == os.getpid():  # only a group of its own (setsid worked)
+        os.killpg(0, signal.SIGKILL)  # processes the user's code started end with it
     os._exit(0)
 
 
