@@ -618,3 +618,37 @@ def test_weights_nothing_uses_are_named(tmp_path):
     r = import_in_process(f"{path}:Net", weights_to=tmp_path / "w.pt")
     assert r.notes == ["spare, head.temperature: not used by the forward (in evaluation), so their weights are not "
                        "in the project"]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                    max_leaves=12)
+
+
+@pytest.fixture(scope="module")
+def valid_answer(tmp_path_factory):
+    return _answer_for(tmp_path_factory.mktemp("answer"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["ok", "graph", "shapes", "expect", "origins", "output_shape", "notes", "weights",
+                              "name", "message", "nodes", "edges", "groups"]), value=JSON)
+def test_fuzz_hostile_answers_are_refused_or_checked(valid_answer, field, value, tmp_path_factory):
+    """Whatever the child's user code writes in place of an answer, the parent refuses it in one line or
+    returns a project that passed every check; it never raises anything else."""
+    import copy
+
+    req, answer = valid_answer
+    answer = copy.deepcopy(answer)
+    if field in ("nodes", "edges", "groups"):
+        answer["graph"][field] = value
+    else:
+        answer[field] = value
+    tmp = tmp_path_factory.mktemp("hostile")
+    try:
+        result = _finish(req, answer, tmp, tmp / "w.pt")
+    except ImportRefused as exc:
+        assert "\n" not in str(exc) or len(str(exc)) <= 2000
+        return
+    a = analyze(result.project.graph)
+    assert a.ok and list(a.output_shape) == answer["output_shape"][1:]

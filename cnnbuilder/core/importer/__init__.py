@@ -285,7 +285,8 @@ def _finish(req: _Request, answer: Any, tmp: Path, weights_to) -> ImportResult:
     where = f"torchvision:{req.source}" if req.torchvision else f"{Path(req.path).name}:{req.cls}"
     project.description = (f"Imported from {where} at input {_fmt(a.input_shape)}: {len(graph)} blocks, "
                            f"{a.total_params:,} parameters.")
-    notes = [clean_text(n)[:500] for n in answer.get("notes") or [] if isinstance(n, str)][:50]
+    notes = answer.get("notes") if isinstance(answer.get("notes"), list) else []
+    notes = [clean_text(n)[:500] for n in notes if isinstance(n, str)][:50]
     weights_path = None
     if weights_to is not None:
         weights_path = _carry_weights(answer, tmp, graph, Path(weights_to), label)
