@@ -652,3 +652,26 @@ def test_fuzz_hostile_answers_are_refused_or_checked(valid_answer, field, value,
         return
     a = analyze(result.project.graph)
     assert a.ok and list(a.output_shape) == answer["output_shape"][1:]
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def test_a_forged_weights_file_runs_no_code(tmp_path):
+    import pickle
+
+    from cnnbuilder.core.importer.child import WEIGHTS
+
+    req, answer = _answer_for(tmp_path)
+    answer["weights"] = True
+    marker = tmp_path / "ran.txt"
+    with open(tmp_path / WEIGHTS, "wb") as f:
+        pickle.dump({"format": "cnnbuilder-weights", "version": 1, "blocks": {"n2": {"weight": _Payload(marker)}}}, f)
+    with pytest.raises(ImportRefused, match="the weights could not be carried over"):
+        _finish(req, answer, tmp_path, tmp_path / "w.pt")
+    assert not marker.exists() and not (tmp_path / "w.pt").exists()
