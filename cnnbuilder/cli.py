@@ -1,5 +1,5 @@
-"""`cnnbuilder` command line: the GUI by default, and headless summary/validate/export/predict/explain/layers/
-devices/train."""
+"""`cnnbuilder` command line: the GUI by default, and headless summary/validate/export/predict/explain/import/
+layers/devices/train."""
 
 from __future__ import annotations
 
@@ -384,6 +384,35 @@ def _add_inspection_args(p) -> None:
     p.add_argument("--std", type=float, nargs="+", metavar="S", help="the training images' per-channel std")
 
 
+def cmd_import(args) -> int:
+    """A PyTorch module as a project (exit 2 when it cannot be imported, with the reason on stderr)."""
+    from .core.importer import ImportRefused, import_model, parse_input
+    from .core.project import save_project
+
+    try:
+        extra = json.loads(args.args) if args.args is not None else None
+    except ValueError as exc:
+        return _fail(f"--args is not JSON ({exc}); e.g. --args '{{\"num_classes\": 10}}'", EXIT_UNREADABLE)
+    if args.timeout <= 0:
+        return _fail("--timeout must be a positive number of seconds", EXIT_UNREADABLE)
+    try:
+        shape = parse_input(args.input) if args.input is not None else None
+        result = import_model(args.source, args=extra, input_shape=shape, weights_to=args.weights,
+                              timeout=args.timeout, state_dict=args.state_dict)
+    except ImportRefused as exc:
+        return _fail(f"cannot import: {exc}", EXIT_UNREADABLE)
+    try:
+        save_project(result.project, args.output)
+    except OSError as exc:
+        return _fail(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_UNREADABLE)
+    g = result.project.graph
+    print(f"wrote {args.output} ({len(g)} blocks in {len(g.groups)} groups"
+          + (f"; weights in {args.weights}" if result.weights else "") + ")")
+    for note in result.notes:
+        print(f"note: {note}")
+    return EXIT_OK
+
+
 def cmd_layers(args) -> int:
     from .core.blocks import by_category
 
@@ -483,6 +512,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smoothgrad: noise standard deviation as a fraction of the value range (default 0.15)")
     p.set_defaults(func=cmd_explain)
 
+    p = sub.add_parser("import", help="a PyTorch module (file.py:Class or torchvision:NAME) as a project",
+                       description="Traces the module with torch.fx in a separate process (importing a file runs "
+                                   "its code) and maps it onto blocks; its submodules become groups. Anything no "
+                                   "block can represent is refused with the file and line. See docs/import.md.")
+    p.add_argument("source", help="path/to/file.py:ClassName or torchvision:NAME (e.g. torchvision:resnet18)")
+    p.add_argument("-o", "--output", required=True, metavar="PROJECT", help="the project file to write (.json)")
+    p.add_argument("--args", metavar="JSON",
+                   help="constructor arguments as a JSON object, e.g. '{\"num_classes\": 10}'")
+    p.add_argument("--input", metavar="CxHxW", help="one sample's shape, e.g. 3x224x224 (default for torchvision; "
+                                                    "otherwise needed unless the module says)")
+    p.add_argument("--weights", metavar="FILE", help="also write the module's weights here, per block; the "
+                                                     "project's training then starts from them (fine-tuning)")
+    p.add_argument("--state-dict", metavar="FILE", help="load this state_dict into the module first (e.g. "
+                                                        "torchvision weights already on disk)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds the module may take to build and trace (default 60)")
+    p.set_defaults(func=cmd_import)
+
     p = sub.add_parser("layers", help="list the block types and their parameters")
     p.set_defaults(func=cmd_layers)
 
@@ -498,8 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known = {"gui", "summary", "validate", "export", "predict", "explain", "layers", "devices", "train", "-h",
-             "--help", "--version"}
+    known = {"gui", "summary", "validate", "export", "predict", "explain", "import", "layers", "devices", "train",
+             "-h", "--help", "--version"}
     if not argv or argv[0] not in known:
         argv = ["gui", *argv]  # `cnnbuilder` and `cnnbuilder model.json` open the editor
     args = parser.parse_args(argv)
