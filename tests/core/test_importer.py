@@ -672,6 +672,14 @@ def test_a_forged_weights_file_runs_no_code(tmp_path):
     marker = tmp_path / "ran.txt"
     with open(tmp_path / WEIGHTS, "wb") as f:
         pickle.dump({"format": "cnnbuilder-weights", "version": 1, "blocks": {"n2": {"weight": _Payload(marker)}}}, f)
-    with pytest.raises(ImportRefused, match="the weights could not be carried over"):
+    answer.pop("weight_blocks", None)
+    with pytest.raises(ImportRefused, match="the weights could not be carried over"):  # no block list
         _finish(req, answer, tmp_path, tmp_path / "w.pt")
     assert not marker.exists() and not (tmp_path / "w.pt").exists()
+    # With a block list the file is copied as bytes (the editor's process never unpickles it); the
+    # training process reads it with weights_only and refuses it, still without running it.
+    answer["weight_blocks"] = ["n2"]
+    r = _finish(req, answer, tmp_path, tmp_path / "w.pt")
+    with pytest.raises(node_weights.WeightsError, match="not a weights file that can be read safely"):
+        node_weights.load(r.weights)
+    assert not marker.exists()

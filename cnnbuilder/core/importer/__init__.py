@@ -298,20 +298,20 @@ def _finish(req: _Request, answer: Any, tmp: Path, weights_to) -> ImportResult:
 
 
 def _carry_weights(answer: dict, tmp: Path, graph, weights_to: Path, label: str) -> Path:
-    from ..training import node_weights
+    """Copy the weights file the child wrote, as bytes: the editor's process never loads torch (the
+    file is only ever read with torch.load(weights_only=True), by training)."""
+    from ..fileio import atomic_write
     from .child import WEIGHTS
 
-    blocks: dict = {}
-    if answer.get("weights") is True:
-        try:
-            blocks = node_weights.load(tmp / WEIGHTS)
-        except node_weights.WeightsError as exc:
-            raise ImportRefused(f"{label}: the weights could not be carried over ({exc})") from None
+    blocks = answer.get("weight_blocks")
+    if answer.get("weights") is not True or not isinstance(blocks, list) or not (tmp / WEIGHTS).is_file():
+        raise ImportRefused(f"{label}: the weights could not be carried over (the import wrote none)")
     for nid in blocks:
-        if nid not in graph:
+        if not isinstance(nid, str) or nid not in graph:
             raise ImportRefused(f"{label}: the weights name a block {nid!r} the graph lacks (an importer bug)")
     try:
-        node_weights.save(weights_to, blocks)
+        data = (tmp / WEIGHTS).read_bytes()
+        atomic_write(weights_to, lambda f: f.write(data))
     except OSError as exc:
         raise ImportRefused(f"cannot write {weights_to}: {exc.strerror or exc}") from None
     return weights_to.resolve()

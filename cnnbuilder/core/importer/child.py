@@ -97,14 +97,15 @@ def build(request: dict, out: Path | None) -> dict:
     except Refusal as exc:
         return {"ok": False, "message": str(exc)}
     weights = False
-    if out is not None and request.get("weights") and mapped.weights:
+    if out is not None and request.get("weights"):
         from ..training import node_weights
 
-        node_weights.save(out / WEIGHTS, mapped.weights)
+        # Written here, even when empty, so the editor's process copies the file without loading torch.
+        node_weights.save(out / WEIGHTS, mapped.weights or {})
         weights = True
     return {"ok": True, "graph": mapped.graph, "shapes": mapped.shapes, "expect": mapped.expect,
             "origins": mapped.origins, "output_shape": mapped.output_shape, "notes": mapped.notes,
-            "weights": weights, "name": mapped.name}
+            "weights": weights, "weight_blocks": sorted(mapped.weights or {}), "name": mapped.name}
 
 
 def construct(request: dict):
