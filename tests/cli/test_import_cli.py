@@ -61,7 +61,7 @@ def test_import_torchvision_with_a_state_dict(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["torchvision:resnet19"], "cannot import: torchvision has no classification model 'resnet19'"),
-    (["torchvision:resnet18", "--input", "3x"], "--input '3x': expected channels×height×width"),
+    (["torchvision:resnet18", "--input", "3x"], "--input '3x': input shape: expected sizes like 3x224x224"),
     (["torchvision:resnet18", "--args", "{nope"], "--args is not JSON"),
     (["torchvision:resnet18", "--args", "[1]"], "--args must be a JSON object"),
     (["nowhere.py:Net"], "cannot import: nowhere.py: no such file"),

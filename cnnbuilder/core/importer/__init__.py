@@ -72,24 +72,32 @@ class _Request:
 
 
 def parse_input(text: str) -> tuple[int, ...]:
-    """`3x224x224` (or 3×224×224, 3,224,224, 784) -> (3, 224, 224), or ImportRefused."""
-    compact = re.sub(r"\s+", "", text.lower()) if isinstance(text, str) else ""
-    well_formed = re.fullmatch(r"[0-9]{1,6}([x×,][0-9]{1,6})*", compact)
-    dims = tuple(int(p) for p in re.split(r"[x×,]", compact)) if well_formed else ()
-    if not dims or len(dims) > 3 or any(d < 1 or d > MAX_INPUT for d in dims):
-        raise ImportRefused(f"--input {text!r}: expected channels×height×width such as 3x224x224 (1 to 3 sizes, "
-                            f"each 1 to {MAX_INPUT})")
-    return dims
+    """`3x224x224` (or 3×224×224, 3,224,224, 784) -> (3, 224, 224), or ImportRefused. The dialog's
+    parser (import_options), so the command line and the dialog take the same texts."""
+    from ..import_options import OptionError, parse_input_text
+
+    try:
+        dims = parse_input_text(text if isinstance(text, str) else "")
+    except OptionError as exc:
+        raise ImportRefused(f"--input {text!r}: {exc}") from None
+    if dims is None:
+        raise ImportRefused("--input: give the input shape, such as 3x224x224")
+    return _check_shape(dims)
 
 
 def _check_shape(shape: Any) -> tuple[int, ...]:
+    """An input shape the Input block takes, each size at most MAX_INPUT (the import runs a batch of it)."""
+    from ..blocks import REGISTRY, ParamError
+
     if isinstance(shape, str):
         return parse_input(shape)
-    if not isinstance(shape, (tuple, list)) or not 1 <= len(shape) <= 3 or \
-            not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_INPUT for d in shape):
-        raise ImportRefused(f"input shape {shape!r}: expected 1 to 3 sizes such as (3, 224, 224), each 1 to "
-                            f"{MAX_INPUT}")
-    return tuple(shape)
+    try:
+        dims = tuple(REGISTRY["Input"].check_param("shape", list(shape) if isinstance(shape, (tuple, list)) else shape))
+    except ParamError as exc:
+        raise ImportRefused(f"--input {shape!r}: {exc.reason}") from None
+    if any(d > MAX_INPUT for d in dims):
+        raise ImportRefused(f"--input {_fmt(dims)}: each size can be at most {MAX_INPUT} for an import")
+    return dims
 
 
 def _request(source: str, args: dict | None, input_shape, weights: bool, state_dict) -> _Request:
