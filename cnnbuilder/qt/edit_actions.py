@@ -31,7 +31,7 @@ from ..core.commands import (
     paste,
 )
 from ..core.graph import GraphError
-from ..core.groups_view import scope_layout
+from ..core.layout import scope_layout
 from ..core.placement import centre_on, free_shift
 from .canvas.items import NODE_H, NODE_W
 from .canvas.layout import DX, DY, layered_layout

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 from ..core.blocks import ParamError
 from ..core.commands import Rename, RenameGroup, SetParam
 from ..core.graph import UNSET
-from ..core.groups_view import group_view
 from ..core.shapes import fmt_outputs
 from ..core.stats import human, human_bytes
 from .arithmetic_view import FIELD_HELP, LETTERS, arithmetic_html, detail_html, plain_text
@@ -193,14 +192,15 @@ class InspectorPanel(QWidget):
     def _refresh_group(self) -> None:
         g = self.document.graph
         group = g.group(self.group_id)
-        view = group_view(g, self.document.analysis, self.group_id)
+        info = self.document.group_info[self.group_id]
         if self.group_name is not None and not self.group_name.hasFocus() and self.group_name.text() != group.name:
             self.group_name.setText(group.name)
-        lines = [f"<b>{view.blocks}</b> block{'s' if view.blocks != 1 else ''} · {view.params:,} parameters"]
-        if view.error:
-            lines.append(f"<span style='color:{ERROR}'>✗ {_esc(view.error)}</span>")
-        elif any(view.output_shapes):
-            lines.append("<b>Output</b> " + " | ".join(s or "?" for s in view.output_shapes))
+        lines = [f"<b>{info.blocks}</b> block{'s' if info.blocks != 1 else ''} · {info.params:,} parameters"]
+        error, shapes = info.error(g), info.shape_texts
+        if error:
+            lines.append(f"<span style='color:{ERROR}'>✗ {_esc(error)}</span>")
+        elif any(shapes):
+            lines.append("<b>Output</b> " + " | ".join(s or "?" for s in shapes))
         names = [_esc(f"{g.node(n).label} ({g.node(n).type})") for n in g.group_nodes(self.group_id)]
         shown = names[:40]
         more = f"<br>… and {len(names) - len(shown)} more" if len(names) > len(shown) else ""

@@ -15,7 +15,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 
 from cnnbuilder.core.commands import AddNode, GroupBlocks, SetParam
-from cnnbuilder.core.groups_view import group_entry, group_view
+from cnnbuilder.core.groups import group_entry, group_info
 from cnnbuilder.core.project import load_project
 from cnnbuilder.qt.canvas.items import NODE_H, NODE_W, EdgeItem, GroupItem, StubItem
 from tests.fuzz import fuzz_settings
@@ -73,10 +73,11 @@ def assert_canvas_matches(window) -> None:
                 else:
                     assert seen is scene.nodes[end]
     assert set(scene.edges) == expected
-    for gid, item in scene.groups.items():  # one pass for all of them gives what the core gives per group
+    for gid, item in scene.groups.items():  # the canvas shows the core's figures, current ones
         ins, outs = g.group_interface(gid)
-        view = scene._views[gid]
-        assert (view.inputs, view.outputs, view.blocks) == (tuple(ins), tuple(outs), len(g.group_nodes(gid)))
+        info = window.document.group_info[gid]
+        assert (info.inputs, info.outputs, info.blocks) == (ins, outs, len(g.group_nodes(gid)))
+        assert item.state.label == g.group(gid).name and item.state.error == info.error(g)
         assert len(item.in_ports) == max(1, len(ins)) and len(item.out_ports) == max(1, len(outs))
     crumbs = [name for _, name in scene.scope_path()]
     assert window.breadcrumb.texts() == crumbs
@@ -393,18 +394,20 @@ def test_groups_survive_save_and_open(make_window, tmp_path):
     assert_canvas_matches(other)
 
 
-def test_group_view_sums_params_and_reads_shapes_from_the_analysis(make_window):
+def test_group_figures_sum_params_and_read_shapes_from_the_analysis(make_window):
     window = make_window("resnet_small", show=False)
     doc = window.document
     g = doc.graph
     doc.push(GroupBlocks(ids(g, BLOCK1), name="b1"))
     gid = g.groups[0].id
-    view = group_view(g, doc.analysis, gid)
-    assert view.blocks == 7
-    assert view.params == sum(doc.analysis.nodes[n].stats.params for n in g.group_nodes(gid))
-    assert view.outputs == ((node_by_name(g, "block1_out"), 0),) and view.output_shapes == ("16×32×32",)
-    assert view.inputs == ((node_by_name(g, "relu1"), 0),)
-    assert view.error is None
+    info = group_info(g, doc.analysis, gid)
+    assert info == doc.group_info[gid]  # what the canvas and the inspector show
+    assert info.blocks == 7
+    assert info.params == sum(doc.analysis.nodes[n].stats.params for n in g.group_nodes(gid))
+    assert info.outputs == [(node_by_name(g, "block1_out"), 0)] and info.shape_texts == ("16×32×32",)
+    assert info.inputs == [(node_by_name(g, "relu1"), 0)]
+    assert info.error(g) is None
+    assert window.scene.groups[gid].state.shape == "16×32×32"
 
 
 # -- a random sequence --------------------------------------------------------------------

@@ -37,7 +37,7 @@ from ...core.commands import (
     splice_refusal,
 )
 from ...core.graph import Graph, GraphError, Node
-from ...core.groups_view import GroupView, group_entry, group_views
+from ...core.groups import GroupInfo, group_entry
 from ...core.placement import block_above
 from ...core.shapes import NodeInfo, fmt_outputs
 from ..document import Document
@@ -93,22 +93,23 @@ def node_state(node: Node, info: NodeInfo | None, warning: str | None = None,
     )
 
 
-def group_state(graph: Graph, group_id: str, view: GroupView) -> GroupState:
+def group_state(graph: Graph, group_id: str, info: GroupInfo) -> GroupState:
+    """What a collapsed group shows: its figures as core/groups computes them."""
     group = graph.group(group_id)
-    n = view.blocks
+    n = info.blocks
     summary = f"{n} block{'s' if n != 1 else ''}" + (f" · {group.cls}" if group.cls and group.cls != group.name else "")
-    labels = {}
-    for src, port in view.inputs:
-        labels[(src, port)] = graph.node(src).label + (f" (output {port})" if port else "")
+    shapes = info.shape_texts
+    error = info.error(graph)
     return GroupState(
         label=group.name,
         summary=summary,
-        shape=" | ".join(s for s in view.output_shapes if s) if all(view.output_shapes) else "",
-        params=f"{_compact(view.params)} params" if view.params and not view.error else "",
-        error=view.error,
-        waiting=view.waiting,
-        in_tips=tuple(f"from {labels[i]}" for i in view.inputs) or ("",),
-        port_shapes=view.output_shapes or ("",),
+        shape=" | ".join(shapes) if shapes and all(shapes) else "",
+        params=f"{_compact(info.params)} params" if info.params and not error else "",
+        error=error,
+        waiting=info.problem is None and info.waiting is not None,
+        in_tips=tuple(f"from {graph.node(src).label}" + (f" (output {port})" if port else "")
+                      for src, port in info.inputs) or ("",),
+        port_shapes=shapes or ("",),
     )
 
 
@@ -145,9 +146,9 @@ class GraphScene(QGraphicsScene):
         self.scope: str | None = None
         self._trail: list[str] = []  # the open group's path, to fall back on if it is removed
         self._stale = False  # a change touched groups: rebuild the scope once the edit is done
-        self._views: dict[str, GroupView] = {}
-        self._views_rev = -1  # the graph revision _views were computed at
+        self._infos: dict[str, GroupInfo] = {}  # every group's figures (Document.group_info), as last shown
         self._press_groups: dict[str, QPointF] = {}
+        self._stubs_due = False  # a block moved inside an open group: its stubs follow once this turn
         self._graph: Graph | None = None
         self._syncing = False
         self._press_pos: dict[str, QPointF] | None = None
@@ -254,10 +255,9 @@ class GraphScene(QGraphicsScene):
             node_ids, group_ids = g.members(self.scope)
             for nid in node_ids:
                 self._add_node_item(g.node(nid), a.nodes.get(nid))  # refresh() below adds the warnings
-            self._views = group_views(g, a, group_ids)
-            self._views_rev = g.revision
+            self._infos = self.document.group_info if group_ids else {}
             for gid in group_ids:
-                item = GroupItem(gid, group_state(g, gid, self._views[gid]))
+                item = GroupItem(gid, group_state(g, gid, self._infos[gid]))
                 item.setPos(QPointF(*g.group(gid).pos))
                 self.addItem(item)
                 self.groups[gid] = item
@@ -279,8 +279,8 @@ class GraphScene(QGraphicsScene):
     def _add_scope_edges(self) -> None:
         g = self.graph
         scope = self.scope
-        ins = {gid: {v: k for k, v in enumerate(view.inputs)} for gid, view in self._views.items()}
-        outs = {gid: {v: k for k, v in enumerate(view.outputs)} for gid, view in self._views.items()}
+        ins = {gid: {v: k for k, v in enumerate(self._infos[gid].inputs)} for gid in self.groups}
+        outs = {gid: {v: k for k, v in enumerate(self._infos[gid].outputs)} for gid in self.groups}
         seen: dict[str, str | None] = {}
 
         def shown(nid: str) -> str | None:
@@ -495,11 +495,10 @@ class GraphScene(QGraphicsScene):
                 if labels_changed:
                     for edge in item.edges:
                         edge.setToolTip(edge.describe())
-        if self.groups and self._views_rev != g.revision:  # a new name bumps the revision too
-            self._views = group_views(g, a, list(self.groups))
-            self._views_rev = g.revision
+        if self.groups and self._infos is not self.document.group_info:  # new per revision (a new name too)
+            self._infos = self.document.group_info
             for gid, item in self.groups.items():
-                item.set_state(group_state(g, gid, self._views[gid]))
+                item.set_state(group_state(g, gid, self._infos[gid]))
 
     def set_colors(self, colors) -> None:
         self.colors = colors
@@ -936,7 +935,7 @@ class GraphScene(QGraphicsScene):
         """(block, its output port, refusal) for a connection leaving `item`'s output k (None: the
         first free one); a collapsed group's output k is the block inside that produces it."""
         if isinstance(item, GroupItem):
-            outs = self._views[item.group_id].outputs
+            outs = self._infos[item.group_id].outputs
             if not outs:
                 return None, 0, (f"Cannot connect: {item.state.label} has no output yet; "
                                  "open the group to connect inside")
