@@ -315,24 +315,36 @@ def remove_nodes(graph: Graph, node_ids: Iterable[str]) -> RemoveNodes:
 
 
 def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dict | None = None,
-                   name: str | None = None, pos: tuple[float, float] | None = None) -> Macro:
-    """src -> dst becomes src -> new -> dst, keeping dst's input order."""
+                   name: str | None = None, pos: tuple[float, float] | None = None, also: Iterable[str] = (),
+                   group: str | None = None) -> Macro:
+    """src -> dst becomes src -> new -> dst, keeping dst's input order. `also`: more blocks that
+    the same output of src feeds, which then read the new block too (one line on the canvas, into
+    a collapsed group, stands for all of them: the new block goes on the value). The new block
+    lands in `group` (the scope shown; None: the top level)."""
     nid = graph.new_id()
-    disconnect, *connects = _route_through(graph, src, dst, nid)
+    disconnect, *connects = _route_through(graph, src, [dst, *also], nid)
     if pos is None:
         a, b = graph.node(src).pos, graph.node(dst).pos
         pos = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-    add = AddNode(type_name, params, name, pos, node_id=nid)
+    add = AddNode(type_name, params, name, pos, node_id=nid, group=group)
     return Macro(f"Insert {type_name}", [disconnect, add, *connects])  # children[1] is the new block
 
 
-def _route_through(graph: Graph, src: str, dst: str, mid: str) -> list[Command]:
-    """src -> dst becomes src -> mid -> dst, mid taking src's place among dst's inputs (and the
-    output of src that fed dst)."""
-    if dst not in graph.outputs(src):
-        raise GraphError(f"there is no edge from {_show(src)} to {_show(dst)}")
-    index = graph.inputs(dst).index(src)
-    return [Disconnect(src, dst), Connect(src, mid, port=graph.port(src, dst)), Connect(mid, dst, index)]
+def _route_through(graph: Graph, src: str, dsts: list[str], mid: str) -> list[Command]:
+    """src -> dst becomes src -> mid -> dst for each of dsts (all fed by one output of src), mid
+    taking src's place among each one's inputs; the first command is the first Disconnect."""
+    dsts = list(dict.fromkeys(dsts))
+    for dst in dsts:
+        if dst not in graph.outputs(src):
+            raise GraphError(f"there is no edge from {_show(src)} to {_show(dst)}")
+    port = graph.port(src, dsts[0])
+    if any(graph.port(src, d) != port for d in dsts):
+        raise GraphError(f"{graph.node(src).label} feeds these blocks from different outputs: insert on one at a time")
+    head, *rest = [(d, graph.inputs(d).index(src)) for d in dsts]
+    route: list[Command] = [Disconnect(src, head[0]), Connect(src, mid, port=port), Connect(mid, head[0], head[1])]
+    for d, index in rest:
+        route += [Disconnect(src, d), Connect(mid, d, index)]
+    return route
 
 
 def splice_refusal(graph: Graph, node_id: str) -> str | None:
@@ -346,13 +358,14 @@ def splice_refusal(graph: Graph, node_id: str) -> str | None:
 
 
 def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
-                     pos: tuple[float, float] | None = None) -> Macro:
+                     pos: tuple[float, float] | None = None, also: Iterable[str] = ()) -> Macro:
     """src -> dst becomes src -> block -> dst for an existing block with no connections (what
-    dropping a dragged block onto a connection does), keeping dst's input order; `pos` also moves
-    the block, in the same undo step."""
-    route = _route_through(graph, src, dst, node_id)
+    dropping a dragged block onto a connection does), keeping dst's input order; `also`: more
+    blocks fed by the same output of src, as for insert_on_edge. `pos` also moves the block, in
+    the same undo step."""
+    route = _route_through(graph, src, [dst, *also], node_id)
     node = graph.node(node_id)
-    if node_id in (src, dst):
+    if node_id in (src, dst, *also):
         raise GraphError(f"{node.label} cannot be inserted into its own connection")
     refusal = splice_refusal(graph, node_id)
     if refusal:

@@ -209,6 +209,40 @@ def test_group_and_ungroup_undo_and_redo_restore_exactly():
         assert state(g) == want
 
 
+def test_a_block_inserted_on_a_value_feeds_every_block_that_read_it():
+    """What dropping a block on a line into a collapsed group does: the line stands for the value
+    (one output of a block read by several blocks inside), and the new block goes on all of it."""
+    g = resnet_like(2)
+    b1 = next(grp.id for grp in g.groups if grp.name == "block1")
+    x = next(n.id for n in g if n.name == "block0_add")
+    readers = [d for d in g.outputs(x) if g.node(d).group == b1]
+    assert len(readers) == 2  # block1's conv1 and its add
+    before = state(g)
+    order = {d: g.inputs(d).index(x) for d in readers}
+    stack = C.UndoStack(g)
+    macro = stack.push(C.insert_on_edge(g, x, readers[0], "ReLU", also=readers[1:], group=None))
+    new = macro.children[1].node_id
+    assert g.node(new).group is None and g.inputs(new) == [x]
+    assert all(g.inputs(d)[order[d]] == new for d in readers) and analyze(g).ok
+    assert stack.undo() and state(g) == before
+    # Readers of different outputs of a Split are different values: refused, nothing changes.
+    split = g.add_node("Split", {"split_size_or_sections": [2, 2]}).id
+    g.connect(x, split)
+    a, b = g.add_node("ReLU").id, g.add_node("ReLU").id
+    g.connect(split, a, port=0)
+    g.connect(split, b, port=1)
+    before = state(g)
+    with pytest.raises(GraphError, match="different outputs"):
+        C.insert_on_edge(g, split, a, "ReLU", also=[b])
+    with pytest.raises(GraphError, match="no edge"):
+        C.insert_on_edge(g, x, readers[0], "ReLU", also=[a])
+    assert state(g) == before
+    # A free block dragged onto the line: the same, for a block that is already there.
+    free = g.add_node("Identity").id
+    C.UndoStack(g).push(C.splice_into_edge(g, free, x, readers[0], pos=(5.0, 5.0), also=readers[1:]))
+    assert all(g.inputs(d)[order[d]] == free for d in readers) and g.inputs(free) == [x]
+
+
 def test_grouping_is_refused_with_a_reason():
     g = resnet_like(2)
     for grp in list(g.groups):

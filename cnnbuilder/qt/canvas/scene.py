@@ -693,19 +693,34 @@ class GraphScene(QGraphicsScene):
             self.message.emit(f"Cannot insert {type_name} into a connection: it takes no inputs")
             return None
         pos = self.snapped(scene_pos.x() - NODE_W / 2, scene_pos.y() - NODE_H / 2)
-        try:
-            cmd = insert_on_edge(self.graph, src, dst, type_name, pos=pos)
+        readers = self._readers(edge)
+        try:  # a line into a collapsed group may stand for several edges: the block goes on the value
+            cmd = insert_on_edge(self.graph, src, dst, type_name, pos=pos, also=self._also(edge), group=self.scope)
         except GraphError as exc:
-            self.message.emit(str(exc))
+            self.message.emit(f"Cannot insert {type_name} here: {exc}")
             return None
-        cmd.children[1].group = self.scope  # the new block lands in the open group
         problem = self.document.push(cmd)
         if problem:
             self.message.emit(f"Cannot insert {type_name} here: {problem}")
             return None
         new_id = cmd.children[1].node_id
         self.document.set_selection([new_id])
+        if readers:
+            self.message.emit(f"{self.graph.node(new_id).label} now feeds {readers}")
         return new_id
+
+    @staticmethod
+    def _also(edge: EdgeItem) -> list[str]:
+        """The other blocks a line stands for edges to (one value read by several blocks inside a
+        collapsed group is drawn once)."""
+        return [d for _, d in edge.keys[1:]]
+
+    def _readers(self, edge: EdgeItem) -> str | None:
+        """For a line that stands for several edges: what an inserted block then feeds, to say so."""
+        if len(edge.keys) < 2:
+            return None
+        return (f"the {len(edge.keys)} blocks inside {edge.dst.state.label} that read "
+                f"{self.graph.node(edge.key[0]).label}")
 
     def request_connect(self, src: str, dst: str, port: int = 0) -> str | None:
         """Connect src's output `port` -> dst, or say why not (on the status bar). Returns the refusal."""
@@ -867,12 +882,15 @@ class GraphScene(QGraphicsScene):
                 edge.set_highlight(False)
             if moved and edge is not None and len(moved) == 1:
                 nid, pos = next(iter(moved.items()))
+                readers = self._readers(edge)
                 try:
-                    cmd = splice_into_edge(self.graph, nid, *edge.key, pos=pos)
+                    cmd = splice_into_edge(self.graph, nid, *edge.key, pos=pos, also=self._also(edge))
                     problem = self.document.push(cmd)
                 except GraphError as exc:
                     problem = str(exc)
                 if problem is None:
+                    if readers:
+                        self.message.emit(f"{self.graph.node(nid).label} now feeds {readers}")
                     return
                 self.message.emit(f"Cannot insert {self.graph.node(nid).label} here: {problem}")
             if moved:
