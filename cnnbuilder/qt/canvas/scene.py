@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneDragDropEvent, QGraphicsSceneMouseEvent
 
@@ -329,6 +329,18 @@ class GraphScene(QGraphicsScene):
             self.addItem(stub)
         return stub
 
+    def item_moved(self, item) -> None:
+        """A block or collapsed group moved (dragged, nudged, undone): inside an open group the
+        stubs follow, placed again once the moves of this event-loop turn are done (a drag of many
+        blocks moves each one)."""
+        if self.stubs and not self._stubs_due and not self._syncing:
+            self._stubs_due = True
+            QTimer.singleShot(0, self, self._follow_stubs)
+
+    def _follow_stubs(self) -> None:
+        self._stubs_due = False
+        self._place_stubs()
+
     def _place_stubs(self) -> None:
         """Values from outside in a row above the group's blocks, values going outside in a row
         below, each over (or under) the first block that uses it, never overlapping."""
@@ -360,7 +372,10 @@ class GraphScene(QGraphicsScene):
             last = -1e18
             for x, stub in row:
                 x = max(x, last + STUB_W + 16)
-                stub.setPos(QPointF(x, y))
+                if stub.pos() != QPointF(x, y):
+                    stub.setPos(QPointF(x, y))
+                    for edge in stub.edges:
+                        edge.adjust()
                 last = x
 
     def _add_node_item(self, node: Node, info: NodeInfo | None = None) -> NodeItem:
