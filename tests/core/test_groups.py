@@ -375,7 +375,7 @@ def group_command(g: Graph, r: random.Random) -> C.Command:
     nodes = [n.id for n in g] or ["n1"]
     groups = [grp.id for grp in g.groups]
     some_groups = r.sample(groups, min(len(groups), r.randint(0, 2))) + (["ghost"] if r.random() < 0.1 else [])
-    op = r.randrange(7)
+    op = r.randrange(8)
     if op == 0 or not groups:
         scope = r.choice([None, *groups])
         members, inner = g.members(scope)
@@ -394,6 +394,9 @@ def group_command(g: Graph, r: random.Random) -> C.Command:
     if op == 5:
         return C.AddNode(r.choice(["ReLU", "Conv2d", "Input", "Add"]), None, None, random_pos(r),
                          group=r.choice([*groups, "ghost", None]))
+    if op == 6:  # Ctrl+D of collapsed groups (and blocks): copies nested as they are
+        return C.duplicate(g, r.sample(nodes, r.randint(0, 1)), r.choice([(40.0, 40.0), (1e9, 0.0)]),
+                           some_groups)
     return C.GroupBlocks([], some_groups, "outer")
 
 
