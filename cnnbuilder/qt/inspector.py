@@ -187,14 +187,16 @@ class InspectorPanel(QWidget):
             old.deleteLater()
         self.scroll.setWidget(host)
         self.form_host = host
+        self.group_name.installEventFilter(self)  # Ctrl+Z as in a block's name field
         self._refresh_group()
 
     def _refresh_group(self) -> None:
         g = self.document.graph
         group = g.group(self.group_id)
         info = self.document.group_info[self.group_id]
-        if self.group_name is not None and not self.group_name.hasFocus() and self.group_name.text() != group.name:
-            self.group_name.setText(group.name)
+        field = self.group_name  # a name being typed (not committed yet) stays; undo and redo show
+        if field is not None and not (field.hasFocus() and field.isModified()) and field.text() != group.name:
+            field.setText(group.name)
         lines = [f"<b>{info.blocks}</b> block{'s' if info.blocks != 1 else ''} · {info.params:,} parameters"]
         error, shapes = info.error(g), info.shape_texts
         if error:
@@ -213,8 +215,10 @@ class InspectorPanel(QWidget):
         text = self.group_name.text()
         if text.strip() == self.document.graph.group(self.group_id).name:
             return
-        problem = self.document.push(RenameGroup(self.group_id, text))
+        self.group_name.setModified(False)  # committed: the field shows the name as the graph keeps it,
+        problem = self.document.push(RenameGroup(self.group_id, text))  # and Ctrl+Z undoes it there
         if problem:
+            self.group_name.setModified(True)
             self.refusal.setText(f"Not applied: {problem}")
             self.refusal.show()
         else:
@@ -326,11 +330,12 @@ class InspectorPanel(QWidget):
 
     def eventFilter(self, obj, event) -> bool:
         # Editors commit as the user types, so there is nothing of their own to undo: Ctrl+Z and
-        # redo go to the document's undo stack, as from anywhere else. Only the name field holds
-        # text that is not committed yet (until Enter or leaving it), and undoes that itself.
+        # redo go to the document's undo stack, as from anywhere else. Only a name field (a block's
+        # or a group's) holds text that is not committed yet (until Enter or leaving it), and
+        # undoes that itself.
         if event.type() == QEvent.ShortcutOverride and (any(event.matches(k) for k in _UNDO_KEYS)
                                                         or QKeySequence(event.keyCombination()) == _CTRL_Y):
-            if not (obj is self.name_edit and self.name_edit.isModified()):
+            if not (obj in (self.name_edit, self.group_name) and obj.isModified()):
                 event.ignore()
                 return True
         return super().eventFilter(obj, event)
