@@ -98,11 +98,26 @@ class InspectorPanel(QWidget):
         self.editors = {}
         self.name_edit = None
         self.empty.setText(text or self.empty.text())
+        self._show_form(None)
+
+    def _new_form(self) -> tuple[QWidget, QVBoxLayout]:
+        """An empty form (a block's or a group's) to fill, then show with _show_form."""
+        if self.scroll.widget() is self.empty:
+            self.scroll.takeWidget()  # keep the placeholder alive for later
+        host = QWidget()
+        host.setObjectName("inspectorForm")
+        lay = QVBoxLayout(host)
+        lay.setContentsMargins(10, 10, 10, 10)
+        lay.setSpacing(8)
+        return host, lay
+
+    def _show_form(self, host: QWidget | None) -> None:
+        """Show a filled form (None: the placeholder text) in place of the one shown."""
         old = self.scroll.takeWidget()
         if old is not None and old is not self.empty:
             old.deleteLater()
-        self.scroll.setWidget(self.empty)
-        self.form_host = None
+        self.scroll.setWidget(host or self.empty)
+        self.form_host = host
 
     def _on_selection(self, *args) -> None:
         ids = self.document.selection
@@ -140,18 +155,12 @@ class InspectorPanel(QWidget):
     # -- a selected group -------------------------------------------------------------
     def show_group(self, group_id: str) -> None:
         """A collapsed group: its name (editable), size, parameters, outputs and blocks."""
-        if self.scroll.widget() is self.empty:
-            self.scroll.takeWidget()
+        host, lay = self._new_form()
         self.node_id = self._type = None
         self.editors = {}
         self.name_edit = None
         self.arith_timer.stop()
         self.group_id = group_id
-        host = QWidget()
-        host.setObjectName("inspectorForm")
-        lay = QVBoxLayout(host)
-        lay.setContentsMargins(10, 10, 10, 10)
-        lay.setSpacing(8)
         head = QHBoxLayout()
         head.addWidget(QLabel("<span style='font-size:13pt; font-weight:600'>Group</span>"))
         head.addStretch(1)
@@ -170,23 +179,12 @@ class InspectorPanel(QWidget):
         self.group_name.editingFinished.connect(self._rename_group)
         form.addRow("name", self.group_name)
         lay.addLayout(form)
-        self.group_info = QLabel()
-        self.group_info.setWordWrap(True)
+        self.group_info = _text_label()
         self.group_info.setTextFormat(Qt.RichText)
-        self.group_info.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.group_info)
-        self.refusal = QLabel()
-        self.refusal.setWordWrap(True)
-        self.refusal.setObjectName("inspectorRefusal")
-        self.refusal.hide()
-        self.restyle()
-        lay.addWidget(self.refusal)
+        self._add_refusal(lay)
         lay.addStretch(1)
-        old = self.scroll.takeWidget()
-        if old is not None and old is not self.empty:
-            old.deleteLater()
-        self.scroll.setWidget(host)
-        self.form_host = host
+        self._show_form(host)
         self.group_name.installEventFilter(self)  # Ctrl+Z as in a block's name field
         self._refresh_group()
 
@@ -224,6 +222,15 @@ class InspectorPanel(QWidget):
         else:
             self.refusal.hide()
 
+    def _add_refusal(self, lay: QVBoxLayout) -> None:
+        """The box that says why an edit was not applied (hidden until one is refused)."""
+        self.refusal = QLabel()
+        self.refusal.setWordWrap(True)
+        self.refusal.setObjectName("inspectorRefusal")
+        self.refusal.hide()
+        self.restyle()
+        lay.addWidget(self.refusal)
+
     def focus_group_name(self) -> None:
         if self.group_name is not None:
             self.group_name.setFocus(Qt.ShortcutFocusReason)
@@ -232,16 +239,10 @@ class InspectorPanel(QWidget):
     def _build(self, node_id: str) -> None:
         self.group_id = None
         self.group_name = None
-        if self.scroll.widget() is self.empty:
-            self.scroll.takeWidget()  # keep the placeholder alive for later
+        host, lay = self._new_form()
         node = self.document.graph.node(node_id)
         spec = node.spec
         self.node_id, self._type = node_id, node.type
-        host = QWidget()
-        host.setObjectName("inspectorForm")
-        lay = QVBoxLayout(host)
-        lay.setContentsMargins(10, 10, 10, 10)
-        lay.setSpacing(8)
 
         head = QHBoxLayout()
         self.title = QLabel(f"<span style='font-size:13pt; font-weight:600'>{spec.type}</span>")
@@ -283,21 +284,12 @@ class InspectorPanel(QWidget):
             none.setEnabled(False)
             lay.addWidget(none)
 
-        self.stats = QLabel()
-        self.stats.setWordWrap(True)
-        self.stats.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.stats = _text_label()
         lay.addWidget(self.stats)
-        self.problem = QLabel()
-        self.problem.setWordWrap(True)
+        self.problem = _text_label()
         self.problem.setObjectName("inspectorProblem")
-        self.problem.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.problem)
-        self.refusal = QLabel()
-        self.refusal.setWordWrap(True)
-        self.refusal.setObjectName("inspectorRefusal")
-        self.refusal.hide()
-        self.restyle()
-        lay.addWidget(self.refusal)
+        self._add_refusal(lay)
 
         head = QHBoxLayout()
         self.arith_title = QLabel("<b>How the numbers come out</b>")
@@ -317,12 +309,7 @@ class InspectorPanel(QWidget):
         self.arith.setToolTip(f"{LETTERS}\n\n{FIELD_HELP}")
         lay.addWidget(self.arith)
         lay.addStretch(1)
-
-        old = self.scroll.takeWidget()
-        if old is not None and old is not self.empty:
-            old.deleteLater()
-        self.scroll.setWidget(host)
-        self.form_host = host
+        self._show_form(host)
         for w in host.findChildren(QWidget):
             w.installEventFilter(self)
         self.refresh()
@@ -486,6 +473,14 @@ class InspectorPanel(QWidget):
             ed.widget.setFocus(Qt.OtherFocusReason)
             return
         self.focus_name()
+
+
+def _text_label() -> QLabel:
+    """A wrapped label whose text can be selected and copied."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return label
 
 
 _UNDO_KEYS = (QKeySequence.Undo, QKeySequence.Redo)

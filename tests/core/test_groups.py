@@ -201,6 +201,11 @@ def test_group_and_ungroup_undo_and_redo_restore_exactly():
     states.append(state(g))
     stack.push(C.remove_group(g, g.groups[-1].id))  # the stage and the blocks in it
     states.append(state(g))
+    assert_undo_and_redo_walk(stack, g, states)
+
+
+def assert_undo_and_redo_walk(stack: C.UndoStack, g: Graph, states: list[str]) -> None:
+    """Undo all the way back, then redo all the way forward, through exactly these states."""
     for want in reversed(states[:-1]):
         assert stack.undo()
         assert state(g) == want
@@ -438,12 +443,7 @@ def test_random_edits_with_groups_never_crash_and_undo_exactly(seed):
             states.pop()
         states.append(state(g))
         assert state(loads(states[-1]).graph) == states[-1]  # and what is saved loads back the same
-    for want in reversed(states[:-1]):
-        assert stack.undo()
-        assert state(g) == want
-    for want in states[1:]:
-        assert stack.redo()
-        assert state(g) == want
+    assert_undo_and_redo_walk(stack, g, states)
 
 
 @given(st.randoms(use_true_random=False))

@@ -156,6 +156,13 @@ class _Box(QGraphicsItem):
             self.setZValue(1.0 if value else 0.0)
         return super().itemChange(change, value)
 
+    def _look(self, painter: QPainter, option: QStyleOptionGraphicsItem) -> tuple:
+        """What painting needs: colours, state, zoom (level of detail), category colour, whether
+        selected, whether it failed (an error of its own, not waiting on one upstream)."""
+        st = self.state
+        return (_colors(self), st, option.levelOfDetailFromTransform(painter.worldTransform()),
+                category_color(st.category), self.isSelected(), st.error is not None and not st.waiting)
+
     def _paint_card(self, painter: QPainter, c: CanvasColors, cat: QColor, rect: QRectF) -> None:
         painter.setPen(Qt.NoPen)
         painter.setBrush(c.node_fill)
@@ -297,12 +304,7 @@ class NodeItem(_Box):
 
     # -- painting ---------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        c = _colors(self)
-        st = self.state
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        cat = category_color(st.category)
-        selected = self.isSelected()
-        failed = st.error is not None and not st.waiting
+        c, st, lod, cat, selected, failed = self._look(painter, option)
         warned = bool(st.warning) and st.error is None
         rect = QRectF(0, 0, NODE_W, NODE_H)
         if st.waiting:
@@ -536,12 +538,7 @@ class GroupItem(_Box):
         return self.pos() + QPointF(self._x(slot, len(self.in_ports)), -PORT_R)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        c = _colors(self)
-        st = self.state
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        cat = category_color(st.category)
-        selected = self.isSelected()
-        failed = st.error is not None and not st.waiting
+        c, st, lod, cat, selected, failed = self._look(painter, option)
         rect = QRectF(0, 0, NODE_W, NODE_H)
         border = c.accent if selected else (c.error if failed else cat)
         if lod < LOD_TEXT:
