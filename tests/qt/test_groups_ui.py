@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMenu
 
 from cnnbuilder.core.codegen import generate
 from cnnbuilder.core.commands import AddNode, Connect, Disconnect, GroupBlocks, Macro, Move, SetParam
 from cnnbuilder.core.graph import clean_name
 from cnnbuilder.core.groups import group_entry, group_info
 from cnnbuilder.core.project import load_project
+from cnnbuilder.qt import main_window
 from cnnbuilder.qt.canvas.items import NODE_H, NODE_W, EdgeItem, GroupItem, StubItem
 from cnnbuilder.qt.canvas.scene import CLIP_MIME
 from tests.fuzz import fuzz_settings
@@ -464,6 +465,22 @@ def test_copy_a_group_and_paste_gives_a_second_group_of_the_same_class(make_wind
     assert dup not in (gid, copy) and g.group(dup).pos != g.group(copy).pos
     assert window.edit_actions.cut() and dup not in {grp.id for grp in g.groups}
     assert_canvas_matches(window)
+
+
+def test_a_groups_context_menu_offers_copy_cut_and_duplicate(make_window, monkeypatch):
+    window = make_window("resnet_small")
+    gid = group_by_keys(window, BLOCK1)
+    shown = []
+
+    class Menu(QMenu):  # records what the menu offers instead of opening it
+        def exec(self, *args):
+            shown.extend(self.actions())
+
+    monkeypatch.setattr(main_window, "QMenu", Menu)
+    window._context_menu(window.view.mapToGlobal(window.view.rect().center()), window.scene.groups[gid])
+    e = window.edit_actions
+    for action in (e.copy_action, e.cut_action, e.duplicate_action, e.open_group_action, e.ungroup_action):
+        assert action in shown and action.isEnabled()
 
 
 def test_a_palette_block_dropped_on_a_line_that_stands_for_several_edges_goes_on_the_value(make_window):
