@@ -302,6 +302,23 @@ class MoveGroups(Command):
             graph.move_group(gid, pos)
 
 
+class AddGroup(Command):
+    """An empty group inside `parent` (None: the top level), what a paste makes before it adds its
+    blocks; undo removes it again (empty by then: what went into it is undone first)."""
+
+    def __init__(self, name: str, parent: str | None = None, group_id: str | None = None,
+                 pos: tuple[float, float] = (0.0, 0.0), cls: str = ""):
+        self.name, self.parent, self.group_id, self.pos, self.cls = name, parent, group_id, pos, cls
+        self.text = "Add group"
+
+    def redo(self, graph: Graph) -> None:
+        group = graph.add_group(self.name, parent=self.parent, group_id=self.group_id, pos=self.pos, cls=self.cls)
+        self.group_id, self.name = group.id, group.name
+
+    def undo(self, graph: Graph) -> None:
+        graph.remove_group(self.group_id)
+
+
 def remove_group(graph: Graph, group_id: str) -> Macro:
     """Delete a collapsed group: its blocks (nested groups' too), then the now empty groups."""
     nested = [g.id for g in graph.groups if group_id in graph.group_path(g.id)]
@@ -315,24 +332,36 @@ def remove_nodes(graph: Graph, node_ids: Iterable[str]) -> RemoveNodes:
 
 
 def insert_on_edge(graph: Graph, src: str, dst: str, type_name: str, params: dict | None = None,
-                   name: str | None = None, pos: tuple[float, float] | None = None) -> Macro:
-    """src -> dst becomes src -> new -> dst, keeping dst's input order."""
+                   name: str | None = None, pos: tuple[float, float] | None = None, also: Iterable[str] = (),
+                   group: str | None = None) -> Macro:
+    """src -> dst becomes src -> new -> dst, keeping dst's input order. `also`: more blocks that
+    the same output of src feeds, which then read the new block too (one line on the canvas, into
+    a collapsed group, stands for all of them: the new block goes on the value). The new block
+    lands in `group` (the scope shown; None: the top level)."""
     nid = graph.new_id()
-    disconnect, *connects = _route_through(graph, src, dst, nid)
+    disconnect, *connects = _route_through(graph, src, [dst, *also], nid)
     if pos is None:
         a, b = graph.node(src).pos, graph.node(dst).pos
         pos = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-    add = AddNode(type_name, params, name, pos, node_id=nid)
+    add = AddNode(type_name, params, name, pos, node_id=nid, group=group)
     return Macro(f"Insert {type_name}", [disconnect, add, *connects])  # children[1] is the new block
 
 
-def _route_through(graph: Graph, src: str, dst: str, mid: str) -> list[Command]:
-    """src -> dst becomes src -> mid -> dst, mid taking src's place among dst's inputs (and the
-    output of src that fed dst)."""
-    if dst not in graph.outputs(src):
-        raise GraphError(f"there is no edge from {_show(src)} to {_show(dst)}")
-    index = graph.inputs(dst).index(src)
-    return [Disconnect(src, dst), Connect(src, mid, port=graph.port(src, dst)), Connect(mid, dst, index)]
+def _route_through(graph: Graph, src: str, dsts: list[str], mid: str) -> list[Command]:
+    """src -> dst becomes src -> mid -> dst for each of dsts (all fed by one output of src), mid
+    taking src's place among each one's inputs; the first command is the first Disconnect."""
+    dsts = list(dict.fromkeys(dsts))
+    for dst in dsts:
+        if dst not in graph.outputs(src):
+            raise GraphError(f"there is no edge from {_show(src)} to {_show(dst)}")
+    port = graph.port(src, dsts[0])
+    if any(graph.port(src, d) != port for d in dsts):
+        raise GraphError(f"{graph.node(src).label} feeds these blocks from different outputs: insert on one at a time")
+    head, *rest = [(d, graph.inputs(d).index(src)) for d in dsts]
+    route: list[Command] = [Disconnect(src, head[0]), Connect(src, mid, port=port), Connect(mid, head[0], head[1])]
+    for d, index in rest:
+        route += [Disconnect(src, d), Connect(mid, d, index)]
+    return route
 
 
 def splice_refusal(graph: Graph, node_id: str) -> str | None:
@@ -346,13 +375,14 @@ def splice_refusal(graph: Graph, node_id: str) -> str | None:
 
 
 def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
-                     pos: tuple[float, float] | None = None) -> Macro:
+                     pos: tuple[float, float] | None = None, also: Iterable[str] = ()) -> Macro:
     """src -> dst becomes src -> block -> dst for an existing block with no connections (what
-    dropping a dragged block onto a connection does), keeping dst's input order; `pos` also moves
-    the block, in the same undo step."""
-    route = _route_through(graph, src, dst, node_id)
+    dropping a dragged block onto a connection does), keeping dst's input order; `also`: more
+    blocks fed by the same output of src, as for insert_on_edge. `pos` also moves the block, in
+    the same undo step."""
+    route = _route_through(graph, src, [dst, *also], node_id)
     node = graph.node(node_id)
-    if node_id in (src, dst):
+    if node_id in (src, dst, *also):
         raise GraphError(f"{node.label} cannot be inserted into its own connection")
     refusal = splice_refusal(graph, node_id)
     if refusal:
@@ -361,22 +391,50 @@ def splice_into_edge(graph: Graph, node_id: str, src: str, dst: str,
     return Macro(f"Insert {node.label}", children + route)
 
 
-def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float] = (40.0, 40.0)) -> Macro:
-    """Copies blocks and the edges between them; returns a macro whose AddNode children hold the
-    new ids (in `macro.new_ids` once run). The copies stay in the group the first block is in."""
-    node_ids = list(node_ids)
-    group = graph.node(node_ids[0]).group if node_ids else None
-    return paste(graph, clip_of(graph, node_ids), offset, group)
+def duplicate(graph: Graph, node_ids: Iterable[str], offset: tuple[float, float] = (40.0, 40.0),
+              group_ids: Iterable[str] = ()) -> Macro:
+    """Copies blocks, collapsed groups (with everything in them) and the edges among them; returns
+    a macro whose AddNode children hold the new ids (in `macro.new_ids` once run). The copies stay
+    in the scope the first block (or group) is in."""
+    node_ids, group_ids = list(node_ids), list(group_ids)
+    if node_ids:
+        scope = graph.node(node_ids[0]).group
+    else:
+        scope = graph.group(group_ids[0]).parent if group_ids else None
+    return paste(graph, clip_of(graph, node_ids, group_ids), offset, scope)
 
 
-def clip_of(graph: Graph, node_ids: Iterable[str]) -> dict:
+def clip_of(graph: Graph, node_ids: Iterable[str], group_ids: Iterable[str] = ()) -> dict:
     """A plain-data clipboard of blocks and the edges among them (also what Copy puts on the
-    system clipboard as JSON). An edge is [from, to], or [from, to, port] from a Split's output `port`."""
+    system clipboard as JSON). An edge is [from, to], or [from, to, port] from a Split's output
+    `port`. With `group_ids` (collapsed groups), their blocks come too and "groups" lists them and
+    the groups nested in them, as a project file does, so a paste is grouped the same way; a
+    block's "group" names the one holding it (none: it lands in the scope pasted into)."""
     chosen = set(node_ids)
-    nodes = [{"id": n.id, "type": n.type, "name": n.name, "params": dict(n.params), "pos": list(n.pos)}
-             for n in graph if n.id in chosen]
-    edges = [[s, d, p] if p else [s, d] for s, d, p in graph.edges_with_ports if s in chosen and d in chosen]
-    return {"nodes": nodes, "edges": edges}
+    picked = set(group_ids)
+    for gid in picked:
+        graph.group(gid)  # refuses an unknown id
+    groups = [grp for grp in graph.groups if picked.intersection(graph.group_path(grp.id))]
+    kept = {grp.id for grp in groups}
+    nodes = []
+    for n in graph:
+        if n.id in chosen or n.group in kept:
+            nodes.append({"id": n.id, "type": n.type, "name": n.name, "params": dict(n.params), "pos": list(n.pos),
+                          **({"group": n.group} if n.group in kept else {})})
+    ids = {e["id"] for e in nodes}
+    edges = [[s, d, p] if p else [s, d] for s, d, p in graph.edges_with_ports if s in ids and d in ids]
+    clip: dict = {"nodes": nodes, "edges": edges}
+    if groups:
+        clip["groups"] = [{"id": grp.id, "name": grp.name, **({"parent": grp.parent} if grp.parent in kept else {}),
+                           "pos": list(grp.pos), **({"class": grp.cls} if grp.cls else {})} for grp in groups]
+    return clip
+
+
+def shown_positions(source: Graph) -> list[tuple[float, float]]:
+    """Where what a pasted clip shows in the scope it lands in sits (a parsed clip): its blocks
+    outside any group and its outermost groups."""
+    nodes, groups = source.members(None)
+    return [source.node(n).pos for n in nodes] + [source.group(g).pos for g in groups]
 
 
 class ClipError(GraphError):
@@ -385,7 +443,7 @@ class ClipError(GraphError):
 
 def parse_clip(clip: Any) -> Graph:
     """Check a clipboard (from anywhere: another app, another version, a hand-edited text) by the
-    same rules as a project file, into a scratch graph."""
+    same rules as a project file, into a scratch graph; clipboards from before groups hold none."""
     from .project import ProjectError, graph_from_dict
 
     if not isinstance(clip, dict) or not isinstance(clip.get("nodes"), list) or not clip["nodes"]:
@@ -396,7 +454,8 @@ def parse_clip(clip: Any) -> Graph:
     try:
         return graph_from_dict({"nodes": clip["nodes"],
                                 "edges": [{"from": e[0], "to": e[1], **({"from_port": e[2]} if len(e) == 3 else {})}
-                                          for e in edges]},
+                                          for e in edges],
+                                "groups": clip.get("groups", [])},
                                "clipboard")
     except ProjectError as exc:
         raise ClipError(str(exc)) from None
@@ -406,9 +465,31 @@ def parse_clip(clip: Any) -> Graph:
 
 def paste(graph: Graph, clip: Any, offset: tuple[float, float] = (40.0, 40.0), group: str | None = None) -> Macro:
     """Raises ClipError (with a reason) for anything that is not a valid clip. The copies land in
-    `group` (the group open on the canvas; None: the top level)."""
+    `group` (the group open on the canvas; None: the top level), the clip's groups with fresh ids
+    (the outermost with fresh names) nested as they were. The macro tells what it made:
+    `new_ids` (every block), `shown_ids` (the blocks directly in `group`) and `new_group_ids`
+    (the outermost groups)."""
     source = parse_clip(clip)
+
+    def moved(pos: tuple[float, float]) -> tuple[float, float]:
+        try:
+            return check_pos((pos[0] + offset[0], pos[1] + offset[1]))
+        except GraphError:
+            return pos  # pasting at the canvas's edge: keep the copy where the original was
+
     children: list[Command] = []
+    new_group: dict[str, str] = {}
+    taken_groups = {grp.id for grp in graph.groups}
+    group_names = _FreshNames(grp.name for grp in graph.groups)
+    k = len(taken_groups) + 1
+    for entry in sorted(source.groups, key=lambda grp: len(source.group_path(grp.id))):  # parents first
+        while f"g{k}" in taken_groups:
+            k += 1
+        gid = new_group[entry.id] = f"g{k}"
+        taken_groups.add(gid)
+        outermost = entry.parent is None
+        children.append(AddGroup(group_names.fresh(entry.name) if outermost else entry.name,
+                                 group if outermost else new_group[entry.parent], gid, moved(entry.pos), entry.cls))
     new_id: dict[str, str] = {}
     taken = {n.id for n in graph}
     names = _FreshNames(n.name for n in graph)
@@ -420,16 +501,15 @@ def paste(graph: Graph, clip: Any, offset: tuple[float, float] = (40.0, 40.0), g
         taken.add(nid)
         new_id[entry.id] = nid
         name = names.fresh(entry.name) if entry.name else None
-        try:
-            pos = check_pos((entry.pos[0] + offset[0], entry.pos[1] + offset[1]))
-        except GraphError:
-            pos = entry.pos  # pasting at the canvas's edge: keep the copy where the original was
-        children.append(AddNode(entry.type, dict(entry.params), name, pos, node_id=nid,
-                                group=None if entry.type == "Input" else group))
+        home = None if entry.type == "Input" else new_group[entry.group] if entry.group is not None else group
+        children.append(AddNode(entry.type, dict(entry.params), name, moved(entry.pos), node_id=nid, group=home))
     if source.edges:
         children.append(ConnectMany([(new_id[s], new_id[d], p) for s, d, p in source.edges_with_ports]))
-    macro = Macro("Paste" if len(source) != 1 else f"Paste {source.nodes[0].type}", children)
+    what = f"Paste {source.nodes[0].type}" if len(source) == 1 and not new_group else "Paste"
+    macro = Macro(what, children)
     macro.new_ids = [new_id[n.id] for n in source]
+    macro.shown_ids = [new_id[n.id] for n in source if n.group is None]
+    macro.new_group_ids = [new_group[grp.id] for grp in source.groups if grp.parent is None]
     return macro
 
 

@@ -530,21 +530,12 @@ class Graph:
     def group_interface(self, group_id: str) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
         """The group's inputs and outputs as values: inputs are (block outside, port) read inside,
         in the order the inside first reads them; outputs are (block inside, port) read outside,
-        or where nothing outside reads any, the inside blocks whose outputs nothing reads."""
-        inside = set(self.group_nodes(group_id))
-        ins: dict[tuple[str, int], None] = {}
-        outs: dict[tuple[str, int], None] = {}
-        order = [n for n in self.topo_order() if n in inside]
-        for nid in order:
-            for src in self._inputs[nid]:
-                if src not in inside:
-                    ins[(src, self._ports[(src, nid)])] = None
-            for dst in self._outputs[nid]:
-                if dst not in inside:
-                    outs[(nid, self._ports[(nid, dst)])] = None
-        if not outs:
-            outs = {(n, 0): None for n in order if not self._outputs[n]}
-        return list(ins), list(outs)
+        or where nothing outside reads any, the inside blocks whose outputs nothing reads. Defined
+        once, in core/groups.interfaces (which gives every group's in one pass)."""
+        from .groups import interfaces
+
+        self.group(group_id)
+        return interfaces(self)[group_id]
 
     def new_group_id(self) -> str:
         k = len(self._groups) + 1

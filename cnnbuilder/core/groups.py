@@ -1,18 +1,18 @@
-"""Figures of groups, for the canvas (a collapsed group shows its ports, output shape, parameter
-total and a red badge when something inside is wrong) and for the code generator (a group's
-forward takes its inputs and returns its outputs).
+"""Figures of groups, for the canvas and the inspector (a collapsed group shows its ports, output
+shape, parameter total and a red badge when something inside is wrong), for the layout and for
+the code generator (a group's forward takes its inputs and returns its outputs).
 
-Everything is computed for all groups in one pass over the blocks: the graph stays flat and a
-block belongs to every group on its path, so each edge is looked at once per level of nesting.
-`interfaces` gives exactly what `Graph.group_interface` gives for one group (a test holds them
-together), without a topological sort and a membership scan per group.
+This module is the one definition of a group's interface (`Graph.group_interface` asks it) and of
+its figures. Everything is computed for all groups in one pass over the blocks: the graph stays
+flat and a block belongs to every group on its path, so each edge is looked at once per level of
+nesting (a test holds the result to a naive per-group definition).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .blocks import Shape
+from .blocks import Shape, fmt_shape
 from .graph import CycleError, Graph
 from .shapes import Analysis, Problem
 
@@ -26,15 +26,26 @@ class GroupInfo:
     input_shapes: list[Shape | None] = field(default_factory=list)  # None where the value has no shape yet
     output_shapes: list[Shape | None] = field(default_factory=list)
     blocks: int = 0  # blocks inside, nested groups' included
-    params: int = 0
+    params: int = 0  # of the blocks without an error, as the model's totals count them
     macs: int = 0
     memory: int = 0  # bytes per sample of the blocks' outputs
-    problem: Problem | None = None  # the first block inside with a problem of its own
-    waiting: bool = False  # a block inside waits on a problem elsewhere (outside the group, maybe)
+    problem: Problem | None = None  # the first block inside (in data-flow order) with a problem of its own
+    waiting: Problem | None = None  # the first block inside that waits on a problem (outside the group, maybe)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None and not self.waiting
+        return self.problem is None and self.waiting is None
+
+    def error(self, graph: Graph) -> str | None:
+        """What a red (or, when it only waits, grey) badge says: "label: reason" of the first
+        block inside with a problem of its own, else of the first that waits."""
+        p = self.problem or self.waiting
+        return None if p is None else f"{graph.node(p.node_id).label}: {p.message}"
+
+    @property
+    def shape_texts(self) -> tuple[str, ...]:
+        """One per output, "" while unknown."""
+        return tuple("" if s is None else fmt_shape(s) for s in self.output_shapes)
 
 
 def paths(graph: Graph) -> dict[str | None, tuple[str, ...]]:
@@ -107,18 +118,19 @@ def all_group_info(graph: Graph, analysis: Analysis) -> dict[str, GroupInfo]:
         info = infos.get(nid)
         if info is None:
             continue
-        stats = info.stats
+        stats, error = info.stats, info.error
         for gid in here:
             g = out[gid]
             g.blocks += 1
-            g.params += stats.params
-            g.macs += stats.macs
-            g.memory += stats.memory
-            if info.error is not None:
-                if info.waiting:
-                    g.waiting = True
-                elif g.problem is None:
-                    g.problem = Problem(info.error, nid)
+            if error is None:
+                g.params += stats.params
+                g.macs += stats.macs
+                g.memory += stats.memory
+            elif info.waiting:
+                if g.waiting is None:
+                    g.waiting = Problem(error, nid)
+            elif g.problem is None:
+                g.problem = Problem(error, nid)
     return out
 
 
@@ -133,3 +145,15 @@ def _shape(analysis: Analysis, value: Value) -> Shape | None:
     if info is None or info.error is not None or value[1] >= len(info.outputs):
         return None
     return info.outputs[value[1]]
+
+
+def group_entry(graph: Graph, group_id: str) -> str | None:
+    """The block inside that a connection dropped on the collapsed group goes to: the first one, in
+    the order the data flows, that still takes an input; None where none does."""
+    inside = set(graph.group_nodes(group_id))
+    for nid in _order(graph, None):
+        if nid in inside:
+            limit = graph.node(nid).spec.max_inputs
+            if limit is None or len(graph.inputs(nid)) < limit:
+                return nid
+    return None

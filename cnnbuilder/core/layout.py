@@ -183,11 +183,15 @@ class _Items:
         return order
 
 
-def layout_by_group(graph: Graph, dx: float = DX, dy: float = DY) -> tuple[dict[str, tuple[float, float]],
-                                                                              dict[str, tuple[float, float]]]:
+Positions = dict[str, tuple[float, float]]
+
+
+def layout_by_group(graph: Graph, dx: float = DX, dy: float = DY,
+                    scopes: set[str | None] | None = None) -> tuple[Positions, Positions]:
     """Positions for a graph with groups: each group's view (and the top level) laid out on its
     own, a group standing as one block in its parent's view. Returns (block positions, group
-    positions); a block's position is where it sits in its own group's view."""
+    positions); a block's position is where it sits in its own group's view. `scopes`: lay out
+    only these views (None in it: the top level)."""
     from .groups import interfaces, paths
 
     path_of = paths(graph)
@@ -219,7 +223,15 @@ def layout_by_group(graph: Graph, dx: float = DX, dy: float = DY) -> tuple[dict[
     groups: dict[str, tuple[float, float]] = {}
     outs = {gid: len(face[1]) for gid, face in faces.items()}
     for scope, ids in found.items():
+        if scopes is not None and scope not in scopes:
+            continue
         view = _Items(graph, ids, [(s, d, k) for (s, d), k in edges.get(scope, {}).items()], outs)
         for key, pos in layered_layout(view, dx, dy).items():  # type: ignore[arg-type]
             (blocks if key[0] == "n" else groups)[key[2:]] = pos
     return blocks, groups
+
+
+def scope_layout(graph: Graph, scope: str | None) -> tuple[Positions, Positions]:
+    """Auto-layout of what one scope shows (Ctrl+L on the canvas): its blocks and its collapsed
+    groups, each group laid out as one block. Returns new positions for the blocks and the groups."""
+    return layout_by_group(graph, scopes={scope})

@@ -23,6 +23,7 @@ from ..core.blocks import ParamError
 from ..core.commands import Command
 from ..core.fileio import atomic_write_text, describe_error, ensure_regular_file
 from ..core.graph import Graph, GraphError
+from ..core.groups import GroupInfo, all_group_info
 from ..core.inspect.formulas import BlockArithmetic, block_arithmetic
 from ..core.inspect.receptive import Field, receptive_fields
 from ..core.project import Project, ProjectError, dumps, load_project
@@ -89,6 +90,7 @@ class Document(QObject):
         self._arith: dict[str, BlockArithmetic | None] = {}
         self._fields: dict[str, Field] | None = None
         self._inspected: Analysis | None = None  # the analysis the two caches above belong to
+        self._groups: tuple[Analysis | None, dict[str, GroupInfo]] = (None, {})
         self._training_rev = 0  # bumps when the training settings change (the data the model must fit)
         self._metas = MetaCache()
         self._extra_dirty = False  # changes outside the undo stack (training settings)
@@ -128,6 +130,15 @@ class Document(QObject):
             self._verdict = judge(self.graph, self._project.training, self.analysis, self._metas)
             self._verdict_key = key
         return self._verdict
+
+    @property
+    def group_info(self) -> dict[str, GroupInfo]:
+        """Every group's ports, output shapes and figures (core/groups), which the canvas and the
+        inspector show: one pass over the graph per analysis, shared by both."""
+        a = self.analysis
+        if self._groups[0] is not a:
+            self._groups = (a, all_group_info(self.graph, a))
+        return self._groups[1]
 
     def _inspection_cache(self) -> Analysis:
         a = self.analysis

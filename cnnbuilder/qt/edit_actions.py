@@ -29,9 +29,10 @@ from ..core.commands import (
     duplicate,
     parse_clip,
     paste,
+    shown_positions,
 )
 from ..core.graph import GraphError
-from ..core.groups_view import scope_layout
+from ..core.layout import scope_layout
 from ..core.placement import centre_on, free_shift
 from .canvas.items import NODE_H, NODE_W
 from .canvas.layout import DX, DY, layered_layout
@@ -47,9 +48,10 @@ class EditActions(QObject):
         self.window = window
         A, K = window._action, QKeySequence
         self.cut_action = A("Cu&t", self.cut, K.Cut, "cut", "Cut the selected blocks")
-        self.copy_action = A("&Copy", self.copy, K.Copy, "copy", "Copy the selected blocks")
+        self.copy_action = A("&Copy", self.copy, K.Copy, "copy", "Copy the selected blocks and groups")
         self.paste_action = A("&Paste", self.paste, K.Paste, "paste", "Paste blocks")
-        self.duplicate_action = A("&Duplicate", self.duplicate, "Ctrl+D", "duplicate", "Duplicate the selected blocks")
+        self.duplicate_action = A("&Duplicate", self.duplicate, "Ctrl+D", "duplicate",
+                                  "Duplicate the selected blocks and groups")
         self.delete_action = A("De&lete", self.delete, [K.Delete, "Backspace"], "delete",
                                "Delete the selected blocks and connections")
         self.delete_reconnect_action = A("Delete and Re&connect", self.delete_and_reconnect, "Ctrl+Shift+Delete",
@@ -91,12 +93,13 @@ class EditActions(QObject):
     def update(self, *args) -> None:
         sel = self.document.selection
         has_nodes = bool(sel)
-        for a in (self.copy_action, self.cut_action, self.duplicate_action, self.delete_reconnect_action):
-            a.setEnabled(has_nodes)
+        self.delete_reconnect_action.setEnabled(has_nodes)
         scene = self.window.scene
         if not shiboken6.isValid(scene):
             return  # the scene deselects its items while it is being destroyed
         groups = scene.selected_group_ids()
+        for a in (self.copy_action, self.cut_action, self.duplicate_action):
+            a.setEnabled(has_nodes or bool(groups))
         can_delete = has_nodes or bool(groups) or bool(scene.selected_edges())
         self.delete_action.setEnabled(can_delete)
         self.rename_action.setEnabled(len(sel) + len(groups) == 1)
@@ -119,17 +122,19 @@ class EditActions(QObject):
         return GraphScene.clip_from_mime(QGuiApplication.clipboard().mimeData())
 
     def copy(self) -> bool:
-        ids = self.document.selection
-        if not ids:
-            self._status("Select blocks to copy")
+        """The selected blocks and collapsed groups (with all that is in them), as JSON."""
+        ids, groups = self.document.selection, self.window.scene.selected_group_ids()
+        clip = clip_of(self.document.graph, ids, groups)
+        if not clip["nodes"]:
+            self._status("Select blocks to copy" if not groups else "The selected groups hold no blocks to copy")
             return False
-        clip = clip_of(self.document.graph, ids)
         text = json.dumps(clip, ensure_ascii=False)
         md = QMimeData()
         md.setData(CLIP_MIME, text.encode("utf-8"))
         md.setText(text)
         QGuiApplication.clipboard().setMimeData(md)
-        self._status(f"Copied {len(ids)} block{'s' if len(ids) != 1 else ''}")
+        what = [_count(len(ids), "block")] if ids else []
+        self._status("Copied " + " and ".join(what + ([_count(len(groups), "group")] if groups else [])))
         return True
 
     def cut(self) -> bool:
@@ -150,14 +155,19 @@ class EditActions(QObject):
         if problem:
             self._status(f"Cannot paste: {problem}")
             return []
-        self.document.set_selection(cmd.new_ids)
+        self._select_made(cmd)
         return list(cmd.new_ids)
+
+    def _select_made(self, cmd) -> None:
+        """Select what a paste or duplicate made that the canvas shows: its blocks in the open scope
+        and its outermost groups (selecting a block inside a group would open that group)."""
+        self.document.set_selection(cmd.shown_ids)
+        self.window.scene.select_groups(cmd.new_group_ids, keep=True)
 
     def _paste_offset(self, clip) -> tuple[float, float]:
         """Centred where the user looks, then moved right past any block in the way, so repeated
         pastes sit side by side and never on top of existing blocks."""
-        source = parse_clip(clip)
-        group = [n.pos for n in source]
+        group = shown_positions(parse_clip(clip))
         size = (NODE_W, NODE_H)
         dx, dy = centre_on(group, size, self._paste_anchor())
         moved = [(x + dx, y + dy) for x, y in group]
@@ -174,19 +184,24 @@ class EditActions(QObject):
 
     # -- blocks -----------------------------------------------------------------------
     def duplicate(self) -> list[str]:
-        ids = self.document.selection
-        if not ids:
+        ids, groups = self.document.selection, self.window.scene.selected_group_ids()
+        if not ids and not groups:
             return []
         g = self.document.graph
-        moved = [(g.node(n).pos[0] + 40.0, g.node(n).pos[1] + 40.0) for n in ids]
+        spots = [g.node(n).pos for n in ids] + [g.group(x).pos for x in groups]
+        moved = [(x + 40.0, y + 40.0) for x, y in spots]
         sx, sy = free_shift(self.window.scene.visible_positions(), moved, (NODE_W, NODE_H), (DX, 0.0))
-        cmd = duplicate(g, ids, (40.0 + sx, 40.0 + sy))
+        try:
+            cmd = duplicate(g, ids, (40.0 + sx, 40.0 + sy), groups)
+        except ClipError as exc:  # e.g. only empty groups selected
+            self._status(f"Cannot duplicate: {exc}")
+            return []
         cmd.text = "Duplicate"
         problem = self.document.push(cmd)
         if problem:
             self._status(f"Cannot duplicate: {problem}")
             return []
-        self.document.set_selection(cmd.new_ids)
+        self._select_made(cmd)
         return list(cmd.new_ids)
 
     def delete(self) -> bool:
@@ -261,3 +276,7 @@ class EditActions(QObject):
         self.document.push(cmd)
         self.window.view.fit()
         return True
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 from ..core.blocks import ParamError
 from ..core.commands import Rename, RenameGroup, SetParam
 from ..core.graph import UNSET
-from ..core.groups_view import group_view
 from ..core.shapes import fmt_outputs
 from ..core.stats import human, human_bytes
 from .arithmetic_view import FIELD_HELP, LETTERS, arithmetic_html, detail_html, plain_text
@@ -110,11 +109,26 @@ class InspectorPanel(QWidget):
         self.editors = {}
         self.name_edit = None
         self.empty.setText(text or self.empty.text())
+        self._show_form(None)
+
+    def _new_form(self) -> tuple[QWidget, QVBoxLayout]:
+        """An empty form (a block's or a group's) to fill, then show with _show_form."""
+        if self.scroll.widget() is self.empty:
+            self.scroll.takeWidget()  # keep the placeholder alive for later
+        host = QWidget()
+        host.setObjectName("inspectorForm")
+        lay = QVBoxLayout(host)
+        lay.setContentsMargins(10, 10, 10, 10)
+        lay.setSpacing(8)
+        return host, lay
+
+    def _show_form(self, host: QWidget | None) -> None:
+        """Show a filled form (None: the placeholder text) in place of the one shown."""
         old = self.scroll.takeWidget()
         if old is not None and old is not self.empty:
             old.deleteLater()
-        self.scroll.setWidget(self.empty)
-        self.form_host = None
+        self.scroll.setWidget(host or self.empty)
+        self.form_host = host
 
     def _on_selection(self, *args) -> None:
         ids = self.document.selection
@@ -150,18 +164,12 @@ class InspectorPanel(QWidget):
     # -- a selected group -------------------------------------------------------------
     def show_group(self, group_id: str) -> None:
         """A collapsed group: its name (editable), size, parameters, outputs and blocks."""
-        if self.scroll.widget() is self.empty:
-            self.scroll.takeWidget()
+        host, lay = self._new_form()
         self.node_id = self._type = None
         self.editors = {}
         self.name_edit = None
         self.arith_timer.stop()
         self.group_id = group_id
-        host = QWidget()
-        host.setObjectName("inspectorForm")
-        lay = QVBoxLayout(host)
-        lay.setContentsMargins(10, 10, 10, 10)
-        lay.setSpacing(8)
         head = QHBoxLayout()
         head.addWidget(QLabel("<span style='font-size:13pt; font-weight:600'>Group</span>"))
         head.addStretch(1)
@@ -180,36 +188,28 @@ class InspectorPanel(QWidget):
         self.group_name.editingFinished.connect(self._rename_group)
         form.addRow("name", self.group_name)
         lay.addLayout(form)
-        self.group_info = QLabel()
-        self.group_info.setWordWrap(True)
+        self.group_info = _text_label()
         self.group_info.setTextFormat(Qt.RichText)
-        self.group_info.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.group_info)
-        self.refusal = QLabel()
-        self.refusal.setWordWrap(True)
-        self.refusal.setObjectName("inspectorRefusal")
-        self.refusal.hide()
-        self.restyle()
-        lay.addWidget(self.refusal)
+        self._add_refusal(lay)
         lay.addStretch(1)
-        old = self.scroll.takeWidget()
-        if old is not None and old is not self.empty:
-            old.deleteLater()
-        self.scroll.setWidget(host)
-        self.form_host = host
+        self._show_form(host)
+        self.group_name.installEventFilter(self)  # Ctrl+Z as in a block's name field
         self._refresh_group()
 
     def _refresh_group(self) -> None:
         g = self.document.graph
         group = g.group(self.group_id)
-        view = group_view(g, self.document.analysis, self.group_id)
-        if self.group_name is not None and not self.group_name.hasFocus() and self.group_name.text() != group.name:
-            self.group_name.setText(group.name)
-        lines = [f"<b>{view.blocks}</b> block{'s' if view.blocks != 1 else ''} · {view.params:,} parameters"]
-        if view.error:
-            lines.append(f"<span style='color:{ERROR}'>✗ {_esc(view.error)}</span>")
-        elif any(view.output_shapes):
-            lines.append("<b>Output</b> " + " | ".join(s or "?" for s in view.output_shapes))
+        info = self.document.group_info[self.group_id]
+        field = self.group_name  # a name being typed (not committed yet) stays; undo and redo show
+        if field is not None and not (field.hasFocus() and field.isModified()) and field.text() != group.name:
+            field.setText(group.name)
+        lines = [f"<b>{info.blocks}</b> block{'s' if info.blocks != 1 else ''} · {info.params:,} parameters"]
+        error, shapes = info.error(g), info.shape_texts
+        if error:
+            lines.append(f"<span style='color:{ERROR}'>✗ {_esc(error)}</span>")
+        elif any(shapes):
+            lines.append("<b>Output</b> " + " | ".join(s or "?" for s in shapes))
         names = [_esc(f"{g.node(n).label} ({g.node(n).type})") for n in g.group_nodes(self.group_id)]
         shown = names[:40]
         more = f"<br>… and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
@@ -222,12 +222,23 @@ class InspectorPanel(QWidget):
         text = self.group_name.text()
         if text.strip() == self.document.graph.group(self.group_id).name:
             return
-        problem = self.document.push(RenameGroup(self.group_id, text))
+        self.group_name.setModified(False)  # committed: the field shows the name as the graph keeps it,
+        problem = self.document.push(RenameGroup(self.group_id, text))  # and Ctrl+Z undoes it there
         if problem:
+            self.group_name.setModified(True)
             self.refusal.setText(f"Not applied: {problem}")
             self.refusal.show()
         else:
             self.refusal.hide()
+
+    def _add_refusal(self, lay: QVBoxLayout) -> None:
+        """The box that says why an edit was not applied (hidden until one is refused)."""
+        self.refusal = QLabel()
+        self.refusal.setWordWrap(True)
+        self.refusal.setObjectName("inspectorRefusal")
+        self.refusal.hide()
+        self.restyle()
+        lay.addWidget(self.refusal)
 
     def focus_group_name(self) -> None:
         if self.group_name is not None:
@@ -237,16 +248,10 @@ class InspectorPanel(QWidget):
     def _build(self, node_id: str) -> None:
         self.group_id = None
         self.group_name = None
-        if self.scroll.widget() is self.empty:
-            self.scroll.takeWidget()  # keep the placeholder alive for later
+        host, lay = self._new_form()
         node = self.document.graph.node(node_id)
         spec = node.spec
         self.node_id, self._type = node_id, node.type
-        host = QWidget()
-        host.setObjectName("inspectorForm")
-        lay = QVBoxLayout(host)
-        lay.setContentsMargins(10, 10, 10, 10)
-        lay.setSpacing(8)
 
         head = QHBoxLayout()
         self.title = QLabel(f"<span style='font-size:13pt; font-weight:600'>{spec.type}</span>")
@@ -288,21 +293,12 @@ class InspectorPanel(QWidget):
             none.setEnabled(False)
             lay.addWidget(none)
 
-        self.stats = QLabel()
-        self.stats.setWordWrap(True)
-        self.stats.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.stats = _text_label()
         lay.addWidget(self.stats)
-        self.problem = QLabel()
-        self.problem.setWordWrap(True)
+        self.problem = _text_label()
         self.problem.setObjectName("inspectorProblem")
-        self.problem.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.problem)
-        self.refusal = QLabel()
-        self.refusal.setWordWrap(True)
-        self.refusal.setObjectName("inspectorRefusal")
-        self.refusal.hide()
-        self.restyle()
-        lay.addWidget(self.refusal)
+        self._add_refusal(lay)
 
         head = QHBoxLayout()
         self.arith_title = QLabel("<b>How the numbers come out</b>")
@@ -322,12 +318,7 @@ class InspectorPanel(QWidget):
         self.arith.setToolTip(f"{LETTERS}\n\n{FIELD_HELP}")
         lay.addWidget(self.arith)
         lay.addStretch(1)
-
-        old = self.scroll.takeWidget()
-        if old is not None and old is not self.empty:
-            old.deleteLater()
-        self.scroll.setWidget(host)
-        self.form_host = host
+        self._show_form(host)
         for w in host.findChildren(QWidget):
             w.installEventFilter(self)
         self.refresh()
@@ -335,11 +326,12 @@ class InspectorPanel(QWidget):
 
     def eventFilter(self, obj, event) -> bool:
         # Editors commit as the user types, so there is nothing of their own to undo: Ctrl+Z and
-        # redo go to the document's undo stack, as from anywhere else. Only the name field holds
-        # text that is not committed yet (until Enter or leaving it), and undoes that itself.
+        # redo go to the document's undo stack, as from anywhere else. Only a name field (a block's
+        # or a group's) holds text that is not committed yet (until Enter or leaving it), and
+        # undoes that itself.
         if event.type() == QEvent.ShortcutOverride and (any(event.matches(k) for k in _UNDO_KEYS)
                                                         or QKeySequence(event.keyCombination()) == _CTRL_Y):
-            if not (obj is self.name_edit and self.name_edit.isModified()):
+            if not (obj in (self.name_edit, self.group_name) and obj.isModified()):
                 event.ignore()
                 return True
         return super().eventFilter(obj, event)
@@ -490,6 +482,14 @@ class InspectorPanel(QWidget):
             ed.widget.setFocus(Qt.OtherFocusReason)
             return
         self.focus_name()
+
+
+def _text_label() -> QLabel:
+    """A wrapped label whose text can be selected and copied."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return label
 
 
 _UNDO_KEYS = (QKeySequence.Undo, QKeySequence.Redo)

@@ -934,6 +934,8 @@ class MainWindow(QMainWindow):
         if isinstance(item, GroupItem):
             menu.addActions([e.open_group_action, self.act_rename, e.ungroup_action, e.group_action])
             menu.addSeparator()
+            menu.addActions([self.act_duplicate, self.act_copy, self.act_cut])
+            menu.addSeparator()
             menu.addAction(self.act_delete)
         elif isinstance(item, NodeItem):
             menu.addActions([self.act_rename, self.act_duplicate, self.act_copy, self.act_cut])

@@ -5,19 +5,25 @@ selection from the summary table, and a random sequence that keeps the canvas eq
 
 from __future__ import annotations
 
+import json
 import random
 
 import shiboken6
 from hypothesis import given
 from hypothesis import strategies as st
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QGuiApplication, QMouseEvent
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMenu
 
-from cnnbuilder.core.commands import AddNode, GroupBlocks, SetParam
-from cnnbuilder.core.groups_view import group_entry, group_view
+from cnnbuilder.core.codegen import generate
+from cnnbuilder.core.commands import AddNode, Connect, Disconnect, GroupBlocks, Macro, Move, SetParam
+from cnnbuilder.core.graph import clean_name
+from cnnbuilder.core.groups import group_entry, group_info
 from cnnbuilder.core.project import load_project
+from cnnbuilder.qt import main_window
 from cnnbuilder.qt.canvas.items import NODE_H, NODE_W, EdgeItem, GroupItem, StubItem
+from cnnbuilder.qt.canvas.scene import CLIP_MIME
 from tests.fuzz import fuzz_settings
 
 from .helpers import EXAMPLES, drop_block, mouse_drag, node_by_name, send_mouse
@@ -73,10 +79,11 @@ def assert_canvas_matches(window) -> None:
                 else:
                     assert seen is scene.nodes[end]
     assert set(scene.edges) == expected
-    for gid, item in scene.groups.items():  # one pass for all of them gives what the core gives per group
+    for gid, item in scene.groups.items():  # the canvas shows the core's figures, current ones
         ins, outs = g.group_interface(gid)
-        view = scene._views[gid]
-        assert (view.inputs, view.outputs, view.blocks) == (tuple(ins), tuple(outs), len(g.group_nodes(gid)))
+        info = window.document.group_info[gid]
+        assert (info.inputs, info.outputs, info.blocks) == (ins, outs, len(g.group_nodes(gid)))
+        assert item.state.label == g.group(gid).name and item.state.error == info.error(g)
         assert len(item.in_ports) == max(1, len(ins)) and len(item.out_ports) == max(1, len(outs))
     crumbs = [name for _, name in scene.scope_path()]
     assert window.breadcrumb.texts() == crumbs
@@ -393,18 +400,193 @@ def test_groups_survive_save_and_open(make_window, tmp_path):
     assert_canvas_matches(other)
 
 
-def test_group_view_sums_params_and_reads_shapes_from_the_analysis(make_window):
+def test_group_figures_sum_params_and_read_shapes_from_the_analysis(make_window):
     window = make_window("resnet_small", show=False)
     doc = window.document
     g = doc.graph
     doc.push(GroupBlocks(ids(g, BLOCK1), name="b1"))
     gid = g.groups[0].id
-    view = group_view(g, doc.analysis, gid)
-    assert view.blocks == 7
-    assert view.params == sum(doc.analysis.nodes[n].stats.params for n in g.group_nodes(gid))
-    assert view.outputs == ((node_by_name(g, "block1_out"), 0),) and view.output_shapes == ("16×32×32",)
-    assert view.inputs == ((node_by_name(g, "relu1"), 0),)
-    assert view.error is None
+    info = group_info(g, doc.analysis, gid)
+    assert info == doc.group_info[gid]  # what the canvas and the inspector show
+    assert info.blocks == 7
+    assert info.params == sum(doc.analysis.nodes[n].stats.params for n in g.group_nodes(gid))
+    assert info.outputs == [(node_by_name(g, "block1_out"), 0)] and info.shape_texts == ("16×32×32",)
+    assert info.inputs == [(node_by_name(g, "relu1"), 0)]
+    assert info.error(g) is None
+    assert window.scene.groups[gid].state.shape == "16×32×32"
+
+
+# -- copy, paste, duplicate of groups ----------------------------------------------------
+def test_copy_a_group_and_paste_gives_a_second_group_of_the_same_class(make_window):
+    window = make_window("resnet_small")
+    doc, scene = window.document, window.scene
+    g = doc.graph
+    gid = group_by_keys(window, BLOCK1)
+    assert not doc.selection and scene.selected_group_ids() == [gid]  # only the group is selected
+    assert window.edit_actions.copy_action.isEnabled()
+    shortcut(window, Qt.Key_C, Qt.ControlModifier)
+    assert window.statusBar().currentMessage() == "Copied 1 group"
+    clip = json.loads(bytes(QGuiApplication.clipboard().mimeData().data(CLIP_MIME)).decode())
+    assert [e["id"] for e in clip["groups"]] == [gid] and len(clip["nodes"]) == 7
+    count = doc.undo_stack.count()
+    shortcut(window, Qt.Key_V, Qt.ControlModifier)
+    assert doc.undo_stack.count() == count + 1 and doc.undo_stack.undoText() == "Paste"
+    (copy,) = [grp.id for grp in g.groups if grp.id != gid]
+    assert g.group(copy).parent is None and copy in scene.groups and scene.selected_group_ids() == [copy]
+    assert scene.groups[copy].state.summary == "7 blocks"
+    assert_canvas_matches(window)
+    # Wired in after block1 (what block1 reads, the copy reads from block1_out; what read
+    # block1_out reads the copy), the model has two of the same group: one class, used twice.
+    twin = dict(zip(g.group_nodes(gid), g.group_nodes(copy), strict=True))
+    out = node_by_name(g, "block1_out")
+    (src, _), = g.group_interface(gid)[0]
+    steps = [Connect(out, twin[d], g.inputs(d).index(src)) for d in g.outputs(src) if d in twin]
+    for reader in list(g.outputs(out)):
+        steps += [Disconnect(out, reader), Connect(twin[out], reader, g.inputs(reader).index(out))]
+    assert doc.push(Macro("wire", steps)) is None
+    assert doc.analysis.ok
+    gen = generate(g)
+    assert gen.class_of[copy] == gen.class_of[gid]
+    assert gen.code.count(f"{gen.class_of[gid]}()") == 2
+    # Pasted while a group is open: the copy lands inside it. Undo is one step.
+    scene.set_scope(gid)
+    shortcut(window, Qt.Key_V, Qt.ControlModifier)
+    (inner,) = scene.groups
+    assert g.group(inner).parent == gid and len(g.group_nodes(inner)) == 7
+    assert_canvas_matches(window)
+    doc.undo_stack.undo()
+    assert not scene.groups and [grp.id for grp in g.groups] == [gid, copy]
+    # Ctrl+D of a selected group duplicates it beside itself; cut takes it away.
+    scene.set_scope(None)
+    scene.select_group(copy)
+    made = window.edit_actions.duplicate()
+    assert len(made) == 7 and doc.undo_stack.undoText() == "Duplicate"
+    (dup,) = scene.selected_group_ids()
+    assert dup not in (gid, copy) and g.group(dup).pos != g.group(copy).pos
+    assert window.edit_actions.cut() and dup not in {grp.id for grp in g.groups}
+    assert_canvas_matches(window)
+
+
+def test_a_groups_context_menu_offers_copy_cut_and_duplicate(make_window, monkeypatch):
+    window = make_window("resnet_small")
+    gid = group_by_keys(window, BLOCK1)
+    shown = []
+
+    class Menu(QMenu):  # records what the menu offers instead of opening it
+        def exec(self, *args):
+            shown.extend(self.actions())
+
+    monkeypatch.setattr(main_window, "QMenu", Menu)
+    window._context_menu(window.view.mapToGlobal(window.view.rect().center()), window.scene.groups[gid])
+    e = window.edit_actions
+    for action in (e.copy_action, e.cut_action, e.duplicate_action, e.open_group_action, e.ungroup_action):
+        assert action in shown and action.isEnabled()
+
+
+def test_a_palette_block_dropped_on_a_line_that_stands_for_several_edges_goes_on_the_value(make_window):
+    window = make_window("resnet_small")
+    doc, scene, view = window.document, window.scene, window.view
+    g = doc.graph
+    gid = group_by_keys(window, BLOCK2)
+    out, conv, down = ids(g, ["block1_out", "block2_conv1", "block2_down"])
+    edge = scene.edges[(out, conv)]
+    assert edge is scene.edges[(out, down)] and len(edge.keys) == 2  # one line for both edges
+    view.fit()
+    mid = edge._path.pointAtPercent(0.5)
+    count = doc.undo_stack.count()
+    drop_block(view, "ReLU", mid)
+    (new,) = doc.selection
+    assert g.node(new).type == "ReLU" and g.node(new).group is None
+    assert g.inputs(new) == [out] and g.inputs(conv) == [new] and g.inputs(down) == [new]
+    assert "feeds the 2 blocks inside" in window.statusBar().currentMessage()
+    assert doc.undo_stack.count() == count + 1 and doc.analysis.ok
+    assert_canvas_matches(window)
+    doc.undo_stack.undo()
+    assert g.inputs(conv) == [out] and g.inputs(down) == [out] and new not in g
+    assert_canvas_matches(window)
+    # A block dragged onto that line goes on the value too.
+    doc.push(AddNode("Identity", pos=(g.group(gid).pos[0] + 600, g.group(gid).pos[1]), node_id="free"))
+    view.fit()
+    edge = scene.edges[(out, conv)]
+    mid = edge._path.pointAtPercent(0.5)
+    item = scene.nodes["free"]
+    mouse_drag(view, item.pos() + QPointF(NODE_W / 2, NODE_H / 2), mid, steps=6)
+    assert g.inputs("free") == [out] and g.inputs(conv) == ["free"] and g.inputs(down) == ["free"]
+    assert_canvas_matches(window)
+
+
+def test_stubs_follow_the_blocks_moved_inside_an_open_group(make_window, qtbot):
+    window = make_window("resnet_small")
+    doc, scene, view = window.document, window.scene, window.view
+    g = doc.graph
+    gid = group_by_keys(window, BLOCK2)
+    scene.set_scope(gid)
+    stub_in = scene.stubs[("in", node_by_name(g, "block1_out"), 0)]
+    stub_out = next(s for key, s in scene.stubs.items() if key[0] == "out")
+
+    def placed_as_when_opened() -> bool:
+        now = {k: s.pos() for k, s in scene.stubs.items()}
+        scene._place_stubs()  # where a fresh placement puts them
+        return now == {k: s.pos() for k, s in scene.stubs.items()}
+
+    def edges_meet_the_stubs() -> bool:
+        return all(e._path.pointAtPercent(0) == e.src.out_anchor(e.port) for e in stub_in.edges) and \
+            all(e._path.pointAtPercent(1) == e.dst.in_anchor_at(0) for e in stub_out.edges)
+
+    # Every block dragged 300 px down and right with the mouse: the stubs come along at once.
+    was_in, was_out = stub_in.pos(), stub_out.pos()
+    view.zoom_reset()
+    for item in scene.nodes.values():
+        item.setSelected(True)
+    first = scene.nodes[node_by_name(g, "block2_conv1")]
+    view.centerOn(first)
+    start = first.pos() + QPointF(NODE_W / 2, NODE_H / 2)
+    mouse_drag(view, start, start + QPointF(300, 300), steps=5)
+    assert doc.undo_stack.undoText() == "Move"
+    qtbot.waitUntil(lambda: stub_in.pos() != was_in)
+    assert abs(stub_in.x() - was_in.x() - 300) < 2 and abs(stub_in.y() - was_in.y() - 300) < 2
+    assert abs(stub_out.y() - was_out.y() - 300) < 2
+    assert placed_as_when_opened() and edges_meet_the_stubs()
+    # One block moved far below the rest (a command, as undo and arrow keys do): the row of values
+    # going outside stays below every block.
+    add = node_by_name(g, "block2_add")
+    doc.push(Move({add: (g.node(add).pos[0], g.node(add).pos[1] + 900)}))
+    qtbot.waitUntil(lambda: stub_out.y() > scene.nodes[add].y() + NODE_H)
+    assert placed_as_when_opened() and edges_meet_the_stubs()
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    QApplication.processEvents()
+    assert stub_in.pos() == was_in and stub_out.pos() == was_out and edges_meet_the_stubs()
+
+
+def test_f2_on_a_group_edits_its_name_and_a_rename_is_one_undo_step(make_window):
+    window = make_window("resnet_small")
+    doc, scene = window.document, window.scene
+    g = doc.graph
+    gid = group_by_keys(window, BLOCK1)
+    old = g.group(gid).name
+    count = doc.undo_stack.count()
+    shortcut(window, Qt.Key_F2)
+    field = window.inspector.group_name
+    assert window.inspector.group_id == gid and field.hasFocus() and field.selectedText() == old
+    QTest.keyClicks(field, "stem")
+    QTest.keyClick(field, Qt.Key_Return)
+    assert g.group(gid).name == "stem" and scene.groups[gid].state.label == "stem"
+    assert window.breadcrumb.texts() == ["Model"]
+    QTest.keyClicks(field, "_2")
+    QTest.keyClick(field, Qt.Key_Return)
+    assert g.group(gid).name == "stem_2"
+    # Two renames of one group in a row are one undo step, as a block's are; through RenameGroup.
+    assert doc.undo_stack.count() == count + 1 and doc.undo_stack.undoText() == "Rename group"
+    doc.undo_stack.undo()
+    assert g.group(gid).name == old and field.text() == old
+    QTest.keyClicks(field, "  spaced  ")  # the graph trims it; the field shows what it keeps
+    QTest.keyClick(field, Qt.Key_Return)
+    assert g.group(gid).name == field.text() == clean_name(old + "  spaced  ") != old + "  spaced  "
+    # A block's F2 still goes to the block's name.
+    doc.set_selection(ids(g, ["conv1"]))
+    shortcut(window, Qt.Key_F2)
+    assert window.inspector.name_edit is not None and window.inspector.name_edit.hasFocus()
 
 
 # -- a random sequence --------------------------------------------------------------------

@@ -91,17 +91,109 @@ def _colors(item: QGraphicsItem) -> CanvasColors:
     return colors if colors is not None else canvas_colors()
 
 
-class NodeItem(QGraphicsItem):
-    def __init__(self, node_id: str, state: NodeState, max_inputs: int | None, takes_input: bool):
+class _Box(QGraphicsItem):
+    """What a block and a collapsed group share: a movable card with a coloured header, three
+    lines of text (name, summary, shape or error, with the parameter count at the right), and
+    output ports spread along the bottom edge."""
+
+    def __init__(self):
         super().__init__()
-        self.node_id = node_id
-        self.state = state
         self.edges: set[EdgeItem] = set()
-        self.input_order: list[str] = []  # the graph's input order of this block, for edge slots
         self._text: tuple[str, str, str, str] = ("", "", "", "")
         self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+
+    @staticmethod
+    def _x(k: int, n: int) -> float:
+        """Where port k of n sits along an edge."""
+        return NODE_W / 2 if n <= 1 else NODE_W * (min(k, n - 1) + 1) / (n + 1)
+
+    def _resize_ports(self, ports: list[PortItem], kind: str, count: int) -> bool:
+        """`count` ports of this kind, spread along the edge; True when their number changed."""
+        changed = len(ports) != count
+        while len(ports) > count:
+            port = ports.pop()
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        while len(ports) < count:
+            ports.append(PortItem(self, kind, index=len(ports)))
+        for k, port in enumerate(ports):
+            port.setPos(self._x(k, count), 0.0 if kind == "in" else NODE_H)
+            if port.count != count:
+                port.prepareGeometryChange()  # the number beside the port comes or goes
+                port.count = count
+        return changed
+
+    def _set_text(self, label: str, summary: str, third: str, params: str, badge: bool) -> None:
+        """The three lines, elided once here rather than on every paint."""
+        f = _Fonts.get()
+        room = NODE_W - 20
+        params_w = f.small_m.horizontalAdvance(params) + 8 if params else 0
+        self._text = (
+            f.title_m.elidedText(label, Qt.ElideRight, room - (14 if badge else 0)),
+            f.body_m.elidedText(summary, Qt.ElideRight, room),
+            f.small_m.elidedText(third, Qt.ElideRight, room - params_w),
+            params,
+        )
+
+    def center(self) -> QPointF:
+        return self.pos() + QPointF(NODE_W / 2, NODE_H / 2)
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionChange:
+            scene = self.scene()
+            if scene is not None and hasattr(scene, "drag_position"):
+                return scene.drag_position(value)
+        elif change == QGraphicsItem.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.adjust()
+            scene = self.scene()
+            if scene is not None and hasattr(scene, "item_moved"):
+                scene.item_moved(self)
+        elif change == QGraphicsItem.ItemSelectedHasChanged:
+            self.setZValue(1.0 if value else 0.0)
+        return super().itemChange(change, value)
+
+    def _look(self, painter: QPainter, option: QStyleOptionGraphicsItem) -> tuple:
+        """What painting needs: colours, state, zoom (level of detail), category colour, whether
+        selected, whether it failed (an error of its own, not waiting on one upstream)."""
+        st = self.state
+        return (_colors(self), st, option.levelOfDetailFromTransform(painter.worldTransform()),
+                category_color(st.category), self.isSelected(), st.error is not None and not st.waiting)
+
+    def _paint_card(self, painter: QPainter, c: CanvasColors, cat: QColor, rect: QRectF) -> None:
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(c.node_fill)
+        painter.drawRoundedRect(rect, RADIUS, RADIUS)
+        painter.setBrush(cat)
+        painter.drawRoundedRect(QRectF(0, 0, NODE_W, HEADER_H), RADIUS, RADIUS)
+        painter.drawRect(QRectF(0, HEADER_H - RADIUS, NODE_W, RADIUS))
+
+    def _paint_text(self, painter: QPainter, c: CanvasColors, failed: bool) -> None:
+        f = _Fonts.get()
+        title, summary, third, params = self._text
+        painter.setFont(f.title)
+        painter.setPen(c.header_text)
+        painter.drawText(QRectF(10, 0, NODE_W - 20, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft, title)
+        painter.setFont(f.body)
+        painter.setPen(c.text)
+        painter.drawText(QRectF(10, HEADER_H + 3, NODE_W - 20, 22), Qt.AlignVCenter | Qt.AlignLeft, summary)
+        painter.setFont(f.small)
+        painter.setPen(c.error if failed else c.muted)
+        painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignLeft, third)
+        if params:
+            painter.setPen(c.muted)
+            painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignRight, params)
+
+
+class NodeItem(_Box):
+    def __init__(self, node_id: str, state: NodeState, max_inputs: int | None, takes_input: bool):
+        super().__init__()
+        self.node_id = node_id
+        self.state = state
+        self.input_order: list[str] = []  # the graph's input order of this block, for edge slots
         # Hovering fills the tooltip with the block's arithmetic: asked for when a user points at a
         # block, not worked out for every block on every edit.
         self.setAcceptHoverEvents(True)
@@ -116,20 +208,8 @@ class NodeItem(QGraphicsItem):
 
     def _set_outputs(self, shapes: tuple[str, ...]) -> None:
         """One output port per part, spread along the bottom edge, each with its shape as tooltip."""
-        n = max(1, len(shapes))
-        while len(self.out_ports) > n:
-            port = self.out_ports.pop()
-            port.setParentItem(None)
-            if port.scene() is not None:
-                port.scene().removeItem(port)
-        moved = len(self.out_ports) != n
-        while len(self.out_ports) < n:
-            self.out_ports.append(PortItem(self, "out", index=len(self.out_ports)))
+        moved = self._resize_ports(self.out_ports, "out", max(1, len(shapes)))
         for k, port in enumerate(self.out_ports):
-            port.setPos(self.port_x(k), NODE_H)
-            if port.count != n:
-                port.prepareGeometryChange()  # the number beside the port comes or goes
-                port.count = n
             port.set_shape(shapes[k] if k < len(shapes) else "")
         if moved:
             for edge in self.edges:
@@ -137,8 +217,7 @@ class NodeItem(QGraphicsItem):
                     edge.adjust()
 
     def port_x(self, k: int) -> float:
-        n = len(self.out_ports)
-        return NODE_W / 2 if n <= 1 else NODE_W * (min(k, n - 1) + 1) / (n + 1)
+        return self._x(k, len(self.out_ports))
 
     # -- geometry ---------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
@@ -148,9 +227,6 @@ class NodeItem(QGraphicsItem):
         path = QPainterPath()
         path.addRoundedRect(QRectF(0, 0, NODE_W, NODE_H), RADIUS, RADIUS)
         return path
-
-    def center(self) -> QPointF:
-        return self.pos() + QPointF(NODE_W / 2, NODE_H / 2)
 
     def out_anchor(self, port: int = 0) -> QPointF:
         return self.pos() + QPointF(self.port_x(port), NODE_H + PORT_R)
@@ -171,21 +247,11 @@ class NodeItem(QGraphicsItem):
         self.state = state
         if old is None or old.port_shapes != state.port_shapes:
             self._set_outputs(state.port_shapes)
-        f = _Fonts.get()
-        room = NODE_W - 20
         failed = bool(state.error) and not state.waiting
         warned = bool(state.warning) and not state.error
-        params_w = f.small_m.horizontalAdvance(state.params) + 8 if state.params and not state.error else 0
-        if state.error:  # the reason, or which upstream block this one waits on
-            third = state.error
-        else:
-            third = f"→ {state.shape}" if state.shape else ""
-        self._text = (
-            f.title_m.elidedText(state.label, Qt.ElideRight, room - (14 if failed or warned else 0)),
-            f.body_m.elidedText(state.summary, Qt.ElideRight, room),
-            f.small_m.elidedText(third, Qt.ElideRight, room - params_w),
-            state.params if params_w else "",
-        )
+        # the third line: the reason, or which upstream block this one waits on, else the shape
+        third = state.error or (f"→ {state.shape}" if state.shape else "")
+        self._set_text(state.label, state.summary, third, "" if state.error else state.params, failed or warned)
         self._set_tooltip(self.isUnderMouse())
         if old is None or (old.error, old.waiting, old.warning, old.detail) != \
                 (state.error, state.waiting, state.warning, state.detail):
@@ -236,26 +302,9 @@ class NodeItem(QGraphicsItem):
         self._set_tooltip(True)
         super().hoverEnterEvent(event)
 
-    def itemChange(self, change, value):
-        if change == QGraphicsItem.ItemPositionChange:
-            scene = self.scene()
-            if scene is not None and hasattr(scene, "drag_position"):
-                return scene.drag_position(value)
-        elif change == QGraphicsItem.ItemPositionHasChanged:
-            for edge in self.edges:
-                edge.adjust()
-        elif change == QGraphicsItem.ItemSelectedHasChanged:
-            self.setZValue(1.0 if value else 0.0)
-        return super().itemChange(change, value)
-
     # -- painting ---------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        c = _colors(self)
-        st = self.state
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        cat = category_color(st.category)
-        selected = self.isSelected()
-        failed = st.error is not None and not st.waiting
+        c, st, lod, cat, selected, failed = self._look(painter, option)
         warned = bool(st.warning) and st.error is None
         rect = QRectF(0, 0, NODE_W, NODE_H)
         if st.waiting:
@@ -272,12 +321,7 @@ class NodeItem(QGraphicsItem):
             painter.drawRect(rect)
             return
         painter.setRenderHint(QPainter.Antialiasing)
-        painter.setPen(Qt.NoPen)
-        painter.setBrush(c.node_fill)
-        painter.drawRoundedRect(rect, RADIUS, RADIUS)
-        painter.setBrush(cat)
-        painter.drawRoundedRect(QRectF(0, 0, NODE_W, HEADER_H), RADIUS, RADIUS)
-        painter.drawRect(QRectF(0, HEADER_H - RADIUS, NODE_W, RADIUS))
+        self._paint_card(painter, c, cat, rect)
         if selected:
             painter.setPen(QPen(c.accent, 2.5))
         elif failed:
@@ -288,21 +332,7 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QPen(c.node_border, 1.0))
         painter.setBrush(Qt.NoBrush)
         painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
-
-        f = _Fonts.get()
-        title, summary, third, params = self._text
-        painter.setFont(f.title)
-        painter.setPen(c.header_text)
-        painter.drawText(QRectF(10, 0, NODE_W - 20, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft, title)
-        painter.setFont(f.body)
-        painter.setPen(c.text)
-        painter.drawText(QRectF(10, HEADER_H + 3, NODE_W - 20, 22), Qt.AlignVCenter | Qt.AlignLeft, summary)
-        painter.setFont(f.small)
-        painter.setPen(c.error if failed else c.muted)
-        painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignLeft, third)
-        if params:
-            painter.setPen(c.muted)
-            painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignRight, params)
+        self._paint_text(painter, c, failed)
 
 
 class PortItem(QGraphicsItem):
@@ -448,7 +478,7 @@ class GroupState:
     category: str = "Group"
 
 
-class GroupItem(QGraphicsItem):
+class GroupItem(_Box):
     """A collapsed group: one movable block drawn as a stack of cards with a double border, one
     input port per value it reads from outside and one output port per value read outside."""
 
@@ -458,41 +488,18 @@ class GroupItem(QGraphicsItem):
         super().__init__()
         self.group_id = group_id
         self.state = state
-        self.edges: set[EdgeItem] = set()
         self.in_ports: list[PortItem] = []
         self.out_ports: list[PortItem] = []
-        self._text: tuple[str, str, str, str] = ("", "", "", "")
-        self.setFlags(QGraphicsItem.ItemIsSelectable | QGraphicsItem.ItemIsMovable
-                      | QGraphicsItem.ItemSendsGeometryChanges)
-        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.badge = BadgeItem(self)
         self.set_state(state, force=True)
-
-    def _ports(self, ports: list[PortItem], kind: str, count: int) -> None:
-        while len(ports) > count:
-            port = ports.pop()
-            port.setParentItem(None)
-            if port.scene() is not None:
-                port.scene().removeItem(port)
-        while len(ports) < count:
-            ports.append(PortItem(self, kind, index=len(ports)))
-        for k, port in enumerate(ports):
-            port.setPos(self._x(k, count), 0.0 if kind == "in" else NODE_H)
-            if port.count != count:
-                port.prepareGeometryChange()
-                port.count = count
-
-    @staticmethod
-    def _x(k: int, n: int) -> float:
-        return NODE_W / 2 if n <= 1 else NODE_W * (min(k, n - 1) + 1) / (n + 1)
 
     def set_state(self, state: GroupState, force: bool = False) -> None:
         old = None if force else self.state
         if state == old:
             return
         self.state = state
-        self._ports(self.in_ports, "in", max(1, len(state.in_tips)))
-        self._ports(self.out_ports, "out", max(1, len(state.port_shapes)))
+        self._resize_ports(self.in_ports, "in", max(1, len(state.in_tips)))
+        self._resize_ports(self.out_ports, "out", max(1, len(state.port_shapes)))
         for k, port in enumerate(self.in_ports):
             tip = state.in_tips[k] if k < len(state.in_tips) else ""
             port.setToolTip(f"Input {k}{': ' + tip if tip else ''} — drop a connection here to connect to the "
@@ -501,17 +508,9 @@ class GroupItem(QGraphicsItem):
             port.set_shape(state.port_shapes[k] if k < len(state.port_shapes) else "")
         for edge in self.edges:
             edge.adjust()
-        f = _Fonts.get()
-        room = NODE_W - 20
         failed = bool(state.error) and not state.waiting
-        params_w = f.small_m.horizontalAdvance(state.params) + 8 if state.params and not state.error else 0
-        third = state.error if state.error else (f"→ {state.shape}" if state.shape else "")
-        self._text = (
-            f.title_m.elidedText(state.label, Qt.ElideRight, room - (14 if failed else 0)),
-            f.body_m.elidedText(state.summary, Qt.ElideRight, room),
-            f.small_m.elidedText(third, Qt.ElideRight, room - params_w),
-            state.params if params_w else "",
-        )
+        third = state.error or (f"→ {state.shape}" if state.shape else "")
+        self._set_text(state.label, state.summary, third, "" if state.error else state.params, failed)
         tip = f"<b>{_esc(state.label)}</b> (group: {_esc(state.summary)})<br>Double-click to open it"
         if state.error:
             tip += f"<br><span style='color:{ERROR}'>{_esc(state.error)}</span>"
@@ -532,34 +531,14 @@ class GroupItem(QGraphicsItem):
         path.addRoundedRect(QRectF(0, 0, NODE_W + 2 * STACK, NODE_H + 2 * STACK), RADIUS, RADIUS)
         return path
 
-    def center(self) -> QPointF:
-        return self.pos() + QPointF(NODE_W / 2, NODE_H / 2)
-
     def out_anchor(self, port: int = 0) -> QPointF:
         return self.pos() + QPointF(self._x(port, len(self.out_ports)), NODE_H + PORT_R)
 
     def in_anchor_at(self, slot: int) -> QPointF:
         return self.pos() + QPointF(self._x(slot, len(self.in_ports)), -PORT_R)
 
-    def itemChange(self, change, value):
-        if change == QGraphicsItem.ItemPositionChange:
-            scene = self.scene()
-            if scene is not None and hasattr(scene, "drag_position"):
-                return scene.drag_position(value)
-        elif change == QGraphicsItem.ItemPositionHasChanged:
-            for edge in self.edges:
-                edge.adjust()
-        elif change == QGraphicsItem.ItemSelectedHasChanged:
-            self.setZValue(1.0 if value else 0.0)
-        return super().itemChange(change, value)
-
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        c = _colors(self)
-        st = self.state
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        cat = category_color(st.category)
-        selected = self.isSelected()
-        failed = st.error is not None and not st.waiting
+        c, st, lod, cat, selected, failed = self._look(painter, option)
         rect = QRectF(0, 0, NODE_W, NODE_H)
         border = c.accent if selected else (c.error if failed else cat)
         if lod < LOD_TEXT:
@@ -577,32 +556,13 @@ class GroupItem(QGraphicsItem):
             painter.setPen(QPen(cat, 1.2))
             painter.setBrush(c.node_fill)
             painter.drawRoundedRect(rect.translated(k * STACK, k * STACK), RADIUS, RADIUS)
-        painter.setPen(Qt.NoPen)
-        painter.setBrush(c.node_fill)
-        painter.drawRoundedRect(rect, RADIUS, RADIUS)
-        painter.setBrush(cat)
-        painter.drawRoundedRect(QRectF(0, 0, NODE_W, HEADER_H), RADIUS, RADIUS)
-        painter.drawRect(QRectF(0, HEADER_H - RADIUS, NODE_W, RADIUS))
+        self._paint_card(painter, c, cat, rect)
         painter.setBrush(Qt.NoBrush)
         painter.setPen(QPen(border, 2.5 if selected or failed else 1.4))
         painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
         painter.setPen(QPen(border, 1.0))  # the double border
         painter.drawRoundedRect(rect.adjusted(3.5, 3.5, -3.5, -3.5), RADIUS - 2, RADIUS - 2)
-
-        f = _Fonts.get()
-        title, summary, third, params = self._text
-        painter.setFont(f.title)
-        painter.setPen(c.header_text)
-        painter.drawText(QRectF(10, 0, NODE_W - 20, HEADER_H), Qt.AlignVCenter | Qt.AlignLeft, title)
-        painter.setFont(f.body)
-        painter.setPen(c.text)
-        painter.drawText(QRectF(10, HEADER_H + 3, NODE_W - 20, 22), Qt.AlignVCenter | Qt.AlignLeft, summary)
-        painter.setFont(f.small)
-        painter.setPen(c.error if failed else c.muted)
-        painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignLeft, third)
-        if params:
-            painter.setPen(c.muted)
-            painter.drawText(QRectF(10, HEADER_H + 26, NODE_W - 20, 20), Qt.AlignVCenter | Qt.AlignRight, params)
+        self._paint_text(painter, c, failed)
 
 
 STUB_W, STUB_H = 150.0, 26.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneDragDropEvent, QGraphicsSceneMouseEvent
 
@@ -37,7 +37,7 @@ from ...core.commands import (
     splice_refusal,
 )
 from ...core.graph import Graph, GraphError, Node
-from ...core.groups_view import GroupView, group_entry, group_views
+from ...core.groups import GroupInfo, group_entry
 from ...core.placement import block_above
 from ...core.shapes import NodeInfo, fmt_outputs
 from ..document import Document
@@ -93,22 +93,23 @@ def node_state(node: Node, info: NodeInfo | None, warning: str | None = None,
     )
 
 
-def group_state(graph: Graph, group_id: str, view: GroupView) -> GroupState:
+def group_state(graph: Graph, group_id: str, info: GroupInfo) -> GroupState:
+    """What a collapsed group shows: its figures as core/groups computes them."""
     group = graph.group(group_id)
-    n = view.blocks
+    n = info.blocks
     summary = f"{n} block{'s' if n != 1 else ''}" + (f" · {group.cls}" if group.cls and group.cls != group.name else "")
-    labels = {}
-    for src, port in view.inputs:
-        labels[(src, port)] = graph.node(src).label + (f" (output {port})" if port else "")
+    shapes = info.shape_texts
+    error = info.error(graph)
     return GroupState(
         label=group.name,
         summary=summary,
-        shape=" | ".join(s for s in view.output_shapes if s) if all(view.output_shapes) else "",
-        params=f"{_compact(view.params)} params" if view.params and not view.error else "",
-        error=view.error,
-        waiting=view.waiting,
-        in_tips=tuple(f"from {labels[i]}" for i in view.inputs) or ("",),
-        port_shapes=view.output_shapes or ("",),
+        shape=" | ".join(shapes) if shapes and all(shapes) else "",
+        params=f"{_compact(info.params)} params" if info.params and not error else "",
+        error=error,
+        waiting=info.problem is None and info.waiting is not None,
+        in_tips=tuple(f"from {graph.node(src).label}" + (f" (output {port})" if port else "")
+                      for src, port in info.inputs) or ("",),
+        port_shapes=shapes or ("",),
     )
 
 
@@ -145,9 +146,9 @@ class GraphScene(QGraphicsScene):
         self.scope: str | None = None
         self._trail: list[str] = []  # the open group's path, to fall back on if it is removed
         self._stale = False  # a change touched groups: rebuild the scope once the edit is done
-        self._views: dict[str, GroupView] = {}
-        self._views_rev = -1  # the graph revision _views were computed at
+        self._infos: dict[str, GroupInfo] = {}  # every group's figures (Document.group_info), as last shown
         self._press_groups: dict[str, QPointF] = {}
+        self._stubs_due = False  # a block moved inside an open group: its stubs follow once this turn
         self._graph: Graph | None = None
         self._syncing = False
         self._press_pos: dict[str, QPointF] | None = None
@@ -254,10 +255,9 @@ class GraphScene(QGraphicsScene):
             node_ids, group_ids = g.members(self.scope)
             for nid in node_ids:
                 self._add_node_item(g.node(nid), a.nodes.get(nid))  # refresh() below adds the warnings
-            self._views = group_views(g, a, group_ids)
-            self._views_rev = g.revision
+            self._infos = self.document.group_info if group_ids else {}
             for gid in group_ids:
-                item = GroupItem(gid, group_state(g, gid, self._views[gid]))
+                item = GroupItem(gid, group_state(g, gid, self._infos[gid]))
                 item.setPos(QPointF(*g.group(gid).pos))
                 self.addItem(item)
                 self.groups[gid] = item
@@ -279,8 +279,8 @@ class GraphScene(QGraphicsScene):
     def _add_scope_edges(self) -> None:
         g = self.graph
         scope = self.scope
-        ins = {gid: {v: k for k, v in enumerate(view.inputs)} for gid, view in self._views.items()}
-        outs = {gid: {v: k for k, v in enumerate(view.outputs)} for gid, view in self._views.items()}
+        ins = {gid: {v: k for k, v in enumerate(self._infos[gid].inputs)} for gid in self.groups}
+        outs = {gid: {v: k for k, v in enumerate(self._infos[gid].outputs)} for gid in self.groups}
         seen: dict[str, str | None] = {}
 
         def shown(nid: str) -> str | None:
@@ -329,6 +329,18 @@ class GraphScene(QGraphicsScene):
             self.addItem(stub)
         return stub
 
+    def item_moved(self, item) -> None:
+        """A block or collapsed group moved (dragged, nudged, undone): inside an open group the
+        stubs follow, placed again once the moves of this event-loop turn are done (a drag of many
+        blocks moves each one)."""
+        if self.stubs and not self._stubs_due and not self._syncing:
+            self._stubs_due = True
+            QTimer.singleShot(0, self, self._follow_stubs)
+
+    def _follow_stubs(self) -> None:
+        self._stubs_due = False
+        self._place_stubs()
+
     def _place_stubs(self) -> None:
         """Values from outside in a row above the group's blocks, values going outside in a row
         below, each over (or under) the first block that uses it, never overlapping."""
@@ -360,7 +372,10 @@ class GraphScene(QGraphicsScene):
             last = -1e18
             for x, stub in row:
                 x = max(x, last + STUB_W + 16)
-                stub.setPos(QPointF(x, y))
+                if stub.pos() != QPointF(x, y):
+                    stub.setPos(QPointF(x, y))
+                    for edge in stub.edges:
+                        edge.adjust()
                 last = x
 
     def _add_node_item(self, node: Node, info: NodeInfo | None = None) -> NodeItem:
@@ -495,11 +510,10 @@ class GraphScene(QGraphicsScene):
                 if labels_changed:
                     for edge in item.edges:
                         edge.setToolTip(edge.describe())
-        if self.groups and self._views_rev != g.revision:  # a new name bumps the revision too
-            self._views = group_views(g, a, list(self.groups))
-            self._views_rev = g.revision
+        if self.groups and self._infos is not self.document.group_info:  # new per revision (a new name too)
+            self._infos = self.document.group_info
             for gid, item in self.groups.items():
-                item.set_state(group_state(g, gid, self._views[gid]))
+                item.set_state(group_state(g, gid, self._infos[gid]))
 
     def set_colors(self, colors) -> None:
         self.colors = colors
@@ -694,19 +708,34 @@ class GraphScene(QGraphicsScene):
             self.message.emit(f"Cannot insert {type_name} into a connection: it takes no inputs")
             return None
         pos = self.snapped(scene_pos.x() - NODE_W / 2, scene_pos.y() - NODE_H / 2)
-        try:
-            cmd = insert_on_edge(self.graph, src, dst, type_name, pos=pos)
+        readers = self._readers(edge)
+        try:  # a line into a collapsed group may stand for several edges: the block goes on the value
+            cmd = insert_on_edge(self.graph, src, dst, type_name, pos=pos, also=self._also(edge), group=self.scope)
         except GraphError as exc:
-            self.message.emit(str(exc))
+            self.message.emit(f"Cannot insert {type_name} here: {exc}")
             return None
-        cmd.children[1].group = self.scope  # the new block lands in the open group
         problem = self.document.push(cmd)
         if problem:
             self.message.emit(f"Cannot insert {type_name} here: {problem}")
             return None
         new_id = cmd.children[1].node_id
         self.document.set_selection([new_id])
+        if readers:
+            self.message.emit(f"{self.graph.node(new_id).label} now feeds {readers}")
         return new_id
+
+    @staticmethod
+    def _also(edge: EdgeItem) -> list[str]:
+        """The other blocks a line stands for edges to (one value read by several blocks inside a
+        collapsed group is drawn once)."""
+        return [d for _, d in edge.keys[1:]]
+
+    def _readers(self, edge: EdgeItem) -> str | None:
+        """For a line that stands for several edges: what an inserted block then feeds, to say so."""
+        if len(edge.keys) < 2:
+            return None
+        return (f"the {len(edge.keys)} blocks inside {edge.dst.state.label} that read "
+                f"{self.graph.node(edge.key[0]).label}")
 
     def request_connect(self, src: str, dst: str, port: int = 0) -> str | None:
         """Connect src's output `port` -> dst, or say why not (on the status bar). Returns the refusal."""
@@ -868,12 +897,15 @@ class GraphScene(QGraphicsScene):
                 edge.set_highlight(False)
             if moved and edge is not None and len(moved) == 1:
                 nid, pos = next(iter(moved.items()))
+                readers = self._readers(edge)
                 try:
-                    cmd = splice_into_edge(self.graph, nid, *edge.key, pos=pos)
+                    cmd = splice_into_edge(self.graph, nid, *edge.key, pos=pos, also=self._also(edge))
                     problem = self.document.push(cmd)
                 except GraphError as exc:
                     problem = str(exc)
                 if problem is None:
+                    if readers:
+                        self.message.emit(f"{self.graph.node(nid).label} now feeds {readers}")
                     return
                 self.message.emit(f"Cannot insert {self.graph.node(nid).label} here: {problem}")
             if moved:
@@ -936,7 +968,7 @@ class GraphScene(QGraphicsScene):
         """(block, its output port, refusal) for a connection leaving `item`'s output k (None: the
         first free one); a collapsed group's output k is the block inside that produces it."""
         if isinstance(item, GroupItem):
-            outs = self._views[item.group_id].outputs
+            outs = self._infos[item.group_id].outputs
             if not outs:
                 return None, 0, (f"Cannot connect: {item.state.label} has no output yet; "
                                  "open the group to connect inside")
