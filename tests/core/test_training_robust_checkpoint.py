@@ -250,7 +250,7 @@ def _harmless(path, new) -> bool:
         return isinstance(new, float) and math.isfinite(new)
     if path[:2] == ("optimizer", "param_groups") and path[-1] in IMPLEMENTATION_FLAGS:
         return new is None or isinstance(new, bool)
-    return path == ("config", "data_root") and new is None
+    return path in (("config", "data_root"), ("config", "init_weights")) and new is None  # None means the default
 
 
 @fuzz(100)
