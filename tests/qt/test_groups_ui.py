@@ -666,3 +666,22 @@ def test_auto_layout_arranges_the_scope_shown(make_window):
     window.edit_actions.auto_layout()
     assert {n: g.node(n).pos for n in ids(g, ["input", "conv1"])} == top
     assert_canvas_matches(window)
+
+
+def test_values_from_another_group_are_named_by_that_group(make_window):
+    """Inside block2, the value from block1_out (itself inside the collapsed group block1) reads
+    "from <block1's group>", one marker, as the level around shows it: the user sees where it comes from."""
+    window = make_window("resnet_small")
+    doc, scene = window.document, window.scene
+    first = group_by_keys(window, BLOCK1)
+    second = group_by_keys(window, BLOCK2)
+    scene.set_scope(second)
+    texts = sorted(s.text for s in scene.stubs.values())
+    assert texts == [f"from {doc.graph.group(first).name}", "to gap1"]
+    stub = next(s for s in scene.stubs.values() if s.kind == "in")
+    assert {it.node_id for it in stub.ends} == set(ids(doc.graph, ["block2_conv1", "block2_down"]))
+    # Nested one level deeper the markers still name what the level around the open group shows.
+    inner = group_by_keys(window, ["block2_conv1", "block2_bn1", "block2_relu1"])
+    scene.set_scope(inner)
+    assert sorted(s.text for s in scene.stubs.values()) == [
+        f"from {doc.graph.group(first).name}", "to block2_conv2"]

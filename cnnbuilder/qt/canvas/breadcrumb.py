@@ -34,7 +34,8 @@ class BreadcrumbBar(QWidget):
         self._shown = path
         while self.row.count() > 1:  # all but the stretch at the end
             w = self.row.takeAt(0).widget()
-            if w is not None:
+            if w is not None:  # hidden now: a deferred delete may wait for the next event-loop turn
+                w.hide()
                 w.deleteLater()
         self.buttons = []
         for k, (gid, name) in enumerate(path):

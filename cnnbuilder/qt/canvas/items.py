@@ -586,6 +586,7 @@ class StubItem(QGraphicsItem):
         self.kind = kind  # "in": a value from outside; "out": read outside
         self.state = StubState(label)
         self.edges: set[EdgeItem] = set()
+        self.ends: list = []  # the items inside it is wired to (known before its edges are drawn)
         self.text = f"from {label}" if kind == "in" else f"to {label}"
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.setToolTip(f"{'Comes from' if kind == 'in' else 'Goes to'} {_esc(label)}, outside this group "

@@ -288,25 +288,47 @@ class GraphScene(QGraphicsScene):
                 seen[nid] = g.scope_of(nid, scope)
             return seen[nid]
 
+        outer_scopes = g.group_path(scope)[:-1][::-1] + [None] if scope is not None else []
+        outside: dict[str, str] = {}
+
+        def beyond(nid: str) -> str:
+            """What stands for a block outside the open group in the nearest scope around it that
+            shows it: the block itself, or the group holding it ("to layer2.1", not "to conv1")."""
+            if nid not in outside:
+                outside[nid] = next(r for r in (g.scope_of(nid, s) for s in outer_scopes) if r is not None)
+            return outside[nid]
+
+        def beyond_label(rep: str) -> str:
+            return g.node(rep).label if rep in g else g.group(rep).name
+
         pending = []
         for src, dst, port in g.edges_with_ports:
             vs, vd = shown(src), shown(dst)
             if vs == vd:  # inside one collapsed group, or both outside the open one
                 continue
             if vs is None:
-                a = self._stub("in", (src, port), g.node(src).label + (f" (output {port})" if port else ""))
+                rep = beyond(src)
+                if rep == src:
+                    a = self._stub("in", (src, port), g.node(src).label + (f" (output {port})" if port else ""))
+                else:
+                    a = self._stub("in", (rep,), beyond_label(rep))
                 out = 0
             elif vs in self.groups:
                 a, out = self.groups[vs], outs[vs].get((src, port), 0)
             else:
                 a, out = self.nodes[vs], port
             if vd is None:
-                b, slot = self._stub("out", (dst,), g.node(dst).label), 0
+                rep = beyond(dst)
+                b, slot = self._stub("out", (rep,), beyond_label(rep)), 0
             elif vd in self.groups:
                 b, slot = self.groups[vd], ins[vd].get((src, port), 0)
             else:
                 b, slot = self.nodes[vd], None
             pending.append((a, b, out, (src, dst), slot))
+            if isinstance(a, StubItem):  # where a stub goes follows the items it is wired to
+                a.ends.append(b)
+            if isinstance(b, StubItem):
+                b.ends.append(a)
         self._place_stubs()
         drawn: dict[tuple, EdgeItem] = {}
         for a, b, out, key, slot in pending:
@@ -353,19 +375,12 @@ class GraphScene(QGraphicsScene):
             mid = sum(it.pos().x() for it in items) / len(items)
         else:
             top, bottom, mid = 0.0, 200.0, 0.0
-        g = self.graph
         for kind, y in (("in", top), ("out", bottom)):
             row = []
             for key, stub in self.stubs.items():
                 if key[0] != kind:
                     continue
-                xs = []
-                ends = g.outputs(key[1]) if kind == "in" else g.inputs(key[1])
-                for nid in ends:
-                    v = g.scope_of(nid, self.scope)
-                    it = self.nodes.get(v) or self.groups.get(v) if v is not None else None
-                    if it is not None:
-                        xs.append(it.pos().x())
+                xs = [it.pos().x() for it in stub.ends]
                 x = (min(xs) if xs else mid) + (NODE_W - STUB_W) / 2
                 row.append((x, stub))
             row.sort(key=lambda r: r[0])
