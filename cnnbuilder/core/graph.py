@@ -337,8 +337,9 @@ class Graph:
     def _crossing(self, src: str, dst: str) -> str | None:
         """Why the edge src -> dst would leave a group and come back into it (a group is one
         module: values go in, values come out, nothing loops around outside), or None."""
-        into = [g for g in self.group_path(self._nodes[dst].group) if g not in self.group_path(self._nodes[src].group)]
-        out_of = [g for g in self.group_path(self._nodes[src].group) if g not in self.group_path(self._nodes[dst].group)]
+        src_path, dst_path = self.group_path(self._nodes[src].group), self.group_path(self._nodes[dst].group)
+        into = [g for g in dst_path if g not in src_path]
+        out_of = [g for g in src_path if g not in dst_path]
         if into:  # does any member of a group dst is in (and src is not) already reach src?
             before = self._walk(src, self._inputs)
             for g in into:
