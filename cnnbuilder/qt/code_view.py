@@ -284,10 +284,17 @@ class CodePanel(QWidget):
         if code is not None:
             QGuiApplication.clipboard().setText(code)
 
+    def highlight_group(self, group_id: str) -> None:
+        """A collapsed group selected on the canvas: the lines that make and call its module."""
+        if self.generated is not None and not self.problems:
+            self._highlight_lines(sorted(self.generated.group_lines.get(group_id, [])))
+
     def highlight_selection(self, ids: list[str]) -> None:
         if self.generated is None or self.problems:
             return
-        lines = sorted({ln for nid in ids for ln in self.generated.lines_of.get(nid, [])})
+        self._highlight_lines(sorted({ln for nid in ids for ln in self.generated.lines_of.get(nid, [])}))
+
+    def _highlight_lines(self, lines: list[int]) -> None:
         color = QColor(self.palette().highlight().color())
         color.setAlpha(60)
         sels = []

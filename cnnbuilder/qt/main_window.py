@@ -919,6 +919,7 @@ class MainWindow(QMainWindow):
     def _groups_selected(self, groups: list[str]) -> None:
         if len(groups) == 1 and not self.document.selection:
             self.inspector.show_group(groups[0])
+            self.code_panel.highlight_group(groups[0])
         elif self.inspector.group_id is not None:
             self.inspector._on_selection()
 

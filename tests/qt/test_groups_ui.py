@@ -685,3 +685,17 @@ def test_values_from_another_group_are_named_by_that_group(make_window):
     scene.set_scope(inner)
     assert sorted(s.text for s in scene.stubs.values()) == [
         f"from {doc.graph.group(first).name}", "to block2_conv2"]
+
+
+def test_selecting_a_collapsed_group_highlights_its_code(make_window, qtbot):
+    window = make_window("resnet_small")
+    scene, panel = window.scene, window.code_panel
+    gid = group_by_keys(window, BLOCK1)
+    panel.refresh()
+    scene.clearSelection()
+    scene.groups[gid].setSelected(True)
+    lines = panel.highlighted_lines()
+    assert lines and lines == sorted(panel.generated.group_lines[gid])
+    code = panel.generated.code.splitlines()
+    attr = panel.generated.attr_of_group[gid]
+    assert any(f"self.{attr} = {panel.generated.class_of[gid]}(" in code[ln - 1] for ln in lines)
