@@ -8,6 +8,7 @@ What is timed (goals from issue 12: open ≤ 1 s, edit → all views ≤ 50 ms):
   open        File ▸ Open of the grouped project until the top level is painted
   scope       opening features (7 collapsed groups) / denseblock3 (24 collapsed layers) / one
               dense layer inside it / the top level again, painted
+  pan         one repaint after scrolling 40 px at 100 %, at the top level and inside denseblock3
   edit        a parameter edit inside an open dense layer until canvas, summary and code preview
               are updated (the code preview's debounce timer fired by hand)
   group       Ctrl+G of 6 blocks in the open dense layer, its undo and redo (canvas rebuilt)
@@ -93,6 +94,22 @@ def main() -> int:
         block_opens.append(timed_scope(block3))
         layer_opens.append(timed_scope(layer))
         tops.append(timed_scope(None))
+    def pan_repaints(n: int = 30) -> list[float]:
+        view.set_zoom(1.0)
+        view.centerOn(scene.blocks_rect().center())
+        view.viewport().grab()
+        out = []
+        for i in range(n):
+            view.pan_by(0, 40 if i % 10 < 5 else -40)
+            t = time.perf_counter()
+            view.viewport().grab()
+            out.append(time.perf_counter() - t)
+        return out
+
+    scene.set_scope(None)
+    pans_top = pan_repaints()
+    scene.set_scope(block3)
+    pans_block = pan_repaints()
     scene.set_scope(layer)
     conv = next(n for n in g.group_nodes(layer) if g.node(n).type == "Conv2d" and g.node(n).name.endswith("conv2"))
 
@@ -134,6 +151,8 @@ def main() -> int:
     print(f"  open denseblock3 (24 layers) -> painted   {median_ms(block_opens):7.1f} ms")
     print(f"  open one dense layer -> painted           {median_ms(layer_opens):7.1f} ms")
     print(f"  back to the top level -> painted          {median_ms(tops):7.1f} ms")
+    print(f"  pan 40 px at 100 % -> repainted, top      {median_ms(pans_top):7.1f} ms   (editor goal ≤ 16)")
+    print(f"  ... inside denseblock3 (24 layers)        {median_ms(pans_block):7.1f} ms")
     print(f"  edit inside a layer -> canvas+summary     {median_ms(edits_sync):7.1f} ms")
     print(f"  ... -> +code preview (all views)          {median_ms(edits):7.1f} ms   (goal ≤ 50)")
     print(f"  the same edit, top level shown            {median_ms(top_sync):7.1f} ms")

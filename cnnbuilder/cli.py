@@ -406,8 +406,10 @@ def cmd_import(args) -> int:
     except OSError as exc:
         return _fail(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_UNREADABLE)
     g = result.project.graph
-    print(f"wrote {args.output} ({len(g)} blocks in {len(g.groups)} groups"
-          + (f"; weights in {args.weights}" if result.weights else "") + ")")
+    n = len(g.groups)
+    grouped = f" in {n} group{'s' if n != 1 else ''}" if n else ""
+    print(f"wrote {args.output} ({len(g)} blocks{grouped}" + (f"; weights in {args.weights}" if result.weights else "")
+          + ")")
     for note in result.notes:
         print(f"note: {note}")
     return EXIT_OK

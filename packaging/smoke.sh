@@ -58,6 +58,34 @@ step "devices"
 bare "$exe" devices | tee "$out/devices.txt"
 grep -q "^cpu " "$out/devices.txt" || fail "the device list has no CPU"
 
+step "import: a user's module and torchvision:resnet18 traced in the bundle's own child process, weights carried over"
+cat > "$out/tiny_net.py" <<'PY'
+import torch
+from torch import nn
+
+
+class TinyNet(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.head = nn.Linear(8 * 14 * 14, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        x = nn.functional.max_pool2d(x, 2)
+        return self.head(torch.flatten(x, 1))
+PY
+bare "$exe" import "$out/tiny_net.py:TinyNet" --input 1x28x28 -o "$out/tiny.json" --weights "$out/tiny-weights.pt" \
+    2>&1 | tee "$out/import.txt"
+grep -q "^wrote .*tiny.json (6 blocks; weights in" "$out/import.txt" || fail "the import of a user's module failed"
+[ -s "$out/tiny-weights.pt" ] || fail "the import carried no weights over"
+bare "$exe" import torchvision:resnet18 -o "$out/resnet18.json" 2>&1 | tee -a "$out/import.txt"
+grep -q "^wrote .*resnet18.json (70 blocks in 15 groups)" "$out/import.txt" || fail "torchvision:resnet18 did not import"
+bare "$exe" train "$out/tiny.json" --dataset shapes --train-limit 64 --batch-size 32 --epochs 1 --device cpu \
+    --init-weights "$out/tiny-weights.pt" 2>&1 | tee "$out/finetune.txt"
+grep -q "started from tiny-weights.pt: loaded 4 of 4 weight tensors" "$out/finetune.txt" \
+    || fail "training did not start from the imported weights"
+
 step "train: 20 steps on the built-in shapes dataset"
 bare "$exe" train "$model" --dataset shapes --train-limit 640 --batch-size 32 --epochs 1 --device auto \
     --checkpoint "$out/run.ckpt" --export-weights "$out/weights" 2>&1 | tee "$out/train.txt"

@@ -32,7 +32,7 @@ def test_import_writes_a_project_and_weights(tmp_path, capsys):
     code = main(["import", f"{src}:Net", "-o", str(out), "--args", '{"classes": 4}', "--input", "1x8x8",
                  "--weights", str(weights)])
     assert code == 0
-    assert f"wrote {out} (6 blocks in 1 groups; weights in {weights})" in capsys.readouterr().out
+    assert f"wrote {out} (6 blocks in 1 group; weights in {weights})" in capsys.readouterr().out
     project = load_project(out)
     a = analyze(project.graph)
     assert a.ok and a.input_shape == (1, 8, 8) and a.output_shape == (4,)
