@@ -4,6 +4,8 @@ no generated code) and a generator of random valid graphs."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import torch
 from torch import nn
@@ -134,3 +136,14 @@ def random_graph(seed: int, max_blocks: int = 14) -> Graph:
         for h in heads:
             g.connect(h, add.id)
     return g
+
+
+def assert_ruff_clean(path) -> None:
+    """Generated code as ruff sees it: lint clean and already formatted (a file or a folder)."""
+    ruff = [sys.executable, "-m", "ruff"]
+    lint = subprocess.run([*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120",
+                           str(path)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "120", "--diff", str(path)],
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr

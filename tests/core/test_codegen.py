@@ -10,7 +10,7 @@ from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.project import load_project
 from cnnbuilder.core.shapes import analyze
 
-from .reference import Interpreter, copy_weights, random_graph
+from .reference import Interpreter, assert_ruff_clean, copy_weights, random_graph
 
 
 def _exec(code: str):
@@ -131,13 +131,7 @@ def test_generated_code_is_ruff_clean(tmp_path, example_path):
     code = generate(load_project(example_path).graph, title=example_path.stem).code
     f = tmp_path / "model.py"
     f.write_text(code)
-    ruff = [sys.executable, "-m", "ruff"]
-    lint = subprocess.run([*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120",
-                           str(f)], capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "120", "--diff", str(f)],
-                         capture_output=True, text=True)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    assert_ruff_clean(f)
 
 
 def test_generated_file_runs_as_a_script(tmp_path):

@@ -13,8 +13,6 @@ import builtins
 import keyword
 import os
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -29,7 +27,7 @@ from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.project import load_project
 from cnnbuilder.core.shapes import analyze
 
-from .reference import Interpreter, copy_weights
+from .reference import Interpreter, assert_ruff_clean, copy_weights
 
 EXAMPLES = int(os.environ.get("CNNB_EXAMPLES", 30))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -490,13 +488,7 @@ def test_hostile_names_stay_ruff_clean(tmp_path):
         written.append(f)
 
     write()
-    ruff = [sys.executable, "-m", "ruff"]
-    lint = subprocess.run([*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120",
-                           str(tmp_path)], capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "120", "--diff", str(tmp_path)],
-                         capture_output=True, text=True)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    assert_ruff_clean(tmp_path)
 
 
 def test_training_works_with_blocks_named_after_module_attributes():

@@ -7,7 +7,6 @@ outputs and gradients must be equal, bit for bit."""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 
 import pytest
@@ -20,6 +19,7 @@ from cnnbuilder.core.codegen import generate, instantiate
 from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.shapes import analyze
 
+from .reference import assert_ruff_clean
 from .test_codegen_fuzz import FUZZ, graphs
 
 
@@ -253,13 +253,7 @@ def test_blocks_in_groups_are_found_by_feature_maps_and_weights_files():
 def _ruff_clean(tmp_path, codes: dict[str, str]):
     for name, code in codes.items():
         (tmp_path / f"{name}.py").write_text(code, encoding="utf-8")
-    ruff = [sys.executable, "-m", "ruff"]
-    lint = subprocess.run([*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120",
-                           str(tmp_path)], capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "120", "--diff", str(tmp_path)],
-                         capture_output=True, text=True)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    assert_ruff_clean(tmp_path)
 
 
 def test_grouped_code_is_ruff_clean(tmp_path):
