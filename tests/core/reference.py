@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 
+import pytest
 import torch
 from torch import nn
 
@@ -147,3 +148,13 @@ def assert_ruff_clean(path) -> None:
     fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "120", "--diff", str(path)],
                          capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: a second intra-op thread only adds contention (10x slower on a busy 2-core CI).
+    Autouse in the modules that import it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

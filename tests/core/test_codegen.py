@@ -10,7 +10,7 @@ from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.project import load_project
 from cnnbuilder.core.shapes import analyze
 
-from .reference import Interpreter, assert_ruff_clean, copy_weights, random_graph
+from .reference import Interpreter, assert_ruff_clean, copy_weights, one_thread, random_graph  # noqa: F401 (autouse)
 
 
 def _exec(code: str):
@@ -18,14 +18,6 @@ def _exec(code: str):
     exec(compile(code, "<generated>", "exec"), ns)
     return ns
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: a second intra-op thread only adds contention on a busy CI machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _same_outputs(graph: Graph, seed: int = 0):

@@ -27,20 +27,12 @@ from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.project import load_project
 from cnnbuilder.core.shapes import analyze
 
-from .reference import Interpreter, assert_ruff_clean, copy_weights
+from .reference import Interpreter, assert_ruff_clean, copy_weights, one_thread  # noqa: F401 (autouse)
 
 EXAMPLES = int(os.environ.get("CNNB_EXAMPLES", 30))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 INPLACE_TYPES = sorted(t for t, s in REGISTRY.items() if "inplace" in s.param_map)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: a second intra-op thread only adds contention (10x slower on a busy 2-core CI).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def module_attrs() -> set[str]:

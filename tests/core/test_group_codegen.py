@@ -19,16 +19,8 @@ from cnnbuilder.core.codegen import generate, instantiate
 from cnnbuilder.core.graph import Graph
 from cnnbuilder.core.shapes import analyze
 
-from .reference import assert_ruff_clean
+from .reference import assert_ruff_clean, one_thread  # noqa: F401 (autouse)
 from .test_codegen_fuzz import FUZZ, graphs
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def ungrouped(g: Graph) -> Graph:

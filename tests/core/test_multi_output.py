@@ -18,15 +18,7 @@ from cnnbuilder.core.graph import Graph, GraphError
 from cnnbuilder.core.project import FORMAT_VERSION, Project, ProjectError, dumps, graph_to_dict, loads
 from cnnbuilder.core.shapes import analyze, fmt_outputs
 
-from .reference import Interpreter, copy_weights
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from .reference import Interpreter, copy_weights, one_thread  # noqa: F401 (autouse)
 
 
 def chain(g: Graph, src: str, *blocks, port: int = 0) -> str:
