@@ -10,6 +10,7 @@ comes; the subprocess ends at its own time limit) and leaves everything as it wa
 from __future__ import annotations
 
 import importlib
+import inspect
 import itertools
 import re
 import threading
@@ -93,6 +94,7 @@ class ImportDialog(QDialog):
         self.imported: Any = None
         self._classes: dict = {}  # name -> ModuleClass of the scanned file
         self.thread: threading.Thread | None = None  # the running import (tests join it)
+        self._stop = threading.Event()  # set by Cancel: the running import's process is killed
         self._job = 0  # the import whose answer is awaited; 0: none
         self._weights_chosen = False  # the user picked the weights file (the default follows the source)
         self._weights_asked = False  # ... in the save dialog, which has asked about replacing it
@@ -278,15 +280,19 @@ class ImportDialog(QDialog):
         self._job = next(_jobs)
         self._set_running(True)
         self._say("Importing: running the module's code in a separate process…")
+        self._stop = threading.Event()
+        if self._cancellable():
+            request["cancel"] = self._stop
         self.thread = threading.Thread(target=_run, args=(self._job, request), daemon=True,
                                        name=f"import-{self._job}")
         self.thread.start()
         return True
 
     def cancel(self) -> None:
-        """Cancel: stop waiting for a running import (nothing changes), or close the dialog."""
+        """Cancel: stop a running import, killing its process (nothing changes), or close the dialog."""
         if self.is_running():
             self._job = 0
+            self._stop.set()  # the import's process is killed, not left to run out its time limit
             self._set_running(False)
             self._say("Import cancelled: nothing was changed.")
             return
@@ -294,7 +300,18 @@ class ImportDialog(QDialog):
 
     def reject(self) -> None:  # Esc and the window's close button too
         self._job = 0
+        self._stop.set()
         super().reject()
+
+    @staticmethod
+    def _cancellable() -> bool:
+        """Whether the importer takes a cancel event (a stand-in in the tests may not)."""
+        try:
+            importer = importlib.import_module(IMPORTER)
+        except ImportError:  # the import itself says so, in words, once it runs
+            return False
+        params = inspect.signature(importer.import_model).parameters.values()
+        return any(p.name == "cancel" or p.kind is p.VAR_KEYWORD for p in params)
 
     def _finished(self, job: int, outcome: object) -> None:
         if job != self._job:  # cancelled, or another dialog's
@@ -391,7 +408,7 @@ class ImportDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         self.busy.setVisible(running)
-        self.cancel_button.setText("Stop waiting" if running else "Cancel")
+        self.cancel_button.setText("Stop" if running else "Cancel")
         self._update_enabled()
 
     def _weights_typed(self, _text: str) -> None:

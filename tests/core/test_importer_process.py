@@ -145,3 +145,40 @@ def test_a_module_that_allocates_without_end_is_stopped(tmp_path, monkeypatch):
         import_model(f"{path}:Net", input_shape=(1, 8, 8))
     assert str(err.value).startswith("building Net() raised RuntimeError")
     assert "can't allocate memory" in str(err.value) and "at model.py:7 (out of memory" in str(err.value)
+
+
+def test_cancel_stops_a_running_import_at_once(tmp_path):
+    """Cancel in the dialog sets the event: the child that hangs is killed within moments, not left
+    to run out its time limit, and the refusal says it was cancelled."""
+    import threading
+
+    path = _file(tmp_path, """
+        import os
+        from torch import nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                open(os.path.join(os.path.dirname(__file__), "started"), "w").close()
+                while True:
+                    pass
+    """)
+    cancel = threading.Event()
+    outcome: list = []
+
+    def run():
+        try:
+            import_model(f"{path}:Net", input_shape=(1, 8, 8), timeout=300, cancel=cancel)
+        except ImportRefused as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "started").exists(), "the module never started building"
+    t = time.monotonic()
+    cancel.set()
+    thread.join(30)
+    assert not thread.is_alive() and time.monotonic() - t < 30
+    assert outcome == ["model.py: the import was cancelled (its process was stopped)"]

@@ -128,6 +128,8 @@ def test_success_opens_the_import_as_a_new_untitled_project_fitted_in_view(make_
     w.ask_import = run_dialog
     assert w.import_module()
     assert w.asked.count("save_changes") == 2
+    cancel = importer.calls[0].pop("cancel")
+    assert isinstance(cancel, threading.Event) and not cancel.is_set()
     assert importer.calls == [{"source": "torchvision:resnet18", "args": {"num_classes": 10},
                                "input_shape": (3, 32, 32), "weights_to": str(tmp_path / "resnet18-weights.pt"),
                                "timeout": 60.0}]
@@ -234,9 +236,11 @@ def test_cancel_stops_waiting_and_changes_nothing(window, importer, qtbot, dialo
     importer.gate = threading.Event()
     choose_torchvision(dialog)
     assert dialog.start()
-    assert dialog.cancel_button.text() == "Stop waiting"
+    assert dialog.cancel_button.text() == "Stop"
     dialog.cancel_button.click()
     assert not dialog.is_running() and dialog.isVisible() and dialog.import_button.isEnabled()
+    qtbot.waitUntil(lambda: bool(importer.calls))
+    assert importer.calls[0]["cancel"].is_set()  # the importer kills its process (tests/core: test_cancel_...)
     assert dialog.message.text() == "Import cancelled: nothing was changed."
     importer.gate.set()  # the abandoned import ends later: its answer is dropped
     dialog.thread.join(10)

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import types
 from dataclasses import dataclass, field
@@ -137,18 +138,20 @@ def _request(source: str, args: dict | None, input_shape, weights: bool, state_d
 
 def import_model(source: str, *, args: dict | None = None, input_shape: tuple[int, ...] | None = None,
                  weights_to: str | os.PathLike | None = None, timeout: float = 60.0,
-                 state_dict: str | os.PathLike | None = None) -> ImportResult:
+                 state_dict: str | os.PathLike | None = None, cancel: threading.Event | None = None) -> ImportResult:
     """Import SOURCE (`path/to/file.py:ClassName` or `torchvision:NAME`) as a project.
 
     input_shape: one sample's shape, e.g. (3, 224, 224) (torchvision's default; otherwise required
     unless the module makes it evident). weights_to: write the module's weights there, per block,
     and have the project's training start from them (training["init_weights"]). state_dict: a
     state_dict file loaded into the module first (e.g. torchvision weights already on disk).
+    cancel: set it (from another thread) to stop the import at once; the child process and what it
+    started are killed, and ImportRefused says it was cancelled.
     Raises ImportRefused with the reason; nothing is half-imported.
     """
     req = _request(source, args, input_shape, weights_to is not None, state_dict)
     with tempfile.TemporaryDirectory(prefix="cnnbuilder-import-") as tmp:
-        answer = _run_child(req, Path(tmp), timeout)
+        answer = _run_child(req, Path(tmp), timeout, cancel)
         return _finish(req, answer, Path(tmp), weights_to)
 
 
@@ -165,7 +168,7 @@ def import_in_process(source: str, *, args: dict | None = None, input_shape: tup
         return _finish(req, json.loads(json.dumps(answer)), Path(tmp), weights_to)
 
 
-def _run_child(req: _Request, tmp: Path, timeout: float) -> Any:
+def _run_child(req: _Request, tmp: Path, timeout: float, cancel: threading.Event | None = None) -> Any:
     from . import child
 
     ctx = multiprocessing.get_context("spawn")
@@ -182,6 +185,8 @@ def _run_child(req: _Request, tmp: Path, timeout: float) -> Any:
     result = tmp / child.RESULT
     try:
         while proc.is_alive() and time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                raise ImportRefused(f"{_label(req)}: the import was cancelled (its process was stopped)")
             proc.join(min(0.05, max(0.0, deadline - time.monotonic())))
             if result.exists():
                 proc.join(2.0)  # it ends with os._exit right after writing
