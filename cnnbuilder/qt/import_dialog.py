@@ -48,6 +48,8 @@ from ..core.import_options import (
 from .theme import ERROR
 
 IMPORTER = "cnnbuilder.core.importer"
+# The importer's refusals name command-line options; the dialog shows its own field names instead.
+CLI_FIELDS = {"--args": "Constructor arguments", "--input": "Input shape", "--state-dict": "Load a state_dict"}
 PYTHON_FILTER = "Python files (*.py);;All files (*)"
 STATE_DICT_FILTER = "PyTorch weights (*.pth *.pt);;All files (*)"
 WEIGHTS_FILTER = "Weights files (*.pt);;All files (*)"
@@ -489,8 +491,11 @@ class ImportDialog(QDialog):
 def _refusal(exc: BaseException) -> str:
     """What the user reads for an import that did not happen: the importer's own words for a refusal,
     one line (never a traceback) for anything else."""
-    if type(exc).__name__ == "ImportRefused":
-        return str(exc) or "The importer refused the module."
+    if type(exc).__name__ == "ImportRefused":  # worded for the command line: name this dialog's fields
+        text = str(exc) or "The importer refused the module."
+        for option, field in CLI_FIELDS.items():
+            text = text.replace(option, field)
+        return text
     if isinstance(exc, ImportError) and getattr(exc, "name", None) == IMPORTER:
         return "Importing PyTorch modules is not available in this build of cnnbuilder."
     text = (str(exc).strip().splitlines() or [""])[0][:300]

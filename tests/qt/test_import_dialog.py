@@ -177,6 +177,15 @@ def test_a_refusal_is_shown_in_the_dialog_and_changes_nothing(window, importer, 
     finish(qtbot, dialog)
     assert dialog.message.text() == "The import failed: RuntimeError: subprocess ended"
 
+    # The importer words its refusals for the command line; the dialog names its own fields.
+    importer.answer = lambda *a: ImportRefused("Net needs arguments: width; pass them with --args "
+                                               "'{\"width\": ...}'")
+    dialog.thread.join(10)
+    assert dialog.start()
+    finish(qtbot, dialog)
+    assert dialog.message.text() == ("Net needs arguments: width; pass them with Constructor arguments "
+                                     "'{\"width\": ...}'")
+
 
 def test_without_an_importer_the_dialog_says_so(dialog, qtbot, monkeypatch):
     monkeypatch.setitem(sys.modules, IMPORTER, None)  # `import` raises ImportError naming the module
