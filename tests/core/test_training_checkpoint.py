@@ -151,3 +151,28 @@ def test_nothing_to_save_before_the_model_exists(tmp_path):
         trainer.save_checkpoint(tmp_path / "x.ckpt")
     with pytest.raises(CheckpointError, match="not been built"):
         trainer.export_weights(tmp_path)
+
+
+def test_a_grouped_model_checkpoints_and_resumes(tmp_path):
+    """The checkpoint keeps the graph as a project file does, groups included (format 4): a run of a
+    grouped model resumes, and a graph entry that is neither nodes, edges nor groups is still damage."""
+    from cnnbuilder.core.training.checkpoint import CHECKSUM, digest, validate
+
+    g = graph_with_dropout()
+    convs = [n.id for n in g if n.type in ("Conv2d", "ReLU", "MaxPool2d")][:3]
+    g.add_group("stem", convs, cls="Stem")
+    cfg = TrainConfig.from_dict({**CFG.to_dict(), "epochs": 1})
+    control = TrainControl()
+    first = Trainer(g, cfg, control=control)
+    for ev in first.run():
+        if isinstance(ev, BatchMetrics):
+            control.stop()
+    path = first.save_checkpoint(tmp_path / "run.ckpt")
+    data = load_checkpoint(path)
+    assert data["graph"]["groups"][0]["name"] == "stem"
+    rest = list(Trainer(g, cfg, resume=path).run())
+    assert isinstance(rest[-1], Finished)
+    data["graph"]["groupz"] = []
+    data[CHECKSUM] = digest(data)  # crafted, not corrupted: the checksum fits
+    with pytest.raises(CheckpointError, match="graph has an unexpected entry 'groupz'"):
+        validate(data, "run.ckpt")

@@ -321,7 +321,9 @@ def _validate(d: Any) -> None:
     except ConfigError as exc:
         raise _Bad(f"config: {exc}") from None
     try:
-        graph_from_dict(_dict(d["graph"], "graph", ("nodes", "edges")), "graph")
+        graph = _dict(d["graph"], "graph")
+        _dict({k: v for k, v in graph.items() if k != "groups"}, "graph", ("nodes", "edges"))  # groups: optional
+        graph_from_dict(graph, "graph")
     except ProjectError as exc:
         raise _Bad(str(exc)) from None
 
