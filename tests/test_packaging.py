@@ -43,6 +43,17 @@ def test_bundle_data_is_what_pip_installs():
     assert any(p.endswith("mnist_cnn.json") for p, _ in listed) and any(p.endswith("app.svg") for p, _ in listed)
 
 
+def test_pip_installs_every_package_of_the_source_tree():
+    """pyproject lists cnnbuilder's packages by name: a new one left off installs without it (and the
+    bundle, built from a pip install, lacks it; cnnbuilder.core.importer once did)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "cnnbuilder").rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert found and found <= listed, sorted(found - listed)
+
+
 def test_data_glob_that_matches_nothing_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="resources/examples"):
         bundle.data_files(tmp_path)
