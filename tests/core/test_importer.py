@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 import torchvision
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnbuilder.core.importer import ImportRefused, _finish, _request, import_in_process, parse_input
@@ -18,6 +18,7 @@ from cnnbuilder.core.project import graph_to_dict
 from cnnbuilder.core.shapes import analyze
 from cnnbuilder.core.training import node_weights
 from tests.core.importer_helpers import regenerated, round_trip, scrambled, shape_for
+from tests.fuzz import fuzz_settings
 
 # One model of every family the blocks cover (the rest of each family is the same code at other
 # widths and depths, run by the slow test below and by tools/import_coverage.py).
@@ -490,7 +491,7 @@ def sequential_sources(draw):
     """)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz_settings(default=12, long=150)
 @given(source=sequential_sources())
 def test_fuzz_random_modules_round_trip(source, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
@@ -547,7 +548,7 @@ def functional_sources(draw):
     )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz_settings(default=12, long=150)
 @given(source=functional_sources())
 def test_fuzz_functional_forwards_round_trip(source, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
@@ -630,7 +631,7 @@ def valid_answer(tmp_path_factory):
     return _answer_for(tmp_path_factory.mktemp("answer"))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz_settings(default=60, long=400)
 @given(field=st.sampled_from(["ok", "graph", "shapes", "expect", "origins", "output_shape", "notes", "weights",
                               "name", "message", "nodes", "edges", "groups"]), value=JSON)
 def test_fuzz_hostile_answers_are_refused_or_checked(valid_answer, field, value, tmp_path_factory):
