@@ -547,16 +547,22 @@ class Graph:
     def group_problem(self, group_id: str | None = None) -> str | None:
         """Why a group (or, with None, any group) is not one module: a path leaves it and comes back."""
         for gid in [group_id] if group_id is not None else list(self._groups):
-            inside = set(self.group_nodes(gid))
-            outside_reached = set()
-            stack = [d for n in inside for d in self._outputs[n] if d not in inside]
-            while stack:
-                nid = stack.pop()
-                if nid in inside:
-                    return f"a path leaves group {self._groups[gid].name} and comes back into it"
-                if nid not in outside_reached:
-                    outside_reached.add(nid)
-                    stack.extend(self._outputs[nid])
+            if self._reentry(set(self.group_nodes(gid))) is not None:
+                return f"a path leaves group {self._groups[gid].name} and comes back into it"
+        return None
+
+    def _reentry(self, inside: set[str]) -> str | None:
+        """The first block of `inside` reached again from it through blocks outside, or None (then
+        the blocks can be one module)."""
+        stack = [d for n in inside for d in self._outputs[n] if d not in inside]
+        seen: set[str] = set()
+        while stack:
+            nid = stack.pop()
+            if nid in inside:
+                return nid
+            if nid not in seen:
+                seen.add(nid)
+                stack.extend(self._outputs[nid])
         return None
 
     def grouping_problem(self, node_ids: list[str], group_ids: list[str] = ()) -> str | None:
@@ -572,16 +578,10 @@ class Graph:
         inside = set(node_ids)
         for g in group_ids:
             inside.update(self.group_nodes(g))
-        stack = [d for n in inside for d in self._outputs[n] if d not in inside]
-        seen: set[str] = set()
-        while stack:
-            nid = stack.pop()
-            if nid in inside:
-                return (f"{self._nodes[nid].label} is reached from the selection through blocks outside it: "
-                        "select those blocks too")
-            if nid not in seen:
-                seen.add(nid)
-                stack.extend(self._outputs[nid])
+        back = self._reentry(inside)
+        if back is not None:
+            return (f"{self._nodes[back].label} is reached from the selection through blocks outside it: "
+                    "select those blocks too")
         return None
 
     def add_group(self, name: str, nodes: list[str] = (), groups: list[str] = (), parent: str | None = None,
