@@ -210,9 +210,9 @@ random values), as in cnnbuilder; a tensor that no longer fits the model keeps i
     ])
     avoid = set().union(*(_top_level_names(c) for c in (setup, data_code, train, _template.MAIN,
                                                          _template.BUILD_MODEL.format(cls=MODEL_CLASS))))
-    fine_tuning = [_source.definitions(node_weights, ["FORMAT", "Applied", "copy_blocks"]), _template.START_FROM]
-    if init:  # the fine-tuning helpers are top-level names too
-        avoid |= _top_level_names("\n".join(fine_tuning))
+    fine_tuning = [_source.definitions(node_weights, ["FORMAT", "Applied", "copy_blocks"]),
+                   _template.START_FROM] if init else []
+    avoid |= _top_level_names("\n".join(fine_tuning))  # the fine-tuning helpers are top-level names too
     model_code, cls, modules = _model_class(project, analysis, avoid)
     model = _join([
         "# -- the model, as cnnbuilder generates it " + "-" * 57,
@@ -223,7 +223,7 @@ random values), as in cnnbuilder; a tensor that no longer fits the model keeps i
         "# -- fine-tuning: start from a cnnbuilder weights file " + "-" * 44,
         _literal("BLOCK_MODULES", modules, "Each block's module in the model: the weights file is keyed by block."),
         *fine_tuning,
-    ] if init else []))
+    ] if fine_tuning else []))
     return [Part("doc", "About", doc),
             Part("setup", "Setup: imports, settings and command-line options", setup),
             Part("data", "Data", data_code),
